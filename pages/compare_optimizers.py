@@ -1,0 +1,6 @@
+"""Compare optimizers: not built yet (issue #5)."""
+
+import streamlit as st
+
+st.title("Compare optimizers")
+st.info("This tool is being built (issue #5); the shared core it runs on is ready.")

@@ -1,0 +1,6 @@
+"""Train a CNN: not built yet (issue #3)."""
+
+import streamlit as st
+
+st.title("Train a CNN")
+st.info("This tool is being built (issue #3); the shared core it runs on is ready.")

@@ -1,0 +1,60 @@
+"""core.cache: loaders run once per process, and the free-memory control empties them."""
+
+import pytest
+import torch
+
+from core import cache, data
+
+
+@pytest.fixture
+def counted_loads(monkeypatch):
+    """Count calls to the real digits loader behind the cache."""
+    calls = []
+    real = data.load_digits
+
+    def counting(device):
+        calls.append(device)
+        return real(device)
+
+    monkeypatch.setattr(data, "load_digits", counting)
+    cache.free_cached_resources()
+    yield calls
+    cache.free_cached_resources()
+
+
+def test_second_call_returns_the_same_object(counted_loads):
+    first = cache.digits("cpu")
+    second = cache.digits("cpu")
+    assert second is first
+    assert counted_loads == ["cpu"]
+    assert first.x.shape == (1797, 1, 8, 8) and first.y.shape == (1797,)
+    assert first.device == "cpu" and first.classes == tuple("0123456789")
+    assert 0.0 <= first.x.min() and first.x.max() <= 1.0
+
+
+def test_resident_ledger_lists_what_is_loaded(counted_loads):
+    assert cache.resident() == []
+    loaded = cache.digits("cpu")
+    assert cache.resident() == [cache.Resident("digits", "cpu", loaded.nbytes)]
+    assert loaded.nbytes == 1797 * 64 * 4 + 1797 * 8
+
+
+def test_free_empties_the_cache(counted_loads):
+    before = cache.digits("cpu")
+    released = cache.free_cached_resources()
+    assert released == before.nbytes
+    assert cache.resident() == []
+    after = cache.digits("cpu")
+    assert after is not before
+    assert counted_loads == ["cpu", "cpu"]
+    assert torch.equal(after.x, before.x)
+
+
+def test_free_empties_the_cuda_cache(monkeypatch):
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: emptied.append("sync"))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append("empty"))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    cache.free_cached_resources()
+    assert emptied == ["sync", "empty"]
