@@ -50,7 +50,8 @@ TOOLS = (
         "pages/compare_optimizers.py",
         "Compare optimizers",
         ":material/insights:",
-        "Race optimizers on 2-D test surfaces and on a real model, each with a tuned learning rate.",
+        "Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
+        "learning rate.",
         "Everything: the surfaces are formulas and the real model trains on built-in digits.",
     ),
     Tool(
@@ -80,7 +81,9 @@ def _default_choice(kinds: tuple[str, ...]) -> str:
         st.sidebar.warning(f"{err} Using auto.")
         return "auto"
     if wanted != "auto" and wanted not in kinds:
-        st.sidebar.warning(f"{dev.ENV_VAR}={wanted} but this machine has no such device. Using auto.")
+        st.sidebar.warning(
+            f"{dev.ENV_VAR}={wanted}, but this machine has no such device. Using auto."
+        )
         return "auto"
     return wanted
 
@@ -105,7 +108,8 @@ def _badge_ui(kind: str, gpu_name: str | None) -> None:
     elif kind == "mps":
         head = f":material/memory: **Apple MPS**  \n{mem.label} in use"
     else:
-        head = f":material/memory: **CPU** - {dev.cpu_threads()} threads  \n{mem.label} used by the app"
+        threads = dev.cpu_threads()
+        head = f":material/memory: **CPU** - {threads} threads  \n{mem.label} used by the app"
     st.markdown(head)
     versions = " - ".join(
         f"{pkg} {version_of(pkg)}" for pkg in ("torch", "transformers", "streamlit")
@@ -114,7 +118,9 @@ def _badge_ui(kind: str, gpu_name: str | None) -> None:
 
 
 def _free_memory_ui() -> None:
-    if st.sidebar.button("Free cached models and data", key="free_memory", icon=":material/delete_sweep:"):
+    if st.sidebar.button(
+        "Free cached models and data", key="free_memory", icon=":material/delete_sweep:"
+    ):
         released = cache.free_cached_resources()
         st.toast(f"Freed {released / 2**20:.1f} MiB of cached models and data; GPU cache emptied.")
     held = cache.resident()

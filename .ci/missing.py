@@ -12,7 +12,9 @@ def missing(paths: list[str]) -> list[str]:
     """Requirement lines from `paths` whose package is absent or at another version."""
     out = []
     for path in paths:
-        for line in open(path):
+        with open(path) as f:
+            lines = f.readlines()
+        for line in lines:
             spec = line.split("#")[0].strip()
             match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+?)(?:\[.*\])?==(\S+)", spec)
             if not match:

@@ -18,8 +18,9 @@ import platform
 import shutil
 import subprocess
 import sys
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ContextManager
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -127,7 +128,7 @@ def preferred_dtype(device: str) -> torch.dtype:
     return torch.float32
 
 
-def autocast(device: str) -> ContextManager:
+def autocast(device: str) -> AbstractContextManager:
     """Mixed-precision context for `device`; a no-op where the dtype is fp32."""
     import torch
 

@@ -12,7 +12,7 @@ st.markdown(
 )
 
 for row in (ui.TOOLS[:2], ui.TOOLS[2:]):
-    for col, tool in zip(st.columns(2), row):
+    for col, tool in zip(st.columns(2), row, strict=True):
         with col.container(border=True):
             st.subheader(tool.title, anchor=False)
             st.write(tool.pitch)

@@ -29,7 +29,7 @@ def test_second_call_returns_the_same_object(counted_loads):
     assert counted_loads == ["cpu"]
     assert first.x.shape == (1797, 1, 8, 8) and first.y.shape == (1797,)
     assert first.device == "cpu" and first.classes == tuple("0123456789")
-    assert 0.0 <= first.x.min() and first.x.max() <= 1.0
+    assert first.x.min() >= 0.0 and first.x.max() <= 1.0
 
 
 def test_resident_ledger_lists_what_is_loaded(counted_loads):
