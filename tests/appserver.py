@@ -1,0 +1,75 @@
+"""Start `streamlit run` on a free localhost port and drive Debian's Chromium with Playwright.
+
+Shared by the browser test and bench/startup.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_streamlit(port: int, script: Path = ROOT / "app.py") -> subprocess.Popen:
+    """Launch `streamlit run script` on 127.0.0.1:port; returns at once (not yet serving)."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script)]
+    cmd += [
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+    ]
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def wait_until_serving(port: int, server: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Block until the server answers its health check; raise with its output if it died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{server.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"streamlit did not answer on port {port} within {timeout_s} s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Terminate the server and reap it."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, or None where it is not installed."""
+    return os.environ.get("CHROMIUM") or shutil.which("chromium")
+
+
+def launch_chromium(playwright):
+    """Headless Chromium from the system package (Playwright's own download is not used)."""
+    return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

@@ -1,0 +1,83 @@
+"""The whole app in a real browser: `streamlit run` on a free port, every page opened in
+headless Chromium through Playwright, the way a person clicks through it.
+
+Screenshots of every page land in tests/artifacts/.
+"""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+import ui
+from tests.appserver import free_port, launch_chromium, start_streamlit, stop, wait_until_serving
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PAGES = [("Home", "AI Prototyping Dashboard", "")] + [
+    (t.title, t.title, Path(t.path).stem) for t in ui.TOOLS
+]
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    port = free_port()
+    server = start_streamlit(port)
+    try:
+        wait_until_serving(port, server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(server)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        chromium = launch_chromium(p)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def assert_page_shown(page, title: str) -> None:
+    expect(page.get_by_role("heading", level=1, name=title)).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_every_page_through_the_sidebar(page, base_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(base_url)
+    for label, title, slug in PAGES:
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=label).click()
+        assert_page_shown(page, title)
+        assert page.url.rstrip("/") == f"{base_url}/{slug}".rstrip("/")
+        page.wait_for_timeout(300)  # let late elements settle before the picture
+        page.screenshot(path=ARTIFACTS / f"{slug or 'home'}.png", full_page=True)
+
+
+@pytest.mark.parametrize(("label", "title", "slug"), PAGES[1:])
+def test_direct_links_open_each_tool(page, base_url, label, title, slug):
+    page.goto(f"{base_url}/{slug}")
+    assert_page_shown(page, title)
+
+
+def test_home_cards_link_to_the_tools(page, base_url):
+    page.goto(base_url)
+    assert_page_shown(page, "AI Prototyping Dashboard")
+    page.get_by_role("link", name="Open Business case").click()
+    assert_page_shown(page, "Business case")
+
+
+def test_sidebar_badge_survives_reruns_and_frees_memory(page, base_url):
+    page.goto(base_url)
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("threads")).to_be_visible(timeout=30_000)
+    sidebar.get_by_role("button", name="Free cached models and data").click()
+    expect(page.get_by_text("Freed ")).to_be_visible(timeout=15_000)
+    expect(sidebar.get_by_text("Resident: nothing cached yet")).to_be_visible()
+    expect(sidebar.get_by_text("threads")).to_be_visible()

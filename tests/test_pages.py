@@ -1,0 +1,108 @@
+"""Pages through streamlit.testing.v1.AppTest: every page renders with its title, Home links
+every tool, the sidebar badge and free-memory control work, light pages stay torch-free."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui
+from core import cache
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGES = [("pages/home.py", "AI Prototyping Dashboard")] + [(t.path, t.title) for t in ui.TOOLS]
+
+
+def open_page(path: str) -> AppTest:
+    """Run app.py and switch to the page at `path` (relative to app.py)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if path != "pages/home.py":
+        at.switch_page(path).run()
+    return at
+
+
+@pytest.mark.parametrize(("path", "title"), PAGES)
+def test_every_page_renders_its_title(path, title):
+    at = open_page(path)
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == [title]
+
+
+def test_home_links_every_tool_and_says_what_works_offline():
+    at = open_page("pages/home.py")
+    links = at.get("page_link")
+    assert [link.proto.label for link in links] == [f"Open {t.title}" for t in ui.TOOLS]
+    assert [link.proto.page for link in links] == [Path(t.path).stem for t in ui.TOOLS]
+    assert "With no network" in [s.value for s in at.subheader]
+    offline = " ".join(m.value for m in at.markdown)
+    for tool in ui.TOOLS:
+        assert f"**{tool.title}**: {tool.offline}" in offline
+
+
+def test_sidebar_shows_hardware_and_versions():
+    at = open_page("pages/home.py")
+    badge = at.sidebar.markdown[0].value
+    assert "**CPU**" in badge and " threads" in badge and "GiB used by the app" in badge
+    versions = at.sidebar.caption[0].value
+    for package in ("torch", "transformers", "streamlit"):
+        assert f"{package} {ui.version_of(package)}" in versions
+    assert at.sidebar.selectbox(key=ui.DEVICE_KEY).options == ["Auto (CPU)", "CPU"]
+
+
+def sidebar_only():
+    """The shared sidebar alone (AppTest drops a navigation app's sidebar on reruns)."""
+    import ui
+
+    ui.sidebar_ui()
+
+
+def test_free_memory_button_empties_the_cache():
+    cache.free_cached_resources()
+    data = cache.digits("cpu")
+    at = AppTest.from_function(sidebar_only, default_timeout=30)
+    at.run()
+    assert at.sidebar.caption[-1].value.startswith("Resident: digits on cpu")
+    at.button(key="free_memory").click().run()
+    assert at.sidebar.caption[-1].value == "Resident: nothing cached yet"
+    assert cache.resident() == []
+    assert cache.digits("cpu") is not data
+    assert [t.value for t in at.toast] == [
+        f"Freed {data.nbytes / 2**20:.1f} MiB of cached models and data; GPU cache emptied."
+    ]
+    cache.free_cached_resources()
+
+
+def test_bad_device_environment_variable_warns_and_falls_back(monkeypatch):
+    monkeypatch.setenv("DASHBOARD_DEVICE", "tpu")
+    at = AppTest.from_function(sidebar_only, default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert "Unknown DASHBOARD_DEVICE='tpu'" in at.sidebar.warning[0].value
+    assert at.sidebar.selectbox(key=ui.DEVICE_KEY).value == "auto"
+
+
+def test_missing_device_in_environment_warns(monkeypatch):
+    monkeypatch.setenv("DASHBOARD_DEVICE", "cuda")
+    at = AppTest.from_function(sidebar_only, default_timeout=30)
+    at.run()
+    assert "no such device" in at.sidebar.warning[0].value
+
+
+def test_home_and_calculator_do_not_import_torch():
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60)\n"
+        "at.run()\n"
+        "at.switch_page('pages/business_case.py').run()\n"
+        "assert not at.exception\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'torchvision') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
