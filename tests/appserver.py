@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -26,19 +27,22 @@ def free_port() -> int:
 
 
 def start_streamlit(port: int, script: Path = ROOT / "app.py") -> subprocess.Popen:
-    """Launch `streamlit run script` on 127.0.0.1:port; returns at once (not yet serving)."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script)]
-    cmd += [
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-    ]
-    return subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    """Launch `streamlit run script` on 127.0.0.1:port; returns at once (not yet serving).
+
+    The server's output goes to a temporary file (a pipe nobody reads would fill and block).
+    """
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
+    server = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+    server.log = log
+    return server
+
+
+def server_output(server: subprocess.Popen) -> str:
+    """What the server printed so far."""
+    server.log.seek(0)
+    return server.log.read()
 
 
 def wait_until_serving(port: int, server: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -46,12 +50,12 @@ def wait_until_serving(port: int, server: subprocess.Popen, timeout_s: float = 6
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{server.stdout.read()}")
+            raise RuntimeError(f"streamlit exited early:\n{server_output(server)}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
                 return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.02)
     raise TimeoutError(f"streamlit did not answer on port {port} within {timeout_s} s")
 
 
@@ -63,6 +67,7 @@ def stop(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+    server.log.close()
 
 
 def chromium_path() -> str | None:

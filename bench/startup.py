@@ -1,0 +1,102 @@
+"""Start-up speed: seconds from launching `streamlit run app.py` until Home's content is
+visible in headless Chromium, and seconds to switch to the Business case page.
+
+Reference, measured in the same run: a plain two-page Streamlit app (a title on each page)
+started and switched the same way, so the ratios say what the dashboard itself adds on this
+(shared, noisy) machine. Medians over --repeats launches. Last line: a JSON object.
+
+    python3 bench/startup.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.appserver import (  # noqa: E402
+    free_port,
+    launch_chromium,
+    start_streamlit,
+    stop,
+    wait_until_serving,
+)
+
+HOME_TARGET_S = 3.0  # the foundation issue's target on a 2-core machine
+
+PLAIN_APP = """
+import streamlit as st
+page = st.navigation([st.Page("home.py", title="Home"), st.Page("other.py", title="Other")])
+page.run()
+"""
+
+
+def write_plain_app(folder: Path) -> Path:
+    """The reference app: st.navigation over two pages that only show a title."""
+    (folder / "home.py").write_text('import streamlit as st\nst.title("Plain home")\n')
+    (folder / "other.py").write_text('import streamlit as st\nst.title("Plain other")\n')
+    (folder / "app.py").write_text(PLAIN_APP)
+    return folder / "app.py"
+
+
+def measure(browser, script: Path, home_title: str, link: str, other_title: str) -> tuple:
+    """(seconds from launch to Home's title visible, seconds to switch to the other page)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    port = free_port()
+    t0 = time.perf_counter()
+    server = start_streamlit(port, script)
+    try:
+        wait_until_serving(port, server)  # a cheap HTTP poll; the page loads once it answers
+        page.goto(f"http://127.0.0.1:{port}/")
+        expect(page.get_by_role("heading", level=1, name=home_title)).to_be_visible(timeout=60_000)
+        home_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+        expect(page.get_by_role("heading", level=1, name=other_title)).to_be_visible(timeout=60_000)
+        switch_s = time.perf_counter() - t1
+    finally:
+        page.close()
+        stop(server)
+    return home_s, switch_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="launches of each app")
+    args = parser.parse_args()
+    app = (ROOT / "app.py", "AI Prototyping Dashboard", "Business case", "Business case")
+    runs = {"app": [], "plain": []}
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
+        browser = launch_chromium(p)
+        plain = (write_plain_app(Path(tmp)), "Plain home", "Other", "Plain other")
+        for i in range(args.repeats):  # interleaved, so drift hits both alike
+            runs["app"].append(measure(browser, *app))
+            runs["plain"].append(measure(browser, *plain))
+            print(f"launch {i + 1}: app {runs['app'][-1]}, plain {runs['plain'][-1]}")
+        browser.close()
+    med = {k: [statistics.median(r[i] for r in v) for i in (0, 1)] for k, v in runs.items()}
+    result = {
+        "home_visible_s": round(med["app"][0], 3),
+        "page_switch_s": round(med["app"][1], 3),
+        "plain_home_visible_s": round(med["plain"][0], 3),
+        "plain_page_switch_s": round(med["plain"][1], 3),
+        "home_vs_plain_ratio": round(med["app"][0] / med["plain"][0], 3),
+        "switch_vs_plain_ratio": round(med["app"][1] / med["plain"][1], 3),
+        "home_target_s": HOME_TARGET_S,
+        "home_within_target": med["app"][0] <= HOME_TARGET_S,
+        "repeats": args.repeats,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
