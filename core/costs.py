@@ -1,0 +1,555 @@
+"""GPU compute economics: training and serving cost, API break-even, runway, scaling laws, energy.
+
+Pure Python (no torch, no pandas), so the calculator page answers instantly. The formulas
+follow EleutherAI's "Transformer Math 101" and Hoffmann et al. 2022 (Chinchilla):
+- training compute C = 6 N D FLOPs; GPU-hours = C / (peak FLOP/s x MFU x 3600);
+- decode at batch 1 reads every weight once per token: tokens/s <= bandwidth / weight bytes;
+- KV cache bytes = 2 x layers x kv_heads x head_dim x context x batch x bytes per value;
+- L(N, D) = E + A / N^alpha + B / D^beta, compute-optimal at about 20 tokens per parameter.
+
+The GPU catalog, API prices, model presets and published training runs are CSV files in
+core/catalog/, dated and sourced; the page lets a user edit them for the session.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+
+CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+HOURS_PER_MONTH = 730.0  # 365 x 24 / 12
+DAYS_PER_MONTH = 30.4
+BYTES_PER_PARAM = MappingProxyType(
+    {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
+)
+USABLE_MEMORY = 0.9  # share of a GPU's memory a job can really use (CUDA context, fragmentation)
+
+# Chinchilla fit (Hoffmann et al. 2022, approach 3)
+CHINCHILLA_E, CHINCHILLA_A, CHINCHILLA_B = 1.69, 406.4, 410.7
+CHINCHILLA_ALPHA, CHINCHILLA_BETA = 0.34, 0.28
+TOKENS_PER_PARAM = 20.0  # compute-optimal ratio
+
+
+# ---- input checks -------------------------------------------------------------------------
+
+
+def positive(name: str, value: float) -> float:
+    """`value` as a float if it is a finite number > 0, else ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}.")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number above zero, got {value!r}.")
+    return float(value)
+
+
+def fraction(name: str, value: float) -> float:
+    """`value` if it lies in (0, 1], else ValueError (for MFU, utilisation, PUE shares)."""
+    value = positive(name, value)
+    if value > 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}.")
+    return value
+
+
+def non_negative(name: str, value: float) -> float:
+    """`value` if it is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    if value < 0:
+        raise ValueError(f"{name} cannot be negative, got {value!r}.")
+    return float(value)
+
+
+# ---- catalog ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GPU:
+    """One accelerator as the calculator sees it."""
+
+    name: str  # catalog key, e.g. "H100-SXM"
+    tflops: float  # dense BF16/FP16 tensor-core TFLOP/s (no sparsity, not FP32)
+    memory_gb: float  # device memory, GB (1e9 bytes)
+    bandwidth_gbs: float  # memory bandwidth, GB/s
+    power_w: float  # board power, W
+    price_per_hour: float  # on-demand USD per GPU-hour
+    price_date: str = ""  # when that price was seen, "YYYY-MM"
+    source: str = ""  # where the figures come from
+
+    def __post_init__(self) -> None:
+        for f in ("tflops", "memory_gb", "bandwidth_gbs", "power_w", "price_per_hour"):
+            object.__setattr__(self, f, positive(f"{self.name} {f}", getattr(self, f)))
+
+    @property
+    def peak_flops(self) -> float:
+        """Dense tensor-core FLOP/s."""
+        return self.tflops * 1e12
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gb * 1e9
+
+
+def read_csv(name: str) -> list[dict[str, str]]:
+    """Rows of core/catalog/`name` as dicts of strings."""
+    with open(CATALOG_DIR / name, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def gpu_from_row(row: dict) -> GPU:
+    """A GPU from a dict with the catalog's columns (strings or numbers)."""
+    numeric = {"tflops", "memory_gb", "bandwidth_gbs", "power_w", "price_per_hour"}
+    kwargs = {}
+    for f in fields(GPU):
+        raw = row.get(f.name, "")
+        if f.name in numeric:
+            try:
+                kwargs[f.name] = float(raw)
+            except (TypeError, ValueError):
+                msg = f"{row.get('name')!r}: {f.name} must be a number, got {raw!r}."
+                raise ValueError(msg) from None
+        else:
+            kwargs[f.name] = "" if raw is None else str(raw)
+    return GPU(**kwargs)
+
+
+def load_gpu_catalog() -> MappingProxyType:
+    """name -> GPU from core/catalog/gpus.csv, read-only."""
+    return MappingProxyType({r["name"]: gpu_from_row(r) for r in read_csv("gpus.csv")})
+
+
+GPU_CATALOG = load_gpu_catalog()
+
+
+def lookup_gpu(gpu: str | GPU, catalog: MappingProxyType | dict | None = None) -> GPU:
+    """A GPU by catalog name (or a GPU passed straight through)."""
+    if isinstance(gpu, GPU):
+        return gpu
+    catalog = GPU_CATALOG if catalog is None else catalog
+    if gpu not in catalog:
+        raise ValueError(f"Unknown GPU {gpu!r}: choose one of {', '.join(catalog)}.")
+    return catalog[gpu]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A decoder-only transformer, enough of it for memory and KV-cache sums."""
+
+    name: str  # e.g. "8B class (Llama 3 8B)"
+    params: float  # parameters
+    layers: int  # transformer blocks
+    kv_heads: int  # key/value heads (fewer than query heads with grouped-query attention)
+    head_dim: int  # channels per head
+    context: int  # longest context the model was trained for, tokens
+
+    @property
+    def hidden(self) -> int:
+        """Model width, assuming as many query heads as fit head_dim into the width."""
+        return round(math.sqrt(self.params / (12 * self.layers)))
+
+
+def model_presets() -> dict[str, ModelShape]:
+    """Name -> ModelShape from core/catalog/models.csv."""
+    return {
+        r["name"]: ModelShape(
+            r["name"],
+            float(r["params_b"]) * 1e9,
+            int(r["layers"]),
+            int(r["kv_heads"]),
+            int(r["head_dim"]),
+            int(r["context"]),
+        )
+        for r in read_csv("models.csv")
+    }
+
+
+def shape_for(n_params: float) -> ModelShape:
+    """A plausible shape for `n_params` when no preset is given: width = 128 x layers
+    (GPT-3 / Llama proportions), 12 x layers x width^2 parameters, 128-channel heads, MHA."""
+    n_params = positive("Parameters", n_params)
+    layers = max(1, round((n_params / (12 * 128**2)) ** (1 / 3)))
+    hidden = max(64, math.sqrt(n_params / (12 * layers)))
+    head_dim = 64 if hidden < 2048 else 128
+    return ModelShape("custom", n_params, layers, max(1, round(hidden / head_dim)), head_dim, 4096)
+
+
+# ---- training -----------------------------------------------------------------------------
+
+
+def training_flops(n_params: float, n_tokens: float) -> float:
+    """Training compute in FLOPs: 6 N D (forward 2 N D, backward 4 N D)."""
+    return 6.0 * positive("Parameters", n_params) * positive("Tokens", n_tokens)
+
+
+def training_gpu_hours(n_params: float, n_tokens: float, gpu: str | GPU, mfu: float) -> float:
+    """GPU-hours to train: 6 N D / (peak dense FLOP/s x MFU x 3600)."""
+    spec = lookup_gpu(gpu)
+    mfu = fraction("MFU", mfu)
+    return training_flops(n_params, n_tokens) / (spec.peak_flops * mfu * 3600.0)
+
+
+def energy_kwh(gpu_hours: float, power_w: float, pue: float) -> float:
+    """Facility energy in kWh: GPU-hours x board power (kW) x PUE."""
+    pue = positive("PUE", pue)
+    if pue < 1:
+        raise ValueError(f"PUE is at least 1.0 (all power reaches the GPUs), got {pue}.")
+    return non_negative("GPU-hours", gpu_hours) * positive("Power", power_w) / 1000.0 * pue
+
+
+def co2_kg(kwh: float, grid_g_per_kwh: float) -> float:
+    """Emissions in kg CO2e: kWh x grid intensity (g CO2e per kWh) / 1000."""
+    return non_negative("Energy", kwh) * non_negative("Grid intensity", grid_g_per_kwh) / 1000.0
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Bytes one model replica needs for training."""
+
+    weights: float
+    gradients: float
+    optimizer: float  # Adam moments (+ fp32 master weights in mixed precision)
+    activations: float  # per GPU, for its micro-batch
+
+    @property
+    def states(self) -> float:
+        """Weights + gradients + optimizer: what ZeRO-3 shards across GPUs."""
+        return self.weights + self.gradients + self.optimizer
+
+    @property
+    def total(self) -> float:
+        return self.states + self.activations
+
+
+def training_memory(
+    shape: ModelShape,
+    seq_len: int = 2048,
+    micro_batch: int = 1,
+    mixed_precision: bool = True,
+    checkpointing: bool = False,
+) -> TrainingMemory:
+    """Adam training memory. Mixed precision: 2 + 2 + (4 master + 8 moments) = 16 bytes/param;
+    fp32: 4 + 4 + 8. Activations (Korthikanti et al. 2022, flash attention):
+    34 s b h bytes per layer, or 2 s b h with full activation checkpointing."""
+    n = positive("Parameters", shape.params)
+    s, b = positive("Sequence length", seq_len), positive("Micro-batch", micro_batch)
+    weights, grads = (2 * n, 2 * n) if mixed_precision else (4 * n, 4 * n)
+    optimizer = 12 * n if mixed_precision else 8 * n
+    per_layer = (2 if checkpointing else 34) * s * b * shape.hidden
+    return TrainingMemory(weights, grads, optimizer, per_layer * shape.layers)
+
+
+def min_gpus_to_fit(memory: TrainingMemory, gpu: str | GPU, sharded: bool) -> int | None:
+    """Fewest GPUs that hold the job: one replica whole (plain data parallel) or, with ZeRO-3,
+    the states split over n GPUs plus each GPU's activations. None if it never fits."""
+    room = lookup_gpu(gpu).memory_bytes * USABLE_MEMORY
+    if not sharded:
+        return 1 if memory.total <= room else None
+    if memory.activations >= room:
+        return None
+    return max(1, math.ceil(memory.states / (room - memory.activations)))
+
+
+@dataclass(frozen=True)
+class TrainingEstimate:
+    """What one training run costs."""
+
+    flops: float  # FLOPs
+    gpu_hours: float  # GPU-hours
+    wall_days: float  # days on n_gpus GPUs
+    usd: float  # USD at the given price
+    kwh: float  # facility energy, kWh
+    co2_kg: float  # kg CO2e
+
+
+def estimate_training(
+    n_params: float,
+    n_tokens: float,
+    gpu: str | GPU,
+    n_gpus: int,
+    mfu: float,
+    price_per_hour: float,
+    pue: float = 1.2,
+    grid_g_per_kwh: float = 400.0,
+) -> TrainingEstimate:
+    """FLOPs, GPU-hours, wall-clock days, USD, energy and CO2 of one training run."""
+    spec = lookup_gpu(gpu)
+    hours = training_gpu_hours(n_params, n_tokens, spec, mfu)
+    n_gpus = positive("GPU count", n_gpus)
+    kwh = energy_kwh(hours, spec.power_w, pue)
+    return TrainingEstimate(
+        flops=training_flops(n_params, n_tokens),
+        gpu_hours=hours,
+        wall_days=hours / n_gpus / 24.0,
+        usd=hours * positive("Price per GPU-hour", price_per_hour),
+        kwh=kwh,
+        co2_kg=co2_kg(kwh, grid_g_per_kwh),
+    )
+
+
+# ---- serving ------------------------------------------------------------------------------
+
+
+def kv_cache_bytes(
+    n_layers: int,
+    n_kv_heads: int,
+    head_dim: int,
+    context_len: int,
+    batch: int,
+    bytes_per_value: float,
+) -> float:
+    """Bytes of keys and values: 2 x layers x kv_heads x head_dim x context x batch x bytes."""
+    dims = [
+        positive("Layers", n_layers),
+        positive("KV heads", n_kv_heads),
+        positive("Head dimension", head_dim),
+        positive("Context length", context_len),
+        positive("Batch", batch),
+        positive("Bytes per value", bytes_per_value),
+    ]
+    return 2.0 * math.prod(dims)
+
+
+def decode_tokens_per_second_bound(
+    n_params: float, bytes_per_param: float, gpu: str | GPU
+) -> float:
+    """Batch-1 decode ceiling in tokens/s: every weight is read once per token, so
+    memory bandwidth (bytes/s) / weight bytes."""
+    spec = lookup_gpu(gpu)
+    weight_bytes = positive("Parameters", n_params) * positive(
+        "Bytes per parameter", bytes_per_param
+    )
+    return spec.bandwidth_gbs * 1e9 / weight_bytes
+
+
+@dataclass(frozen=True)
+class ServingEstimate:
+    """One serving set-up under a daily load."""
+
+    weight_bytes: float  # model weights, bytes
+    kv_bytes_per_request: float  # KV cache of one request at full context, bytes
+    gpus_per_replica: int  # GPUs one copy of the model spans (tensor parallel)
+    max_batch: int  # concurrent requests one replica holds
+    tokens_per_s_batch1: float  # decode tokens/s at batch 1 (bandwidth bound)
+    tokens_per_s_full: float  # decode tokens/s of one replica at max_batch
+    replicas: int  # replicas the load needs
+    gpus: int  # GPUs in all
+    monthly_usd: float  # USD per month, GPUs on around the clock
+    usd_per_m_tokens: float  # USD per 1M tokens served (input + output)
+    capacity_requests_per_day: float  # requests/day one replica sustains at the utilisation
+
+
+def replica_gpus(weight_bytes: float, kv_one: float, gpu: GPU) -> int:
+    """Fewest GPUs whose usable memory holds the weights plus one request's KV cache."""
+    return max(1, math.ceil((weight_bytes + kv_one) / (gpu.memory_bytes * USABLE_MEMORY)))
+
+
+def estimate_serving(
+    shape: ModelShape,
+    precision: str,
+    context_len: int,
+    requests_per_day: float,
+    input_tokens: float,
+    output_tokens: float,
+    gpu: str | GPU,
+    price_per_hour: float,
+    utilisation: float = 0.5,
+    mfu: float = 0.4,
+) -> ServingEstimate:
+    """Memory, throughput, GPUs and cost to serve a daily load. Decode steps are bounded by
+    reading weights plus every active KV cache (bandwidth) or by 2 N FLOPs a token (compute);
+    prefill costs 2 N FLOPs per prompt token at `mfu`. `utilisation` is the average share of
+    capacity in use (headroom for peaks)."""
+    spec = lookup_gpu(gpu)
+    if precision not in BYTES_PER_PARAM:
+        raise ValueError(
+            f"Unknown precision {precision!r}: choose one of {', '.join(BYTES_PER_PARAM)}."
+        )
+    bpp = BYTES_PER_PARAM[precision]
+    n = positive("Parameters", shape.params)
+    weights = n * bpp
+    kv_one = kv_cache_bytes(shape.layers, shape.kv_heads, shape.head_dim, context_len, 1, 2.0)
+    n_gpu = replica_gpus(weights, kv_one, spec)
+    room = n_gpu * spec.memory_bytes * USABLE_MEMORY - weights
+    max_batch = max(1, int(room // kv_one))
+    bandwidth, peak = n_gpu * spec.bandwidth_gbs * 1e9, n_gpu * spec.peak_flops
+    utilisation = fraction("Utilisation", utilisation)
+    mfu = fraction("MFU", mfu)
+
+    def decode_rate(batch: int) -> float:
+        step_s = max((weights + batch * kv_one) / bandwidth, 2 * n * batch / (peak * mfu))
+        return batch / step_s
+
+    out_tok, in_tok = (
+        positive("Output tokens", output_tokens),
+        non_negative("Input tokens", input_tokens),
+    )
+    seconds_per_request = out_tok / decode_rate(max_batch) + in_tok * 2 * n / (peak * mfu)
+    capacity = 86_400 * utilisation / seconds_per_request
+    requests = positive("Requests per day", requests_per_day)
+    replicas = max(1, math.ceil(requests / capacity))
+    monthly = replicas * n_gpu * positive("Price per GPU-hour", price_per_hour) * HOURS_PER_MONTH
+    monthly_tokens = requests * DAYS_PER_MONTH * (in_tok + out_tok)
+    return ServingEstimate(
+        weight_bytes=weights,
+        kv_bytes_per_request=kv_one,
+        gpus_per_replica=n_gpu,
+        max_batch=max_batch,
+        tokens_per_s_batch1=decode_rate(1),
+        tokens_per_s_full=decode_rate(max_batch),
+        replicas=replicas,
+        gpus=replicas * n_gpu,
+        monthly_usd=monthly,
+        usd_per_m_tokens=monthly / monthly_tokens * 1e6,
+        capacity_requests_per_day=capacity,
+    )
+
+
+def api_monthly_usd(
+    requests_per_day: float,
+    input_tokens: float,
+    output_tokens: float,
+    input_per_m: float,
+    output_per_m: float,
+) -> float:
+    """USD per month for an API billed per 1M input and output tokens."""
+    per_request = (
+        non_negative("Input tokens", input_tokens) * non_negative("Input price", input_per_m)
+        + non_negative("Output tokens", output_tokens) * non_negative("Output price", output_per_m)
+    ) / 1e6
+    return non_negative("Requests per day", requests_per_day) * DAYS_PER_MONTH * per_request
+
+
+def self_host_monthly_usd(requests_per_day: float, serving: ServingEstimate) -> float:
+    """USD per month to serve `requests_per_day` with replicas sized like `serving`."""
+    replica_usd = serving.monthly_usd / serving.replicas
+    replicas = max(1, math.ceil(requests_per_day / serving.capacity_requests_per_day))
+    return replicas * replica_usd
+
+
+def break_even_requests_per_day(
+    serving: ServingEstimate, api_usd_per_request: float
+) -> float | None:
+    """Smallest daily volume from which self-hosting costs no more than the API, or None if
+    the API stays cheaper at any volume. Self-hosting is a staircase (whole replicas), the API
+    a line; the first replica count k whose cost the line reaches within k replicas' capacity."""
+    replica_usd = serving.monthly_usd / serving.replicas
+    per_request_month = positive("API cost per request", api_usd_per_request) * DAYS_PER_MONTH
+    if per_request_month * serving.capacity_requests_per_day < replica_usd:
+        return None  # even a full replica costs more than the API for the same requests
+    return replica_usd / per_request_month  # reached within the first replica
+
+
+# ---- startup view -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Runway:
+    """A startup's compute burn against its cash."""
+
+    monthly_burn: float  # USD per month: serving + training spread over months + other costs
+    runway_months: float  # cash / burn (inf with no burn)
+    cost_per_user: float  # USD per user per month for compute
+    gross_margin: float  # (price - compute cost) / price per user
+
+
+def runway(
+    cash: float,
+    serving_monthly: float,
+    training_usd: float,
+    retrains_per_year: float,
+    other_monthly: float,
+    users: float,
+    price_per_user: float,
+) -> Runway:
+    """Monthly burn, months of runway and gross margin per user."""
+    training_monthly = (
+        non_negative("Training cost", training_usd)
+        * non_negative("Retrains per year", retrains_per_year)
+        / 12.0
+    )
+    burn = non_negative("Serving cost", serving_monthly) + training_monthly
+    burn += non_negative("Other monthly costs", other_monthly)
+    users = positive("Users", users)
+    price = positive("Price per user", price_per_user)
+    per_user = (non_negative("Serving cost", serving_monthly) + training_monthly) / users
+    months = non_negative("Cash", cash) / burn if burn > 0 else math.inf
+    return Runway(burn, months, per_user, (price - per_user) / price)
+
+
+# ---- scaling laws -------------------------------------------------------------------------
+
+
+def chinchilla_loss(n_params: float, n_tokens: float) -> float:
+    """Predicted pre-training loss (nats/token): E + A / N^alpha + B / D^beta."""
+    n, d = positive("Parameters", n_params), positive("Tokens", n_tokens)
+    return CHINCHILLA_E + CHINCHILLA_A / n**CHINCHILLA_ALPHA + CHINCHILLA_B / d**CHINCHILLA_BETA
+
+
+def chinchilla_optimal(compute_flops: float) -> tuple[float, float]:
+    """Compute-optimal (parameters, tokens) for a FLOP budget at 20 tokens per parameter:
+    C = 6 N (20 N) gives N = sqrt(C / 120), D = 20 N."""
+    c = positive("Compute budget", compute_flops)
+    n = math.sqrt(c / (6.0 * TOKENS_PER_PARAM))
+    return n, TOKENS_PER_PARAM * n
+
+
+# ---- published runs -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """One published training run against this calculator."""
+
+    model: str
+    params: float
+    tokens: float
+    gpu: str  # catalog name, "" where only FLOPs were reported
+    reported_gpu_hours: float | None
+    reported_flops: float | None
+    estimate_gpu_hours: float | None  # at the given MFU
+    estimate_flops: float  # 6 N D
+    implied_mfu: float | None  # the MFU the reported GPU-hours mean
+    error: float  # estimate / reported - 1 (GPU-hours where reported, else FLOPs)
+    source: str
+
+
+def _number(raw: str) -> float | None:
+    return float(raw) if raw and raw.strip() else None
+
+
+def check_published_runs(
+    mfu: float, catalog: MappingProxyType | dict | None = None
+) -> list[RunCheck]:
+    """Every run in core/catalog/published_runs.csv with this calculator's estimate and error."""
+    mfu = fraction("MFU", mfu)
+    checks = []
+    for r in read_csv("published_runs.csv"):
+        n, d = float(r["params_b"]) * 1e9, float(r["tokens_b"]) * 1e9
+        hours, flops = _number(r["reported_gpu_hours"]), _number(r["reported_flops"])
+        est_flops = training_flops(n, d)
+        est_hours = implied = None
+        if hours is not None:
+            spec = lookup_gpu(r["gpu"], catalog)
+            est_hours = training_gpu_hours(n, d, spec, mfu)
+            implied = est_flops / (hours * 3600.0 * spec.peak_flops)
+            error = est_hours / hours - 1
+        else:
+            error = est_flops / flops - 1
+        checks.append(
+            RunCheck(
+                r["model"],
+                n,
+                d,
+                r["gpu"],
+                hours,
+                flops,
+                est_hours,
+                est_flops,
+                implied,
+                error,
+                r["source"],
+            )
+        )
+    return checks
