@@ -138,6 +138,20 @@ def sidebar_ui() -> None:
     _free_memory_ui()
 
 
+def require_navigation() -> None:
+    """Re-run through app.py when Streamlit served this page on its own.
+
+    Until some run has called st.navigation, Streamlit treats a folder named pages/ as a
+    legacy multipage app, so the first visit to a deep link after the server starts would
+    run the page without app.py: no page config, no sidebar. Every page calls this first.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def session_device() -> str:
     """This session's device ('cuda', 'mps' or 'cpu'); stops the page with a message if unusable."""
     try:

@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 
+ui.require_navigation()
 st.title("AI Prototyping Dashboard")
 st.markdown(
     "Train, chat, compare and cost AI models **in the browser, on the hardware in front of "

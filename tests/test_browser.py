@@ -81,3 +81,40 @@ def test_sidebar_badge_survives_reruns_and_frees_memory(page, base_url):
     expect(page.get_by_text("Freed ")).to_be_visible(timeout=15_000)
     expect(sidebar.get_by_text("Resident: nothing cached yet")).to_be_visible()
     expect(sidebar.get_by_text("threads")).to_be_visible()
+
+
+def test_deep_link_right_after_the_server_starts(browser):
+    """The first visit after a restart goes straight to a tool page: it must still run
+    through app.py (sidebar badge, tool navigation), not as Streamlit's legacy pages/ app."""
+    port = free_port()
+    server = start_streamlit(port)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        wait_until_serving(port, server)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/business_case")
+        assert_page_shown(page, "Business case")
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_text("threads")).to_be_visible(timeout=30_000)
+        expect(sidebar.get_by_role("link", name="Train a CNN")).to_be_visible()
+    finally:
+        context.close()
+        stop(server)
+
+
+def test_business_case_recalculates_as_you_type(page, base_url):
+    page.goto(f"{base_url}/business_case")
+    assert_page_shown(page, "Business case")
+    cost = page.get_by_test_id("stMetric").filter(has_text="Training cost")
+    expect(cost).to_contain_text("$253", timeout=30_000)
+    field = page.get_by_label("Parameters (billions)")
+    field.fill("7")
+    field.press("Enter")
+    page.get_by_label("Tokens (billions)").fill("140")
+    page.get_by_label("Tokens (billions)").press("Enter")
+    # 6 x 7e9 x 140e9 FLOPs / (989e12 x 0.4 x 3600) x $3 = $12.4k
+    expect(cost).to_contain_text("$12.4k", timeout=30_000)
+    page.get_by_role("tab", name="Serve vs API").click()
+    serving = page.get_by_test_id("stMetric").filter(has_text="Monthly serving cost")
+    expect(serving).to_contain_text("$2.19k")
+    page.screenshot(path=ARTIFACTS / "business_case_serve.png", full_page=True)

@@ -1,0 +1,65 @@
+"""Numbers with their units, formatted for people: "$1.23M", "16.1 GB", "8.40e22 FLOPs"."""
+
+from __future__ import annotations
+
+import math
+
+_SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+
+
+def compact(x: float, digits: int = 3) -> str:
+    """1234567 -> '1.23M'; small numbers keep `digits` significant figures."""
+    if not math.isfinite(x):
+        return "inf" if x > 0 else ("-inf" if x < 0 else "n/a")
+    for scale, suffix in _SUFFIXES:
+        if abs(x) >= scale:
+            return f"{x / scale:.{digits}g}{suffix}"
+    return f"{x:.{digits}g}"
+
+
+def usd(x: float) -> str:
+    """'$1.23M', '$0.0042', '$950'."""
+    if math.isfinite(x) and abs(x) < 1:
+        return f"${x:.2g}" if x else "$0"
+    return f"${compact(x)}"
+
+
+def params(n: float) -> str:
+    """Parameter count: '124M params', '7B params'."""
+    return f"{compact(n)} params"
+
+
+def tokens(n: float) -> str:
+    """'2T tokens'."""
+    return f"{compact(n)} tokens"
+
+
+def flops(x: float) -> str:
+    """'8.4e22 FLOPs'."""
+    mantissa, exponent = f"{x:.2e}".split("e")
+    return f"{float(mantissa):.3g}e{int(exponent)} FLOPs"
+
+
+def gigabytes(n_bytes: float) -> str:
+    """Bytes as decimal GB, the unit GPU data sheets use: '16.1 GB'."""
+    return f"{n_bytes / 1e9:.3g} GB"
+
+
+def hours(h: float) -> str:
+    """'186,966 GPU-hours'."""
+    return f"{h:,.0f} GPU-hours" if h >= 10 else f"{h:.2g} GPU-hours"
+
+
+def days(d: float) -> str:
+    """'7.6 days' (or hours when under one day)."""
+    return f"{d:.3g} days" if d >= 1 else f"{d * 24:.2g} hours"
+
+
+def percent(x: float) -> str:
+    """0.123 -> '12.3 %'."""
+    return f"{x * 100:.3g} %"
+
+
+def rate(x: float, unit: str) -> str:
+    """'239 tokens/s'."""
+    return f"{compact(x)} {unit}"
