@@ -128,9 +128,7 @@ def train_ui(catalog: dict) -> business.TrainInputs:
         )
         n, d = costs.chinchilla_optimal(budget)
         c1.caption(f"Compute-optimal: {units.params(n)}, {units.tokens(d)}")
-    gpu = catalog[
-        c2.selectbox("GPU", list(catalog), index=_index(catalog, "H100-SXM"), key="train_gpu")
-    ]
+    gpu = gpu_ui(c2, catalog, "train_gpu")
     n_gpus = c2.number_input("GPUs", 1, 100_000, 8, key="train_n_gpus")
     mfu = c2.slider(
         "MFU (model FLOPs utilisation)",
@@ -155,9 +153,11 @@ def train_ui(catalog: dict) -> business.TrainInputs:
     return business.TrainInputs(n, d, gpu.name, n_gpus, mfu, price, mixed, seq, mb, ckpt, pue, grid)
 
 
-def _index(options, value) -> int:
-    options = list(options)
-    return options.index(value) if value in options else 0
+def gpu_ui(where, catalog: dict, key: str) -> costs.GPU:
+    """A GPU picked from the session's catalog (H100-SXM first where it is there)."""
+    names = list(catalog)
+    index = names.index("H100-SXM") if "H100-SXM" in names else 0
+    return catalog[where.selectbox("GPU", names, index=index, key=key)]
 
 
 def serve_ui(catalog: dict) -> business.ServeInputs:
@@ -174,7 +174,12 @@ def serve_ui(catalog: dict) -> business.ServeInputs:
         shape = PRESETS[preset]
     precision = c1.selectbox("Weights", list(costs.BYTES_PER_PARAM), index=1, key="serve_precision")
     ctx = c1.number_input(
-        "Context per request (tokens)", 16, 1_000_000, min(4096, shape.context), key="serve_ctx"
+        "Context per request (tokens)",
+        16,
+        shape.context,
+        min(4096, shape.context),
+        key=f"serve_ctx_{preset}",
+        help=f"Up to the model's window of {shape.context:,} tokens.",
     )
     reqs = c2.number_input("Requests per day", 1, 10**10, 50_000, key="serve_requests")
     tin = c2.number_input("Input tokens per request", 0, 1_000_000, 500, key="serve_in")
@@ -189,9 +194,7 @@ def serve_ui(catalog: dict) -> business.ServeInputs:
         help="Share of capacity in use on average; the rest absorbs peaks.",
     )
     with c3:
-        gpu = catalog[
-            st.selectbox("GPU", list(catalog), index=_index(catalog, "H100-SXM"), key="serve_gpu")
-        ]
+        gpu = gpu_ui(st, catalog, "serve_gpu")
         price = price_ui(gpu, "serve")
     return business.ServeInputs(shape, precision, ctx, reqs, tin, tout, gpu.name, price, util)
 
