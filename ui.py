@@ -15,6 +15,7 @@ from core import cache
 from core import device as dev
 
 DEVICE_KEY = "device_choice"  # session_state key of the sidebar's device selector
+MEASUREMENTS_KEY = "measurements"  # session_state key: speeds measured by the tool pages
 KIND_LABELS = {"cuda": "CUDA GPU", "mps": "Apple MPS", "cpu": "CPU"}
 
 
@@ -150,6 +151,26 @@ def require_navigation() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A speed one of the tool pages measured in this session, for the calculator to reuse."""
+
+    label: str  # what ran, e.g. "gpt2 decode (chat)"
+    tokens_per_s: float  # measured generation speed, tokens per second
+    device: str  # "cuda", "mps" or "cpu"
+    hardware: str  # e.g. "NVIDIA H100 80GB HBM3" or "CPU, 2 threads"
+
+
+def record_measurement(m: Measurement) -> None:
+    """Keep `m` for this session, replacing an older one with the same label."""
+    st.session_state.setdefault(MEASUREMENTS_KEY, {})[m.label] = m
+
+
+def measurements() -> list[Measurement]:
+    """Speeds measured in this session, newest last."""
+    return list(st.session_state.get(MEASUREMENTS_KEY, {}).values())
 
 
 def session_device() -> str:

@@ -49,6 +49,7 @@ class ServeInputs:
     gpu: str = "H100-SXM"  # catalog name
     price_per_hour: float = 3.0  # USD per GPU-hour
     utilisation: float = 0.5  # average share of capacity in use, (0, 1]
+    measured_tokens_per_s: float | None = None  # a speed measured here replaces the bound
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def evaluate(
         sgpu,
         serve.price_per_hour,
         serve.utilisation,
+        measured_tokens_per_s=serve.measured_tokens_per_s,
     )
     comparisons = [compare_api(api, serve, served) for api in apis]
     runway = costs.runway(

@@ -356,11 +356,13 @@ def estimate_serving(
     price_per_hour: float,
     utilisation: float = 0.5,
     mfu: float = 0.4,
+    measured_tokens_per_s: float | None = None,
 ) -> ServingEstimate:
     """Memory, throughput, GPUs and cost to serve a daily load. Decode steps are bounded by
     reading weights plus every active KV cache (bandwidth) or by 2 N FLOPs a token (compute);
     prefill costs 2 N FLOPs per prompt token at `mfu`. `utilisation` is the average share of
-    capacity in use (headroom for peaks)."""
+    capacity in use (headroom for peaks). A `measured_tokens_per_s` (one stream, measured on
+    real hardware) replaces the decode bounds at every batch size: a conservative stand-in."""
     spec = lookup_gpu(gpu)
     if precision not in BYTES_PER_PARAM:
         raise ValueError(
@@ -378,6 +380,8 @@ def estimate_serving(
     mfu = fraction("MFU", mfu)
 
     def decode_rate(batch: int) -> float:
+        if measured_tokens_per_s is not None:
+            return positive("Measured tokens/s", measured_tokens_per_s)
         step_s = max((weights + batch * kv_one) / bandwidth, 2 * n * batch / (peak * mfu))
         return batch / step_s
 

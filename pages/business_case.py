@@ -196,7 +196,22 @@ def serve_ui(catalog: dict) -> business.ServeInputs:
     with c3:
         gpu = gpu_ui(st, catalog, "serve_gpu")
         price = price_ui(gpu, "serve")
-    return business.ServeInputs(shape, precision, ctx, reqs, tin, tout, gpu.name, price, util)
+        measured = measured_speed_ui()
+    return business.ServeInputs(
+        shape, precision, ctx, reqs, tin, tout, gpu.name, price, util, measured
+    )
+
+
+def measured_speed_ui() -> float | None:
+    """A speed measured in this session (Chat page) in place of the bandwidth bound."""
+    found = {
+        f"{m.label}: {m.tokens_per_s:.1f} tokens/s on {m.hardware}": m for m in ui.measurements()
+    }
+    if not found:
+        st.caption("Generate on the Chat page and its measured tokens/s can stand in here.")
+        return None
+    choice = st.selectbox("Decode speed", ["Bandwidth bound (formula)", *found], key="serve_speed")
+    return found[choice].tokens_per_s if choice in found else None
 
 
 def startup_ui() -> business.StartupInputs:

@@ -177,3 +177,39 @@ def test_published_runs_are_reported_within_the_stated_error(page):
     assert list(table["Model"])[:3] == ["Llama 2 7B", "Llama 2 13B", "Llama 2 70B"]
     errors = [float(e.rstrip(" %")) / 100 for e in table["Error"]]
     assert max(abs(e) for e in errors) <= summary.worst_hours_error + 1e-3
+
+
+def test_a_speed_measured_here_stands_in_for_the_bound(page):
+    import ui
+
+    measured = ui.Measurement("gpt2 decode (chat)", 41.0, "cpu", "CPU, 2 threads")
+    page.session_state[ui.MEASUREMENTS_KEY] = {measured.label: measured}
+    page.run()
+    label = "gpt2 decode (chat): 41.0 tokens/s on CPU, 2 threads"
+    page.selectbox(key="serve_speed").set_value(label).run()
+    assert metric(page, "Decode at batch 1") == "41 tokens/s"
+    served = costs.estimate_serving(
+        business.ServeInputs().shape,
+        "bf16",
+        4096,
+        50_000,
+        500,
+        300,
+        "H100-SXM",
+        3.0,
+        0.5,
+        measured_tokens_per_s=41.0,
+    )
+    assert metric(page, "GPUs for the load") == str(served.gpus)
+    # 41 tokens/s from one stream serves far fewer requests than the bandwidth bound
+    assert served.gpus > 1
+
+
+def test_measured_speed_sets_capacity():
+    shape = business.ServeInputs().shape
+    args = (shape, "bf16", 4096, 1000, 0, 100, "H100-SXM", 3.0, 1.0)
+    s = costs.estimate_serving(*args, measured_tokens_per_s=10.0)
+    assert s.tokens_per_s_batch1 == s.tokens_per_s_full == 10.0
+    assert s.capacity_requests_per_day == pytest.approx(86_400 * 10.0 / 100)
+    with pytest.raises(ValueError, match="Measured tokens/s"):
+        costs.estimate_serving(*args, measured_tokens_per_s=0.0)
