@@ -81,3 +81,245 @@ def isoflop(curve: dict, optimum: tuple[float, float], run: tuple[float, float],
         xaxis_title="parameters",
         yaxis_title="loss (nats/token)",
     )
+
+
+# ---- optimizer page ---------------------------------------------------------------------------
+
+PALETTE = (
+    "#4F46E5",
+    "#DC2626",
+    "#059669",
+    "#D97706",
+    "#7C3AED",
+    "#0891B2",
+    "#DB2777",
+    "#65A30D",
+    "#475569",
+    "#EA580C",
+    "#0D9488",
+)
+
+
+def _contour_z(z, log_levels: bool):
+    """Contour values: log10 of the height above the minimum where levels are logarithmic."""
+    import numpy as np
+
+    return np.log10(z - z.min() + 1e-3) if log_levels else z
+
+
+def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60) -> go.Figure:
+    """Contour of `surface` with each optimizer's path, its minima starred, and a Play button
+    that draws the paths step by step. `paths`: name -> (steps + 1, 2) array; `diverged`:
+    name -> step it diverged at (or -1)."""
+    xs, ys, z = grid
+    title = "log10 height" if surface.log_levels else "height"
+    fig = go.Figure(
+        go.Contour(
+            x=xs,
+            y=ys,
+            z=_contour_z(z, surface.log_levels),
+            ncontours=30,
+            colorscale="Blues",
+            reversescale=True,
+            showscale=True,
+            colorbar={"title": title},
+            hoverinfo="skip",
+            contours={"showlines": False},
+        )
+    )
+    if surface.minima:
+        mx, my = zip(*surface.minima, strict=True)
+        fig.add_scatter(
+            x=mx,
+            y=my,
+            mode="markers",
+            name="global minimum",
+            marker={
+                "symbol": "star",
+                "size": 16,
+                "color": "gold",
+                "line": {"color": "black", "width": 1},
+            },
+        )
+    start = next(iter(paths.values()))[0]
+    fig.add_scatter(
+        x=[start[0]],
+        y=[start[1]],
+        mode="markers",
+        name="start",
+        marker={"symbol": "circle-open", "size": 14, "color": "black"},
+    )
+    first = len(fig.data)
+    for i, (name, path) in enumerate(paths.items()):
+        label = f"{name} (diverged at {diverged[name]})" if diverged.get(name, -1) > 0 else name
+        fig.add_scatter(
+            x=path[:, 0],
+            y=path[:, 1],
+            mode="lines",
+            name=label,
+            line={"color": PALETTE[i % len(PALETTE)], "width": 2.5},
+        )
+    steps = len(next(iter(paths.values()))) - 1
+    cuts = sorted({max(1, round(steps * k / frames)) for k in range(1, frames + 1)})
+    fig.frames = [
+        go.Frame(
+            name=str(c),
+            traces=list(range(first, first + len(paths))),
+            data=[go.Scatter(x=p[: c + 1, 0], y=p[: c + 1, 1]) for p in paths.values()],
+        )
+        for c in cuts
+    ]
+    play = {
+        "args": [
+            None,
+            {
+                "frame": {"duration": 60, "redraw": False},
+                "fromcurrent": True,
+                "transition": {"duration": 0},
+            },
+        ],
+        "label": "Play",
+        "method": "animate",
+    }
+    pause = {
+        "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}],
+        "label": "Pause",
+        "method": "animate",
+    }
+    slider = {
+        "active": len(cuts) - 1,
+        "currentvalue": {"prefix": "step "},
+        "pad": {"t": 30},
+        "steps": [
+            {
+                "args": [
+                    [str(c)],
+                    {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"},
+                ],
+                "label": str(c),
+                "method": "animate",
+            }
+            for c in cuts
+        ],
+    }
+    x0, x1, y0, y1 = surface.view
+    fig.update_layout(
+        updatemenus=[
+            {
+                "type": "buttons",
+                "buttons": [play, pause],
+                "x": 0,
+                "y": -0.12,
+                "xanchor": "left",
+                "yanchor": "top",
+                "direction": "right",
+            }
+        ],
+        sliders=[{**slider, "x": 0.15, "len": 0.85, "y": -0.08}],
+        xaxis={"range": [x0, x1], "title": "x"},
+        yaxis={"range": [y0, y1], "title": "y"},
+        legend={"orientation": "h", "y": -0.3, "x": 0},
+    )
+    return _layout(fig, f"{surface.name}: {surface.formula}", 720)
+
+
+def loss_curves(losses: dict, log_y: bool) -> go.Figure:
+    """Loss against step, one line per optimizer (log y where the function is >= 0)."""
+    fig = go.Figure()
+    for i, (name, ys) in enumerate(losses.items()):
+        fig.add_scatter(y=ys, mode="lines", name=name, line={"color": PALETTE[i % len(PALETTE)]})
+    return _layout(
+        fig,
+        "Loss against step",
+        380,
+        xaxis_title="step",
+        yaxis_title="f(x, y)",
+        yaxis_type="log" if log_y else "linear",
+    )
+
+
+def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
+    """Final loss against learning rate per optimizer; diverged rates drawn as crosses on
+    top; each optimizer's chosen rate ringed."""
+    import math
+
+    fig = go.Figure()
+    finite = [v for ys in finals.values() for v in ys if math.isfinite(v) and v > 0]
+    ceiling = max(finite) * 10 if finite else 1.0
+    for i, name in enumerate(finals):
+        color = PALETTE[i % len(PALETTE)]
+        ys = [v if math.isfinite(v) else None for v in finals[name]]
+        fig.add_scatter(
+            x=lrs[name],
+            y=[max(v, 1e-30) if v is not None else None for v in ys],
+            mode="lines+markers",
+            name=name,
+            line={"color": color},
+        )
+        bad = [lr for lr, v in zip(lrs[name], ys, strict=True) if v is None]
+        if bad:
+            fig.add_scatter(
+                x=bad,
+                y=[ceiling] * len(bad),
+                mode="markers",
+                showlegend=False,
+                marker={"symbol": "x", "color": color, "size": 9},
+                name=f"{name} diverged",
+            )
+        if name in best:
+            j = list(lrs[name]).index(best[name]) if best[name] in list(lrs[name]) else None
+            if j is not None and ys[j] is not None:
+                fig.add_scatter(
+                    x=[best[name]],
+                    y=[max(ys[j], 1e-30)],
+                    mode="markers",
+                    showlegend=False,
+                    marker={
+                        "symbol": "circle-open",
+                        "size": 16,
+                        "color": color,
+                        "line": {"width": 2},
+                    },
+                )
+    return _layout(
+        fig,
+        "Learning-rate sensitivity (x: diverged, ring: chosen)",
+        380,
+        xaxis_type="log",
+        yaxis_type="log",
+        xaxis_title="learning rate",
+        yaxis_title="final loss",
+    )
+
+
+def mean_band(curves: dict, x_key: str, y_key: str, title: str, x_title: str) -> go.Figure:
+    """Mean and min-max band across seeds: `curves` name -> list of {x_key: [...], y_key: [...]}."""
+    import numpy as np
+
+    fig = go.Figure()
+    for i, (name, runs) in enumerate(curves.items()):
+        n = min(len(r[y_key]) for r in runs)
+        if n == 0:
+            continue
+        x = np.mean([r[x_key][:n] for r in runs], axis=0)
+        ys = np.array([r[y_key][:n] for r in runs])
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_scatter(
+            x=np.concatenate([x, x[::-1]]),
+            y=np.concatenate([ys.max(0), ys.min(0)[::-1]]),
+            fill="toself",
+            line={"width": 0},
+            fillcolor=color,
+            opacity=0.18,
+            hoverinfo="skip",
+            showlegend=False,
+            name=f"{name} spread",
+        )
+        fig.add_scatter(
+            x=x,
+            y=ys.mean(0),
+            mode="lines+markers",
+            name=f"{name} ({len(runs)} seeds)",
+            line={"color": color},
+        )
+    return _layout(fig, title, 360, xaxis_title=x_title, yaxis_title="loss", yaxis_type="log")

@@ -320,3 +320,69 @@ def steps_to_tolerance(losses: np.ndarray, f_min: float, tol: float) -> np.ndarr
     """(R,) first step whose loss is within `tol` of `f_min`, or -1 if never."""
     hit = losses - f_min <= tol
     return np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+
+
+@dataclass(frozen=True)
+class Race:
+    """Optimizers raced on one surface from one start, each at its chosen learning rate."""
+
+    surface: Surface
+    names: list[str]  # optimizers in the order raced
+    lrs: dict[str, float]  # the rate each one used
+    how: dict[str, str]  # "tuned", "by hand" or "default", per optimizer
+    sweep: Sweep  # one run per optimizer, in `names` order
+    tuned: Tuned | None  # the learning-rate sweep, where rates were tuned
+    tolerance: float  # for "steps to reach"
+
+    def table(self) -> list[dict]:
+        """One row per optimizer: rate, final loss, distance to the nearest minimum, steps
+        to get within the tolerance of the minimum, and where it diverged."""
+        end = self.sweep.paths[:, -1]
+        dist = self.surface.nearest_minimum_distance(end[:, 0], end[:, 1])
+        reach = (
+            steps_to_tolerance(self.sweep.losses, 0.0, self.tolerance)
+            if self.surface.minima
+            else np.full(len(self.names), -1)
+        )
+        return [
+            {
+                "Optimizer": name,
+                "Learning rate": self.lrs[name],
+                "Rate": self.how[name],
+                "Final loss": float(self.sweep.final_loss[r]),
+                "Distance to nearest minimum": float(dist[r]),
+                f"Steps to loss < {self.tolerance:g}": int(reach[r]) if reach[r] >= 0 else None,
+                "Diverged at step": int(self.sweep.diverged_at[r])
+                if self.sweep.diverged_at[r] > 0
+                else None,
+            }
+            for r, name in enumerate(self.names)
+        ]
+
+
+def race(
+    surface: Surface,
+    start: tuple[float, float],
+    names: list[str],
+    steps: int,
+    grid: np.ndarray | None = None,
+    manual: dict[str, float] | None = None,
+    hypers: dict[str, dict] | None = None,
+    tolerance: float = 1e-3,
+) -> Race:
+    """Tune each optimizer on `grid` (if given), let `manual` rates override, then run each
+    at its rate. Without a grid, rates are `manual` or the registry defaults."""
+    if not names:
+        raise ValueError("Pick at least one optimizer.")
+    manual = {k: v for k, v in (manual or {}).items() if v}
+    tuned = tune(surface, start, names, steps, grid, hypers) if grid is not None else None
+    lrs, how = {}, {}
+    for name in names:
+        if name in manual:
+            lrs[name], how[name] = float(manual[name]), "by hand"
+        elif tuned is not None:
+            lrs[name], how[name] = tuned.best_lr[name], "tuned"
+        else:
+            lrs[name], how[name] = spec(name).default_lr, "default"
+    sweep = run_sweep(surface, start, [(n, lrs[n]) for n in names], steps, hypers)
+    return Race(surface, list(names), lrs, how, sweep, tuned, tolerance)

@@ -53,18 +53,10 @@ def test_sidebar_shows_hardware_and_versions():
     assert at.sidebar.selectbox(key=ui.DEVICE_KEY).options == ["Auto (CPU)", "CPU"]
 
 
-def sidebar_only():
-    """The shared sidebar alone (AppTest drops a navigation app's sidebar on reruns)."""
-    import ui
-
-    ui.sidebar_ui()
-
-
 def test_free_memory_button_empties_the_cache():
     cache.free_cached_resources()
     data = cache.digits("cpu")
-    at = AppTest.from_function(sidebar_only, default_timeout=30)
-    at.run()
+    at = open_page("pages/business_case.py")
     assert at.sidebar.caption[-1].value.startswith("Resident: digits on cpu")
     at.button(key="free_memory").click().run()
     assert at.sidebar.caption[-1].value == "Resident: nothing cached yet"
@@ -78,8 +70,7 @@ def test_free_memory_button_empties_the_cache():
 
 def test_bad_device_environment_variable_warns_and_falls_back(monkeypatch):
     monkeypatch.setenv("DASHBOARD_DEVICE", "tpu")
-    at = AppTest.from_function(sidebar_only, default_timeout=30)
-    at.run()
+    at = open_page("pages/home.py")
     assert not at.exception
     assert "Unknown DASHBOARD_DEVICE='tpu'" in at.sidebar.warning[0].value
     assert at.sidebar.selectbox(key=ui.DEVICE_KEY).value == "auto"
@@ -87,8 +78,7 @@ def test_bad_device_environment_variable_warns_and_falls_back(monkeypatch):
 
 def test_missing_device_in_environment_warns(monkeypatch):
     monkeypatch.setenv("DASHBOARD_DEVICE", "cuda")
-    at = AppTest.from_function(sidebar_only, default_timeout=30)
-    at.run()
+    at = open_page("pages/home.py")
     assert "no such device" in at.sidebar.warning[0].value
 
 

@@ -1,0 +1,217 @@
+"""Optimizers on a real model: the same small MLP trained on digits with each optimizer,
+its learning rate picked from a small grid, then several seeds at that rate.
+
+Runs inside a `core.jobs` worker: it checks for Stop every step and returns what it has
+finished. Data arrive as tensors already on the device (`core.cache.digits`); batches are
+index slices, no DataLoader.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core import optimizers
+from core.data import ImageTensors
+from core.jobs import JobContext
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """What to race and for how long."""
+
+    optimizers: tuple[str, ...] = ("SGD + momentum", "Adam", "AdamW", "Lion")
+    seeds: int = 3  # runs per optimizer at its chosen rate
+    epochs: int = 8  # passes over the training split per run
+    batch_size: int = 64  # images per step
+    lr_multipliers: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # x default rate
+    hidden: int = 128  # MLP width
+    val_share: float = 0.2  # share of images held out for validation
+
+    def __post_init__(self) -> None:
+        if not self.optimizers:
+            raise ValueError("Pick at least one optimizer.")
+        for name in self.optimizers:
+            optimizers.spec(name)
+        if not (1 <= self.seeds <= 20 and 1 <= self.epochs <= 200 and self.batch_size >= 1):
+            raise ValueError("Seeds must be 1-20, epochs 1-200 and the batch size at least 1.")
+        if not self.lr_multipliers or min(self.lr_multipliers) <= 0:
+            raise ValueError("Learning-rate multipliers must be positive.")
+        if not 0.05 <= self.val_share <= 0.5:
+            raise ValueError("The validation share must be between 0.05 and 0.5.")
+
+    @property
+    def runs(self) -> int:
+        """Training runs in all: the grid at seed 0, then the other seeds."""
+        return len(self.optimizers) * (len(self.lr_multipliers) + self.seeds - 1)
+
+
+@dataclass
+class Run:
+    """One training run's curves."""
+
+    optimizer: str
+    lr: float
+    seed: int
+    steps: list[int] = field(default_factory=list)  # step at each epoch end
+    seconds: list[float] = field(default_factory=list)  # training wall time at each epoch end
+    train_loss: list[float] = field(default_factory=list)  # mean batch loss over the epoch
+    val_loss: list[float] = field(default_factory=list)  # at each epoch end
+    val_accuracy: float = math.nan  # after the last epoch
+    diverged: bool = False  # the loss became NaN or inf
+
+
+@dataclass
+class Comparison:
+    """Everything finished so far."""
+
+    config: CompareConfig
+    grid: dict[str, dict[float, float]] = field(default_factory=dict)  # opt -> lr -> val loss
+    best_lr: dict[str, float] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)  # the seeds at each best rate
+    stopped: bool = False
+
+
+def split(data: ImageTensors, val_share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index tensors (train, val), stratified by class, fixed by seed 0."""
+    gen = torch.Generator().manual_seed(0)
+    train, val = [], []
+    labels = data.y.cpu()
+    for c in range(len(data.classes)):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        n_val = max(1, round(len(idx) * val_share))
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return torch.cat(train).to(data.x.device), torch.cat(val).to(data.x.device)
+
+
+def mlp(in_features: int, hidden: int, classes: int) -> nn.Module:
+    """The small model every optimizer trains: flatten -> hidden -> ReLU -> classes."""
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, classes)
+    )
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` on (x, y)."""
+    logits = model(x)
+    return nn.functional.cross_entropy(logits, y).item(), (
+        logits.argmax(1) == y
+    ).float().mean().item()
+
+
+def train_run(data, idx_train, idx_val, name, lr, seed, cfg, ctx: JobContext | None) -> Run:
+    """One run; stops early (keeping its curves) when `ctx` says stop or the loss diverges."""
+    torch.manual_seed(seed)
+    x, y = data.x, data.y
+    model = mlp(x[0].numel(), cfg.hidden, len(data.classes)).to(x.device)
+    opt = optimizers.spec(name).build(model.parameters(), lr)
+    run, step, elapsed = Run(name, lr, seed), 0, 0.0
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(cfg.epochs):
+        t0, total, batches = time.perf_counter(), 0.0, 0
+        order = idx_train[torch.randperm(len(idx_train), generator=gen).to(x.device)]
+        for start in range(0, len(order), cfg.batch_size):
+            if ctx is not None and ctx.should_stop():
+                return run
+            batch = order[start : start + cfg.batch_size]
+            loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, batches, step = total + loss.item(), batches + 1, step + 1
+        elapsed += time.perf_counter() - t0
+        val_loss, val_acc = evaluate(model, x[idx_val], y[idx_val])
+        run.steps.append(step)
+        run.seconds.append(elapsed)
+        run.train_loss.append(total / batches)
+        run.val_loss.append(val_loss)
+        run.val_accuracy = val_acc
+        if not (math.isfinite(val_loss) and math.isfinite(total)):
+            run.diverged = True
+            return run
+    return run
+
+
+def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = None) -> Comparison:
+    """Tune each optimizer's rate on the grid (seed 0), then train the other seeds at it."""
+    idx_train, idx_val = split(data, cfg.val_share)
+    result, done = Comparison(cfg), 0
+
+    def finished(run: Run) -> bool:
+        nonlocal done
+        done += 1
+        if ctx is not None:
+            ctx.report(done / cfg.runs, f"{run.optimizer} at lr {run.lr:.2g}, seed {run.seed}")
+            ctx.log(
+                optimizer=run.optimizer,
+                lr=run.lr,
+                seed=run.seed,
+                val_loss=run.val_loss[-1] if run.val_loss else math.nan,
+            )
+        return ctx is not None and ctx.should_stop()
+
+    for name in cfg.optimizers:
+        base = optimizers.spec(name).default_lr
+        seed0: dict[float, Run] = {}
+        for mult in cfg.lr_multipliers:
+            run = train_run(data, idx_train, idx_val, name, base * mult, 0, cfg, ctx)
+            seed0[run.lr] = run
+            if finished(run):
+                result.stopped = True
+                return result
+        scores = {
+            lr: r.val_loss[-1] if r.val_loss and not r.diverged else math.inf
+            for lr, r in seed0.items()
+        }
+        best = min(scores, key=scores.get)
+        result.grid[name], result.best_lr[name] = scores, best
+        result.runs.append(seed0[best])
+        for seed in range(1, cfg.seeds):
+            run = train_run(data, idx_train, idx_val, name, best, seed, cfg, ctx)
+            result.runs.append(run)
+            if finished(run):
+                result.stopped = True
+                return result
+    return result
+
+
+def summary(result: Comparison) -> list[dict]:
+    """One row per optimizer: best rate, final validation accuracy (mean and spread over
+    seeds), final validation loss, training time, and whether the best rate sat at the edge
+    of the grid (then a wider grid may do better)."""
+    rows = []
+    for name in result.best_lr:
+        grid = list(result.grid[name])
+        runs = [r for r in result.runs if r.optimizer == name and r.val_loss]
+        acc = torch.tensor([r.val_accuracy for r in runs], dtype=torch.float64)
+        rows.append(
+            {
+                "Optimizer": name,
+                "Best learning rate": result.best_lr[name],
+                "Seeds": len(runs),
+                "Val accuracy (mean)": acc.mean().item(),
+                "Val accuracy (std)": acc.std().item() if len(runs) > 1 else 0.0,
+                "Val loss (mean)": sum(r.val_loss[-1] for r in runs) / len(runs),
+                "Train time per run (s)": sum(r.seconds[-1] for r in runs) / len(runs),
+                "Best rate at grid edge": result.best_lr[name] in (min(grid), max(grid)),
+            }
+        )
+    return rows
+
+
+def to_csv(rows: list[dict]) -> str:
+    """The summary rows as CSV text with a header."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

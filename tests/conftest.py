@@ -1,0 +1,23 @@
+"""Shared test set-up."""
+
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+
+
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """Run AppTest the way a live server runs after its first page view.
+
+    A live server leaves Streamlit's legacy pages/-folder mode for good once app.py has
+    called st.navigation (ui.require_navigation covers the very first view). AppTest resets
+    that mode before every run, so each rerun would first execute the page alone, then
+    rerun through app.py, losing button clicks and the sidebar on the way. Start every
+    PagesManager in navigation mode, as the server is.
+    """
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

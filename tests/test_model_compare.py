@@ -1,0 +1,75 @@
+"""core.model_compare: the real-model race tunes, trains seeds, learns, and stops on request."""
+
+import math
+
+import pytest
+import torch
+
+from core import data, jobs, model_compare
+
+DIGITS = data.load_digits("cpu")
+
+
+def test_split_is_stratified_and_disjoint():
+    train, val = model_compare.split(DIGITS, 0.2)
+    assert len(set(train.tolist()) & set(val.tolist())) == 0
+    assert len(train) + len(val) == len(DIGITS.y)
+    counts = torch.bincount(DIGITS.y[val], minlength=10)
+    assert counts.min() >= 30 and counts.max() <= 40
+
+
+def test_race_tunes_then_runs_seeds_and_learns():
+    cfg = model_compare.CompareConfig(
+        ("Adam", "SGD + momentum"), seeds=2, epochs=3, lr_multipliers=(1.0, 10.0)
+    )
+    result = model_compare.compare(DIGITS, cfg)
+    assert not result.stopped and cfg.runs == 2 * (2 + 1)
+    for name in cfg.optimizers:
+        runs = [r for r in result.runs if r.optimizer == name]
+        assert [r.seed for r in runs] == [0, 1]
+        assert {r.lr for r in runs} == {result.best_lr[name]}
+        assert result.best_lr[name] == min(result.grid[name], key=result.grid[name].get)
+        for r in runs:
+            assert len(r.val_loss) == 3 and r.steps[-1] == 3 * math.ceil(1437 / 64)
+            assert r.val_accuracy > 0.8  # chance is 0.1
+            assert r.seconds == sorted(r.seconds)
+    rows = model_compare.summary(result)
+    assert [r["Optimizer"] for r in rows] == ["Adam", "SGD + momentum"]
+    assert all(0.8 < r["Val accuracy (mean)"] <= 1 for r in rows)
+    assert model_compare.to_csv(rows).splitlines()[0].startswith("Optimizer,Best learning rate")
+
+
+def test_stop_returns_what_finished():
+    cfg = model_compare.CompareConfig(("Adam", "Lion"), seeds=2, epochs=30)
+    job = jobs.Job(lambda ctx: model_compare.compare(DIGITS, cfg, ctx)).start()
+    while len(job.metrics()) < 2:
+        job.wait(0.01)
+    job.stop()
+    assert job.wait(10)
+    result = job.result
+    assert result.stopped and job.status == "stopped"
+    assert result.runs == [] or all(r.val_loss for r in result.runs)
+    assert len(job.metrics()) < cfg.runs
+
+
+def test_a_diverging_rate_is_marked_and_never_chosen():
+    cfg = model_compare.CompareConfig(("SGD",), seeds=1, epochs=2, lr_multipliers=(1.0, 1e20))
+    result = model_compare.compare(DIGITS, cfg)
+    assert math.isinf(result.grid["SGD"][1e18])
+    assert result.best_lr["SGD"] == pytest.approx(1e-2)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"optimizers": ()},
+        {"optimizers": ("Shampoo",)},
+        {"seeds": 0},
+        {"epochs": 1000},
+        {"lr_multipliers": (0.0,)},
+        {"val_share": 0.9},
+    ],
+)
+def test_bad_configs_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        model_compare.CompareConfig(**kwargs)
