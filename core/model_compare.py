@@ -111,7 +111,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
 def train_run(data, idx_train, idx_val, name, lr, seed, cfg, ctx: JobContext | None) -> Run:
     """One run; stops early (keeping its curves) when `ctx` says stop or the loss diverges."""
     torch.manual_seed(seed)
-    x, y = data.x, data.y
+    x, y = data.floats(), data.y
     model = mlp(x[0].numel(), cfg.hidden, len(data.classes)).to(x.device)
     opt = optimizers.spec(name).build(model.parameters(), lr)
     run, step, elapsed = Run(name, lr, seed), 0, 0.0

@@ -1,0 +1,142 @@
+"""core.vision: shapes, learning, Stop keeps a usable model, divergence, Grad-CAM, export
+round trips (safetensors and ONNX give the live model's predictions)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core import data, jobs, vision
+
+DIGITS = data.load_digits("cpu")
+SPLITS = data.split(DIGITS.y, seed=0)
+SMALL = vision.CNNConfig(1, 10, 8, blocks=2, width=8)
+
+
+@pytest.mark.parametrize(("channels", "size", "blocks"), [(1, 8, 1), (3, 32, 3), (1, 28, 5)])
+def test_output_shapes(channels, size, blocks):
+    cfg = vision.CNNConfig(channels, 7, size, blocks=blocks, width=8)
+    model = vision.build_cnn(cfg)
+    assert model(torch.rand(5, channels, size, size)).shape == (5, 7)
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="Blocks"):
+        vision.CNNConfig(blocks=9)
+    with pytest.raises(ValueError, match="Learning rate"):
+        vision.TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        vision.TrainConfig(optimizer="Sophia")
+
+
+def test_augment_shifts_whole_images_and_keeps_shape():
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 3, 3] = 1.0
+    out = vision.augment(x, 1, False, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert torch.equal(out.sum((1, 2, 3)), torch.ones(64))  # the dot moved, never lost
+    moved = out[:, 0].flatten(1).argmax(1)
+    assert len(set(moved.tolist())) > 1  # different shifts for different images
+    flipped = vision.augment(x, 0, True, torch.Generator().manual_seed(0))
+    assert {int(i) for i in flipped[:, 0].flatten(1).argmax(1)} <= {3 * 8 + 3, 3 * 8 + 4}
+
+
+def test_one_epoch_lifts_accuracy_far_above_chance():
+    cfg = vision.TrainConfig(epochs=1, schedule="constant", batch_size=32)
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, cfg)
+    ev = vision.evaluate(result.model, DIGITS, SPLITS[2])
+    assert ev.accuracy > 0.5  # chance is 0.1
+    assert len(result.history) == 1 and result.reason == "done"
+    assert sum(map(sum, ev.confusion)) == len(SPLITS[2])
+    assert len(ev.precision) == len(ev.recall) == 10
+
+
+def test_default_settings_reach_98_percent():
+    cfg = vision.CNNConfig(1, 10, 8)
+    result = vision.train_classifier(DIGITS, SPLITS, cfg, vision.TrainConfig())
+    assert vision.evaluate(result.model, DIGITS, SPLITS[2]).accuracy >= 0.98
+
+
+def test_stop_mid_run_keeps_a_usable_model():
+    cfg = vision.TrainConfig(epochs=200, patience=0, schedule="constant")
+    job = jobs.Job(lambda ctx: vision.train_classifier(DIGITS, SPLITS, SMALL, cfg, ctx)).start()
+    while len(job.metrics()) < 3:
+        job.wait(0.01)
+    job.stop()
+    assert job.wait(10)
+    result = job.result
+    assert result.reason == "stopped" and 3 <= len(result.history) < 200
+    assert result.best_epoch >= 1
+    assert vision.evaluate(result.model, DIGITS, SPLITS[2]).accuracy > 0.7
+
+
+def test_a_diverging_loss_stops_with_advice(monkeypatch):
+    real_step, calls = torch.optim.SGD.step, []
+
+    def blow_up_later(self, *args, **kwargs):  # an update that overflows, as too high a rate does
+        out = real_step(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 30:
+            for p in self.param_groups[0]["params"]:
+                p.data.fill_(float("inf"))
+        return out
+
+    monkeypatch.setattr(torch.optim.SGD, "step", blow_up_later)
+    cfg = vision.TrainConfig(optimizer="SGD", lr=0.1, schedule="constant", epochs=5)
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, cfg)
+    assert result.reason == "diverged"
+    assert "lower" in result.message
+    probs, _ = vision.predict(result.model, DIGITS, SPLITS[2])
+    assert torch.isfinite(probs).all()  # the kept model is the last good one
+
+
+def test_early_stopping_counts_patience():
+    cfg = vision.TrainConfig(epochs=100, patience=2, lr=3e-2, schedule="constant")
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, cfg)
+    assert result.reason == "early stop"
+    assert len(result.history) - result.best_epoch == 2
+
+
+def test_grad_cam_points_at_the_image():
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(epochs=3))
+    image = DIGITS.floats(SPLITS[2][:1])[0]
+    cam, predicted = vision.grad_cam(result.model, image)
+    assert cam.shape == (8, 8) and cam.min() >= 0 and cam.max() <= 1
+    assert 0 <= predicted < 10
+
+
+def test_prediction_from_an_uploaded_picture():
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(epochs=3))
+    picture = Image.fromarray((DIGITS.x[0, 0].numpy()).astype(np.uint8)).resize((64, 64))
+    image = vision.prepare_image(picture.convert("RGB"), 1, 8)
+    assert image.shape == (1, 8, 8) and image.max() <= 1
+    top = vision.top_k(result.model, image, DIGITS.classes)
+    assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
+    assert abs(sum(p for _, p in vision.top_k(result.model, image, DIGITS.classes, 10)) - 1) < 1e-5
+
+
+def test_safetensors_round_trip_gives_the_same_predictions():
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(epochs=2))
+    weights, meta = vision.export_safetensors(result.model, SMALL, DIGITS.classes)
+    model, cfg, classes = vision.load_safetensors(weights, meta)
+    assert cfg == SMALL and classes == list(DIGITS.classes)
+    x = DIGITS.floats(SPLITS[2])
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), result.model(x))
+    with pytest.raises(ValueError, match="Not a model exported"):
+        vision.load_safetensors(b"garbage", meta)
+    with pytest.raises(ValueError, match="Not a model exported"):
+        vision.load_safetensors(weights, "{not json")
+
+
+def test_onnx_export_gives_the_same_predictions():
+    ort = pytest.importorskip("onnxruntime")
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(epochs=2))
+    onnx_bytes = vision.export_onnx(result.model, SMALL)
+    session = ort.InferenceSession(onnx_bytes)
+    x = DIGITS.floats(SPLITS[2])
+    (logits,) = session.run(None, {"image": x.numpy()})
+    with torch.inference_mode():
+        expected = result.model(x).numpy()
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+    assert (logits.argmax(1) == expected.argmax(1)).all()
