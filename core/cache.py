@@ -57,6 +57,17 @@ def digits(device: str) -> ImageTensors:
     return data
 
 
+@st.cache_resource(show_spinner="Reading the downloaded data onto the device...", max_entries=4)
+def downloaded(name: str, device: str) -> ImageTensors:
+    """A torchvision set already downloaded into core.data.data_root(), as tensors on
+    `device` (downloads themselves run in a page's worker, with progress)."""
+    from core.data import load_download
+
+    data = load_download(name, device)
+    _record(data.name, device, data.nbytes)
+    return data
+
+
 def _empty_device_caches() -> None:
     """Return memory torch's allocators keep cached to the driver (no-op before torch loads)."""
     torch = sys.modules.get("torch")

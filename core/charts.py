@@ -323,3 +323,45 @@ def mean_band(curves: dict, x_key: str, y_key: str, title: str, x_title: str) ->
             line={"color": color},
         )
     return _layout(fig, title, 360, xaxis_title=x_title, yaxis_title="loss", yaxis_type="log")
+
+
+# ---- CNN page -------------------------------------------------------------------------------
+
+
+def training_curves(rows: list[dict]) -> go.Figure:
+    """Loss and accuracy per epoch, train and validation, side by side."""
+    from plotly.subplots import make_subplots
+
+    epochs = [r["epoch"] for r in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
+    for col, key in ((1, "loss"), (2, "accuracy")):
+        for split, dash in (("train", "solid"), ("val", "dash")):
+            fig.add_scatter(
+                x=epochs,
+                y=[r[f"{split}_{key}"] for r in rows],
+                mode="lines+markers",
+                name=f"{'validation' if split == 'val' else 'train'} {key}",
+                line={"dash": dash, "color": PALETTE[0 if split == "train" else 1]},
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="epoch")
+    return _layout(fig, "", 340)
+
+
+def confusion(matrix: list[list[int]], classes) -> go.Figure:
+    """Counts of true (rows) against predicted (columns) classes."""
+    labels = [str(c) for c in classes]
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            texttemplate="%{z}",
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title_text="true class", type="category")
+    fig.update_xaxes(title_text="predicted class", type="category")
+    return _layout(fig, "Confusion matrix (test set)", 460)

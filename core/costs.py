@@ -557,3 +557,39 @@ def check_published_runs(
             )
         )
     return checks
+
+
+# ---- the hardware in front of you ---------------------------------------------------------
+
+CPU_USD_PER_THREAD_HOUR = 0.025  # a general-purpose cloud vCPU on demand, 2026 (assumed)
+_GPU_NAME_HINTS = (  # substring of the CUDA device name -> catalog entry (first match wins)
+    ("H200", "H200"),
+    ("H100", "H100-SXM"),
+    ("H800", "H100-SXM"),
+    ("B200", "B200"),
+    ("A100-SXM4-80GB", "A100-80GB"),
+    ("A100 80GB", "A100-80GB"),
+    ("A100", "A100-40GB"),
+    ("A10G", "A10G"),
+    ("L4", "L4"),
+    ("T4", "T4"),
+    ("4090", "RTX-4090"),
+)
+
+
+def hardware_rate(device: str, gpu_name: str | None, threads: int) -> tuple[float, str]:
+    """(USD per hour, what that price is) for running on this machine: the catalog price of
+    its GPU, or a cloud vCPU price per CPU thread; an Apple laptop is priced at zero."""
+    if device == "cuda" and gpu_name:
+        for hint, entry in _GPU_NAME_HINTS:
+            if hint in gpu_name:
+                gpu = GPU_CATALOG[entry]
+                return (
+                    gpu.price_per_hour,
+                    f"{entry} at {gpu.price_per_hour:.2f} USD/h ({gpu.price_date})",
+                )
+        return 0.0, f"{gpu_name}: not in the price table"
+    if device == "mps":
+        return 0.0, "your own Mac: no hourly price"
+    rate = CPU_USD_PER_THREAD_HOUR * threads
+    return rate, f"{threads} cloud vCPUs at {CPU_USD_PER_THREAD_HOUR} USD/h each"

@@ -176,26 +176,33 @@ def fetch(
     )
 
 
-def load_download(
-    name: str, device: str, report=lambda done, total: None, should_stop=lambda: False
-):
-    """A torchvision set (train and test pooled; the app splits it) on `device`, downloading
-    it into `data_root()` first if needed."""
-    from torchvision import datasets
-
+def fetch_download(
+    name: str,
+    report: Callable[[float, str], None] = lambda fraction, message: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Path:
+    """Download the files of torchvision set `name` into `data_root()` (those already there
+    are kept), reporting (fraction done, message). Returns the root folder."""
     spec = downloads().get(name)
     if spec is None:
         raise DataError(f"Unknown data set {name!r}: choose one of {', '.join(downloads())}.")
     root = data_root()
-    total = len(spec.files)
     for i, (urls, rel, md5) in enumerate(spec.files):
-        fetch(
-            urls,
-            root / rel,
-            md5,
-            lambda d, t, i=i: report(i * 1000 + (d * 1000 // max(t, 1)), total * 1000),
-            should_stop,
-        )
+
+        def progress(done: int, total: int, i: int = i, rel: str = rel) -> None:
+            mib = f"{done / 2**20:.1f} of {total / 2**20:.1f} MiB"
+            report((i + done / max(total, 1)) / len(spec.files), f"{rel}: {mib}")
+
+        fetch(urls, root / rel, md5, progress, should_stop)
+    return root
+
+
+def load_download(name: str, device: str) -> ImageTensors:
+    """A torchvision set (train and test pooled; the app splits it) on `device`, downloading
+    it first if needed."""
+    from torchvision import datasets
+
+    root = fetch_download(name)
     cls = {
         "MNIST": datasets.MNIST,
         "Fashion-MNIST": datasets.FashionMNIST,

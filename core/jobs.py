@@ -48,6 +48,7 @@ class Job:
     result: Any = None
     error: str | None = None  # the exception's one-line message, if the worker failed
     details: str | None = None  # its traceback, for an expander
+    meta: dict = field(default_factory=dict)  # what the page keeps with the job (its inputs)
     started_at: float = 0.0
     finished_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)

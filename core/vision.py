@@ -451,3 +451,27 @@ def export_onnx(model: nn.Module, cfg: CNNConfig) -> bytes:
         path = Path(tmp) / "model.onnx"
         program.save(str(path))
         return path.read_bytes()
+
+
+# ---- pictures for the page ----------------------------------------------------------------
+
+
+def picture(image: torch.Tensor, scale: int = 8):
+    """A (C, H, W) image in [0, 1] as an (H*scale, W*scale, 3) uint8 array, pixels kept sharp."""
+    import numpy as np
+
+    x = image.detach().float().clamp(0, 1).cpu()
+    x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
+    arr = (x.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    return arr.repeat(scale, 0).repeat(scale, 1)
+
+
+def cam_overlay(image: torch.Tensor, cam: torch.Tensor, scale: int = 8, alpha: float = 0.5):
+    """`picture(image)` with the Grad-CAM heat (0 blue .. 1 red) blended on top."""
+    import numpy as np
+
+    heat = cam.detach().cpu().numpy()
+    colour = np.stack([heat, 1 - np.abs(2 * heat - 1), 1 - heat], axis=-1)  # blue-green-red
+    colour = (colour * 255).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
+    base = picture(image, scale)
+    return ((1 - alpha) * base + alpha * colour).astype(np.uint8)

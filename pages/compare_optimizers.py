@@ -166,7 +166,7 @@ def start_race(names, seeds, epochs, batch, mults):
     return job
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def race_progress() -> None:
     """Progress while the worker runs; a full rerun draws the results once it ends."""
     job = st.session_state[JOB_KEY]
