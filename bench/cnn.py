@@ -1,0 +1,140 @@
+"""CNN training speed and quality.
+
+- throughput_ratio: images/s of the app's training code (core.vision.train_classifier,
+  augmentation off, constant rate, validation time excluded) over a plain PyTorch loop
+  written here: same model, optimizer, batch size, number of steps, device and process.
+  Target >= 0.95.
+- digits_test_accuracy / digits_seconds: the page's default settings on digits, wall time
+  from the start of training to the test accuracy. Target >= 0.985 within 10 s.
+- mnist_seconds_to_99: only with a CUDA GPU and MNIST already downloaded (null otherwise).
+Medians over --repeats. Last line: a JSON object.
+
+    python3 bench/cnn.py [--repeats 3] [--epochs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import data, optimizers, vision  # noqa: E402
+from core import device as dev  # noqa: E402
+
+
+def plain_loop(ds, train_idx, model_cfg, epochs: int, batch: int, seed: int) -> float:
+    """Images/s of a textbook loop: slice, forward, loss, backward, step."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = vision.build_cnn(model_cfg).to(ds.device)
+    opt = optimizers.spec("AdamW").build(model.parameters(), 1e-2, {"weight_decay": 5e-4})
+    model.train()
+    seen, t0 = 0, time.perf_counter()
+    for _ in range(epochs):
+        order = train_idx[torch.randperm(len(train_idx), generator=gen).to(ds.device)]
+        for s in range(0, len(order), batch):
+            idx = order[s : s + batch]
+            loss = F.cross_entropy(model(ds.floats(idx)), ds.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(idx)
+    if ds.device == "cuda":
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - t0)
+
+
+def app_loop(ds, splits, model_cfg, epochs: int, batch: int, seed: int) -> float:
+    """Images/s of core.vision.train_classifier over its training time (validation excluded)."""
+    cfg = vision.TrainConfig(
+        batch_size=batch,
+        epochs=epochs,
+        schedule="constant",
+        patience=0,
+        seed=seed,
+        shift=0,
+        flip=False,
+    )
+    result = vision.train_classifier(ds, splits, model_cfg, cfg)
+    n = len(splits[0])
+    return n * len(result.history) / sum(n / e.images_per_s for e in result.history)
+
+
+def digits_defaults(ds, seed: int) -> tuple[float, float]:
+    """(test accuracy, seconds) with the page's default settings."""
+    t0 = time.perf_counter()
+    splits = data.split(ds.y, seed)
+    result = vision.train_classifier(
+        ds, splits, vision.CNNConfig(1, 10, 8), vision.TrainConfig(seed=seed)
+    )
+    accuracy = vision.evaluate(result.model, ds, splits[2]).accuracy
+    return accuracy, time.perf_counter() - t0
+
+
+def mnist_to_99(device: str) -> float | None:
+    """Seconds to 99% MNIST test accuracy on a CUDA GPU (None without GPU or data)."""
+    if device != "cuda":
+        return None
+    try:
+        ds = data.load_download("MNIST", device)
+    except data.DataError:
+        return None
+    splits = data.split(ds.y, 0)
+    cfg = vision.TrainConfig(batch_size=512, epochs=8, lr=2e-2, seed=0)
+    t0 = time.perf_counter()
+    result = vision.train_classifier(ds, splits, vision.CNNConfig(1, 10, 28, width=32), cfg)
+    seconds = time.perf_counter() - t0
+    return seconds if vision.evaluate(result.model, ds, splits[2]).accuracy >= 0.99 else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20, help="epochs in the throughput runs")
+    args = parser.parse_args()
+    device = dev.choose_device()
+    ds = data.load_digits(device)
+    splits = data.split(ds.y, 0)
+    model_cfg = vision.CNNConfig(1, 10, 8)
+    plain_loop(ds, splits[0], model_cfg, 1, 128, 0)  # warm-up: lazy imports, allocator
+    app_loop(ds, splits, model_cfg, 1, 128, 0)
+    app, plain, accuracy, seconds = [], [], [], []
+    for r in range(args.repeats):  # interleaved, so machine noise hits both alike
+        plain.append(plain_loop(ds, splits[0], model_cfg, args.epochs, 128, r))
+        app.append(app_loop(ds, splits, model_cfg, args.epochs, 128, r))
+        acc, sec = digits_defaults(ds, r)
+        accuracy.append(acc)
+        seconds.append(sec)
+        print(
+            f"repeat {r + 1}: app {app[-1]:,.0f} img/s, plain {plain[-1]:,.0f} img/s, "
+            f"digits {acc:.4f} in {sec:.2f} s"
+        )
+    mnist = mnist_to_99(device)
+    print(
+        json.dumps(
+            {
+                "device": device,
+                "app_images_per_s": round(statistics.median(app)),
+                "plain_images_per_s": round(statistics.median(plain)),
+                "throughput_ratio": round(statistics.median(app) / statistics.median(plain), 3),
+                "digits_test_accuracy": round(statistics.median(accuracy), 4),
+                "digits_seconds": round(statistics.median(seconds), 2),
+                "digits_worst_accuracy": round(min(accuracy), 4),
+                "mnist_seconds_to_99": None if mnist is None else round(mnist, 2),
+                "repeats": args.repeats,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
