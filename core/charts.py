@@ -345,7 +345,7 @@ def training_curves(rows: list[dict]) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
     return _layout(fig, "", 340)
 
 

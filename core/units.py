@@ -18,9 +18,12 @@ def compact(x: float, digits: int = 3) -> str:
 
 
 def usd(x: float) -> str:
-    """'$1.23M', '$0.0042', '$950'."""
+    """'$1.23M', '$950', '$0.45', '$0.000014' (never scientific notation)."""
     if math.isfinite(x) and abs(x) < 1:
-        return f"${x:.2g}" if x else "$0"
+        if x == 0:
+            return "$0"
+        decimals = max(2, 1 - math.floor(math.log10(abs(x))))  # two significant digits
+        return f"${x:.{decimals}f}"
     return f"${compact(x)}"
 
 

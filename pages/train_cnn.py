@@ -205,7 +205,7 @@ def results_ui(res: dict) -> None:
     )
     cols[1].metric("Best epoch", f"{r.best_epoch} of {len(r.history)}")
     cols[2].metric("Wall time", f"{r.seconds:.1f} s")
-    cols[3].metric("Throughput", f"{r.images_per_s:,.0f} images/s")
+    cols[3].metric("Images per second", f"{r.images_per_s:,.0f}")
     cols[4].metric("Cost of this run", units.usd(rate * r.seconds / 3600), help=what)
     st.plotly_chart(charts.training_curves([vars(e) for e in r.history]), key="final_curves")
     tabs = st.tabs(["Confusion and per-class", "Mistakes", "Why (Grad-CAM)", "Try it", "Export"])

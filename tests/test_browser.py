@@ -118,3 +118,28 @@ def test_business_case_recalculates_as_you_type(page, base_url):
     serving = page.get_by_test_id("stMetric").filter(has_text="Monthly serving cost")
     expect(serving).to_contain_text("$2.19k")
     page.screenshot(path=ARTIFACTS / "business_case_serve.png", full_page=True)
+
+
+def test_train_a_cnn_on_digits_in_the_browser(page, base_url):
+    page.goto(f"{base_url}/train_cnn")
+    assert_page_shown(page, "Train a CNN")
+    page.get_by_label("Epochs").fill("3")
+    page.get_by_label("Epochs").press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Train", exact=True).click()
+    accuracy = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
+    expect(accuracy).to_contain_text("%", timeout=120_000)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Best epoch")).to_contain_text("of 3")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.get_by_role("tab", name="Mistakes").click()
+    page.screenshot(path=ARTIFACTS / "train_cnn_results.png", full_page=True)
+
+
+def test_optimizer_paths_can_be_played(page, base_url):
+    page.goto(f"{base_url}/compare_optimizers")
+    assert_page_shown(page, "Compare optimizers")
+    expect(page.get_by_text("Play", exact=True)).to_be_visible(timeout=30_000)
+    page.get_by_text("Play", exact=True).click()
+    page.wait_for_timeout(1500)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "compare_optimizers_played.png", full_page=True)

@@ -43,7 +43,8 @@ def test_training_shows_diagnostics(page):
     assert list(per_class["Class"]) == [str(i) for i in range(10)]
     captions = [c for image in page.image for c in image.captions]
     mistakes = [c for c in captions if c.startswith("true ") and " -> " in c]
-    wrong = round((100 - accuracy) / 100 * 270)  # 270 test images
+    n_test = len(page.session_state["cnn_result"]["splits"][2])
+    wrong = round((100 - accuracy) / 100 * n_test)
     assert len(mistakes) == min(wrong, 24)  # two epochs are not perfect: the gallery shows them
     assert {b.proto.label for b in page.get("download_button")} >= {
         "Weights (.safetensors)",
