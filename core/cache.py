@@ -21,6 +21,7 @@ import streamlit as st
 
 if TYPE_CHECKING:
     from core.data import ImageTensors
+    from core.textgen import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,18 @@ def downloaded(name: str, device: str) -> ImageTensors:
     data = load_download(name, device)
     _record(data.name, device, data.nbytes)
     return data
+
+
+@st.cache_resource(show_spinner="Loading the model onto the device...", max_entries=3)
+def causal_lm(source: str, device: str) -> LoadedModel:
+    """A causal LM (hub id or local folder) on `device`, shared by every session; generation
+    on it is serialised by its lock (core.textgen)."""
+    from core.textgen import load_model
+
+    lm = load_model(source, device)
+    nbytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
+    _record(f"model {source}", device, nbytes)
+    return lm
 
 
 def _empty_device_caches() -> None:

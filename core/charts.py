@@ -365,3 +365,18 @@ def confusion(matrix: list[list[int]], classes) -> go.Figure:
     fig.update_yaxes(autorange="reversed", title_text="true class", type="category")
     fig.update_xaxes(title_text="predicted class", type="category")
     return _layout(fig, "Confusion matrix (test set)", 460)
+
+
+def loss_by_step(rows: list[dict]) -> go.Figure:
+    """Training and validation loss against step."""
+    steps = [r["step"] for r in rows]
+    fig = go.Figure()
+    fig.add_scatter(x=steps, y=[r["train_loss"] for r in rows], name="train", mode="lines+markers")
+    fig.add_scatter(
+        x=steps,
+        y=[r["val_loss"] for r in rows],
+        name="validation",
+        mode="lines+markers",
+        line={"dash": "dash"},
+    )
+    return _layout(fig, "Loss (nats per token)", 320, xaxis_title="step", yaxis_title="loss")

@@ -1,0 +1,536 @@
+"""Causal language models: load (hub id or local folder), build a chat prompt that fits the
+window, stream a reply token by token with stats and probabilities, and train a small GPT-2.
+
+One loaded model serves every session (see `core.cache.causal_lm`); generation on it holds
+`LoadedModel.lock`, because two threads calling `generate` on one model can corrupt each
+other (transformers #32217). `generate` runs in a worker thread that always ends the stream
+with an 'end' or 'error' event, so a failure shows in the page instead of hanging it
+(transformers #27927). Stop is an Event checked by a StoppingCriteria at every token.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from core import device as dev
+
+SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
+PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded, with what to do about it."""
+
+
+def models_dir() -> Path:
+    """Trained and hand-copied models: $DASHBOARD_MODELS or ~/.cache/ai-dashboard/models."""
+    default = Path.home() / ".cache" / "ai-dashboard" / "models"
+    return Path(os.environ.get("DASHBOARD_MODELS", default))
+
+
+def local_models() -> list[str]:
+    """Folders under models_dir() that hold a saved model (config.json)."""
+    root = models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(str(p.parent) for p in root.glob("*/config.json"))
+
+
+@dataclass
+class LoadedModel:
+    """A model, its tokenizer and the lock that serialises generation on it."""
+
+    name: str  # hub id or folder
+    model: object  # a transformers PreTrainedModel, eval mode, on `device`
+    tokenizer: object
+    device: str
+    context: int  # tokens the model can attend to
+    parameters: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether the model hub answers at all (a quick check before a slow, retrying download)."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_model(source: str, device: str) -> LoadedModel:
+    """A causal LM from a local folder (save_pretrained layout) or a hub id (the local hub
+    cache first, then a download). Never runs remote code. Half precision on GPUs."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = source.strip()
+    if not source:
+        raise ModelLoadError("Type a Hugging Face model id (e.g. gpt2) or pick a local folder.")
+    local = Path(source).expanduser()
+    kwargs = {"trust_remote_code": False}
+    if local.is_dir():
+        path, kwargs["local_files_only"] = str(local), True
+    else:
+        path = source
+        try:
+            AutoTokenizer.from_pretrained(path, local_files_only=True)
+            kwargs["local_files_only"] = True
+        except (OSError, ValueError):
+            if not hub_reachable():
+                raise ModelLoadError(
+                    f"Cannot load {source!r}: there is no network and no cached copy. On a "
+                    f"machine with a network run `huggingface-cli download {source}` (or "
+                    f"save_pretrained) and copy the folder into {models_dir()}; or train your "
+                    "own small GPT-2 on the Train tab - it needs no network."
+                ) from None
+    dtype = dev.preferred_dtype(device) if device != "cpu" else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"Cannot load {source!r}: {err}") from None
+    model = model.to(device).eval()
+    context = _context_length(model.config, tokenizer)
+    n = sum(p.numel() for p in model.parameters())
+    return LoadedModel(source, model, tokenizer, device, context, n)
+
+
+def _context_length(config, tokenizer) -> int:
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", 2048)
+    return limit if limit < 1_000_000 else 2048
+
+
+# ---- prompts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sampling and prompt settings for one reply."""
+
+    temperature: float = 0.8  # 0 = greedy
+    top_k: int = 50  # 0 = off
+    top_p: float = 0.95  # 1 = off
+    repetition_penalty: float = 1.1  # 1 = off
+    max_new_tokens: int = 120
+    seed: int = 0
+    stop: tuple[str, ...] = ()  # extra stop sequences
+    mode: str = "chat"  # chat or completion
+    system: str = ""  # optional system prompt (chat)
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.temperature <= 5 and math.isfinite(self.temperature)):
+            raise ValueError(f"Temperature must be 0-5, got {self.temperature}.")
+        if not (0 < self.top_p <= 1) or self.top_k < 0 or not (0.5 <= self.repetition_penalty <= 3):
+            raise ValueError("top-p must be in (0, 1], top-k >= 0, repetition penalty 0.5-3.")
+        if not 1 <= self.max_new_tokens <= 4096:
+            raise ValueError(f"Max new tokens must be 1-4,096, got {self.max_new_tokens}.")
+        if self.mode not in ("chat", "completion"):
+            raise ValueError(f"Mode must be chat or completion, got {self.mode!r}.")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The token ids sent to the model and how the history was cut to fit."""
+
+    ids: list[int]
+    text: str  # as the model sees it
+    budget: int  # prompt tokens allowed: window - max new tokens
+    dropped_turns: int  # oldest turns left out
+    truncated: bool  # the newest message itself was cut from the left
+
+
+def clean(text: str) -> str:
+    """Text with control characters (other than newline and tab) removed."""
+    return "".join(c for c in text if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127))
+
+
+def _plain_transcript(messages: list[dict], system: str) -> str:
+    names = {"user": "User", "assistant": "Assistant", "system": "System"}
+    lines = [f"System: {system}"] if system else []
+    lines += [f"{names[m['role']]}: {m['content']}" for m in messages]
+    return "\n".join(lines) + "\nAssistant:"
+
+
+def _render(lm: LoadedModel, messages: list[dict], settings: Settings) -> str:
+    if settings.mode == "completion":
+        return "".join(m["content"] for m in messages if m["role"] == "user")[-200_000:]
+    if lm.has_chat_template:
+        full = (
+            [{"role": "system", "content": settings.system}] if settings.system else []
+        ) + messages
+        return lm.tokenizer.apply_chat_template(full, tokenize=False, add_generation_prompt=True)
+    return _plain_transcript(messages, settings.system)
+
+
+def build_prompt(lm: LoadedModel, history: list[dict], settings: Settings) -> Prompt:
+    """The newest turns that fit in the window minus max new tokens; if even the last
+    message alone does not fit, its oldest tokens go (cut from the left)."""
+    budget = lm.context - settings.max_new_tokens
+    if budget < 1:
+        raise ValueError(
+            f"Max new tokens ({settings.max_new_tokens}) leaves no room in this model's "
+            f"{lm.context}-token window; lower it."
+        )
+    history = [{"role": m["role"], "content": clean(m["content"])} for m in history]
+    if settings.mode == "completion":
+        history = history[-1:]
+    if not history:
+        raise ValueError("Nothing to answer: the conversation is empty.")
+    for start in range(len(history)):
+        text = _render(lm, history[start:], settings)
+        ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= budget:
+            return Prompt(ids, text, budget, start, False)
+    ids = ids[-budget:]
+    return Prompt(ids, lm.tokenizer.decode(ids), budget, len(history) - 1, True)
+
+
+# ---- streaming ----------------------------------------------------------------------------
+
+
+@dataclass
+class TokenInfo:
+    """One generated token and what else the model considered."""
+
+    text: str
+    probability: float  # under the model's own distribution (before sampling filters)
+    alternatives: list[tuple[str, float]]  # top 5 (token text, probability)
+
+
+@dataclass
+class Reply:
+    """A finished (or stopped) reply with its measurements."""
+
+    text: str = ""
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    ttft_s: float = math.nan  # seconds from the call to the first new token
+    seconds: float = 0.0  # total generation time
+    stopped: bool = False  # Stop pressed
+    waited_s: float = 0.0  # time spent waiting for another session's generation
+    tokens: list[TokenInfo] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Generated tokens per second after the first one (decode speed)."""
+        decode = self.seconds - self.ttft_s
+        return (self.new_tokens - 1) / decode if self.new_tokens > 1 and decode > 0 else math.nan
+
+    def stats(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "tokens"} | {
+            "tokens_per_s": self.tokens_per_s
+        }
+
+
+class _QueueStreamer:
+    """A transformers streamer that forwards each new token id to a queue."""
+
+    def __init__(self, q: queue.Queue):
+        self.q, self.prompt_seen = q, False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # generate() sends the prompt first
+            self.prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            self.q.put(("token", token, time.perf_counter()))
+
+    def end(self) -> None:
+        pass
+
+
+def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threading.Event) -> dict:
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class OnEvent(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full(
+                (input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device
+            )
+
+    ids = torch.tensor([prompt.ids], device=lm.device)
+    tok = lm.tokenizer
+    stops = list(s.stop) + (
+        list(PLAIN_STOPS) if s.mode == "chat" and not lm.has_chat_template else []
+    )
+    kwargs = dict(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=s.max_new_tokens,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        stopping_criteria=StoppingCriteriaList([OnEvent()]),
+        return_dict_in_generate=True,
+        output_logits=True,
+        repetition_penalty=s.repetition_penalty,
+    )
+    if s.temperature > 0:
+        kwargs |= dict(
+            do_sample=True, temperature=s.temperature, top_k=s.top_k or None, top_p=s.top_p
+        )
+    else:
+        kwargs |= dict(do_sample=False, temperature=None, top_k=None, top_p=None)
+    if stops:
+        kwargs |= dict(stop_strings=stops, tokenizer=tok)
+    return kwargs
+
+
+def stream_reply(
+    lm: LoadedModel, prompt: Prompt, settings: Settings, stop: threading.Event, timeout: float = 120
+) -> Iterator[tuple[str, object]]:
+    """Events while a worker thread generates: ('waiting', None) when another session holds
+    the model, ('text', reply so far) after every token, then ('end', Reply) or
+    ('error', message). Closing the iterator early (the page was interrupted) sets `stop`."""
+    q: queue.Queue = queue.Queue()
+    t_call = time.perf_counter()
+
+    def work() -> None:
+        try:
+            if not lm.lock.acquire(blocking=False):
+                q.put(("waiting", None, 0.0))
+                lm.lock.acquire()
+            try:
+                q.put(("started", None, time.perf_counter()))
+                torch.manual_seed(settings.seed)
+                kwargs = _generate_kwargs(lm, prompt, settings, stop)
+                with torch.inference_mode():
+                    out = lm.model.generate(streamer=_QueueStreamer(q), **kwargs)
+                q.put(("done", out, time.perf_counter()))
+            finally:
+                lm.lock.release()
+        except Exception as err:  # shown in the page; the stream always ends
+            q.put(("error", f"{type(err).__name__}: {err}", 0.0))
+
+    threading.Thread(target=work, name="generate", daemon=True).start()
+    reply, ids, t_start = Reply(prompt_tokens=len(prompt.ids)), [], t_call
+    try:
+        while True:
+            try:
+                kind, payload, at = q.get(timeout=timeout)
+            except queue.Empty:
+                yield "error", f"No token for {timeout:.0f} s; generation was abandoned."
+                return
+            if kind == "waiting":
+                yield "waiting", None
+            elif kind == "started":
+                reply.waited_s, t_start = at - t_call, at
+            elif kind == "token":
+                if not ids:
+                    reply.ttft_s = at - t_start
+                ids.append(payload)
+                reply.text = lm.tokenizer.decode(ids, skip_special_tokens=True)
+                yield "text", reply.text
+            elif kind == "error":
+                yield "error", payload
+                return
+            else:
+                reply.seconds = at - t_start
+                _finish(lm, reply, payload, len(prompt.ids), settings, stop.is_set())
+                yield "end", reply
+                return
+    finally:
+        stop.set()  # an interrupted page stops the worker within a token
+
+
+def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stopped: bool) -> None:
+    """Trim stop strings, count tokens, attach per-token probabilities."""
+    tok = lm.tokenizer
+    new = out.sequences[0, n_prompt:].tolist()
+    if tok.eos_token_id is not None and new and new[-1] == tok.eos_token_id:
+        new = new[:-1]
+    reply.new_tokens, reply.stopped = len(new), stopped
+    text = tok.decode(new, skip_special_tokens=True)
+    stops = list(s.stop) + (
+        list(PLAIN_STOPS) if s.mode == "chat" and not lm.has_chat_template else []
+    )
+    cut = min((text.find(x) for x in stops if x and x in text), default=-1)
+    reply.text = (text[:cut] if cut >= 0 else text).strip() if s.mode == "chat" else text
+    for token, logits in zip(new, out.logits, strict=False):
+        probs = logits[0].float().softmax(-1)
+        p, i = probs.topk(5)
+        reply.tokens.append(
+            TokenInfo(
+                tok.decode([token]),
+                float(probs[token]),
+                [(tok.decode([j]), float(q)) for q, j in zip(p.tolist(), i.tolist(), strict=True)],
+            )
+        )
+
+
+# ---- training a small GPT-2 ---------------------------------------------------------------
+
+MIN_CORPUS_CHARS = 2_000
+
+
+def builtin_corpus() -> str:
+    """English text every install has: scikit-learn's data set descriptions (~43 KB)."""
+    import sklearn
+
+    folder = Path(sklearn.__file__).parent / "datasets" / "descr"
+    return "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.rst")))
+
+
+def read_corpus(raw: bytes) -> str:
+    """An uploaded .txt/.md as text; ValueError saying why when it cannot be used."""
+    if not raw.strip():
+        raise ValueError("The file is empty.")
+    if b"\0" in raw[:65536]:
+        raise ValueError("This looks like a binary file, not text: upload a .txt or .md file.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"The file is not UTF-8 text (byte {err.start} cannot be decoded); "
+            "save it as UTF-8 and upload again."
+        ) from None
+    printable = sum(c.isprintable() or c in "\n\t\r" for c in text[:65536])
+    if printable < 0.95 * min(len(text), 65536):
+        raise ValueError("Too many control characters for text: upload a .txt or .md file.")
+    if len(text) < MIN_CORPUS_CHARS:
+        raise ValueError(
+            f"Too little text: {len(text):,} characters; give at least {MIN_CORPUS_CHARS:,}."
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class TinyGPTConfig:
+    """A small GPT-2 and how long to train it."""
+
+    name: str = "my-gpt2"  # folder name under models_dir()
+    vocab_size: int = 1024  # byte-level BPE vocabulary
+    layers: int = 2
+    width: int = 128  # embedding size
+    heads: int = 4
+    context: int = 128  # tokens
+    steps: int = 300
+    batch_size: int = 16
+    lr: float = 3e-3
+    sample_every: int = 50  # steps between sample generations
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\:") or self.name.startswith("."):
+            raise ValueError("Name the model with letters, digits, dashes or dots (no slashes).")
+        if self.width % self.heads:
+            raise ValueError(f"Width ({self.width}) must be a multiple of heads ({self.heads}).")
+        if not (
+            256 <= self.vocab_size <= 50_000
+            and 1 <= self.layers <= 12
+            and 16 <= self.context <= 1024
+        ):
+            raise ValueError("Vocabulary 256-50,000, layers 1-12, context 16-1,024 tokens.")
+        if not (1 <= self.steps <= 100_000 and 1 <= self.batch_size <= 512 and 0 < self.lr <= 1):
+            raise ValueError("Steps 1-100,000, batch 1-512, learning rate in (0, 1].")
+
+
+def _tokenizer_from(text: str, vocab_size: int):
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        [text], vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+
+
+def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Path:
+    """Train a byte-level BPE tokenizer and a small GPT2LMHeadModel on `text`; report loss
+    (train and validation, 90/10 split) and a sample as it goes; save with save_pretrained
+    into models_dir()/name, also when stopped. Returns the folder."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(cfg.seed)
+    tok = _tokenizer_from(text, cfg.vocab_size)
+    ids = torch.tensor(tok(text)["input_ids"], dtype=torch.long)
+    cut = int(len(ids) * 0.9)
+    train, val = ids[:cut].to(device), ids[cut:].to(device)
+    if len(val) <= cfg.context + 1:
+        raise ValueError(
+            f"Too little text for a {cfg.context}-token context; add text or shorten it."
+        )
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tok),
+            n_positions=cfg.context,
+            n_embd=cfg.width,
+            n_layer=cfg.layers,
+            n_head=cfg.heads,
+            bos_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+    ).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def batch(data: torch.Tensor) -> torch.Tensor:
+        starts = torch.randint(0, len(data) - cfg.context - 1, (cfg.batch_size,), generator=gen)
+        return torch.stack([data[s : s + cfg.context + 1] for s in starts.tolist()])
+
+    for step in range(1, cfg.steps + 1):
+        if ctx is not None and ctx.should_stop():
+            break
+        model.train()
+        xb = batch(train)
+        loss = model(input_ids=xb[:, :-1], labels=xb[:, :-1]).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if ctx is not None:
+            ctx.report(step / cfg.steps, f"step {step}/{cfg.steps}, loss {loss.item():.3f}")
+            if step % cfg.sample_every == 0 or step == cfg.steps or step == 1:
+                ctx.log(
+                    step=step,
+                    train_loss=loss.item(),
+                    val_loss=_val_loss(model, val, cfg, gen),
+                    sample=_sample(model, tok, device),
+                )
+    out = models_dir() / cfg.name
+    model.eval().to("cpu").save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@torch.inference_mode()
+def _val_loss(model, val: torch.Tensor, cfg: TinyGPTConfig, gen) -> float:
+    model.eval()
+    starts = torch.randint(0, len(val) - cfg.context - 1, (8,), generator=gen).tolist()
+    xb = torch.stack([val[s : s + cfg.context] for s in starts])
+    return model(input_ids=xb, labels=xb).loss.item()
+
+
+@torch.inference_mode()
+def _sample(model, tok, device: str, n: int = 40) -> str:
+    n = min(n, model.config.n_positions - 1)
+    model.eval()
+    start = torch.tensor([[tok.eos_token_id]], device=device)
+    out = model.generate(
+        start, max_new_tokens=n, do_sample=True, top_k=40, pad_token_id=tok.eos_token_id
+    )
+    return tok.decode(out[0, 1:], skip_special_tokens=True)
