@@ -1,0 +1,109 @@
+"""The Chat page through AppTest with a tiny local GPT-2: load it, type, see a reply with its
+stats; the offline message for a hub id; empty messages; training makes a model selectable."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from tokenizers import ByteLevelBPETokenizer
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from core import textgen
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TEXT = "the fox and the dog. User: hello Assistant: hi. " * 50
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """DASHBOARD_MODELS pointing at a folder with one tiny saved GPT-2."""
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    monkeypatch.setattr(textgen, "hub_reachable", lambda *a, **k: False)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        [TEXT], vocab_size=280, min_frequency=1, special_tokens=["<|endoftext|>"]
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    torch.manual_seed(0)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    GPT2LMHeadModel(cfg).save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    return tmp_path
+
+
+@pytest.fixture
+def page(models) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/chat_gpt2.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_type_a_message_and_see_a_reply_with_stats(page, models):
+    page.selectbox(key="chat_model_source_pick").set_value(str(models / "tiny"))
+    page.button(key="chat_model_source_load").click().run()
+    assert any("Loaded" in c.value and "128-token window" in c.value for c in page.caption)
+    page.slider(key="chat_temp").set_value(0.0)
+    page.chat_input(key="chat_input").set_value("hello there 🦊").run()
+    assert not page.exception, [e.value for e in page.exception]
+    history = page.session_state["chat_history"]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[1]["stats"]["new_tokens"] >= 1
+    shown = [c.value for c in page.caption if "tokens/s" in c.value]
+    assert shown and "per 1,000 tokens" in shown[0] and "prompt +" in shown[0]
+    assert any("Context:" in p.proto.text for p in page.get("progress"))
+    # Undo takes the turn back; Clear empties the chat
+    page.button(key="chat_undo").click().run()
+    assert page.session_state["chat_history"] == []
+
+
+def test_a_hub_model_with_no_network_explains_itself(page):
+    page.selectbox(key="chat_model_source_pick").set_value("gpt2")
+    page.button(key="chat_model_source_load").click().run()
+    errors = [e.value for e in page.error]
+    assert errors and "no network and no cached copy" in errors[0]
+    assert "Train" in errors[0]
+
+
+def test_an_empty_message_is_not_sent(page, models):
+    page.selectbox(key="chat_model_source_pick").set_value(str(models / "tiny"))
+    page.button(key="chat_model_source_load").click().run()
+    page.chat_input(key="chat_input").set_value("   ").run()
+    assert any("empty message" in w.value for w in page.warning)
+    assert page.session_state["chat_history"] == []
+
+
+def test_training_makes_a_model_selectable(page, models):
+    page.radio(key="gpt_corpus").set_value("Upload a .txt or .md file").run()
+    page.file_uploader(key="gpt_upload").set_value(
+        ("bad.txt", b"\xff\xfe" * 2000, "text/plain")
+    ).run()
+    assert any("not UTF-8" in e.value for e in page.error)
+    page.file_uploader(key="gpt_upload").set_value(("story.txt", TEXT.encode(), "text/plain")).run()
+    assert not page.error
+    page.text_input(key="gpt_name").set_value("unit-gpt")
+    page.select_slider(key="gpt_width").set_value(64)
+    page.select_slider(key="gpt_ctx").set_value(32)
+    page.select_slider(key="gpt_vocab").set_value(512)
+    page.number_input(key="gpt_steps").set_value(20)
+    page.button(key="gpt_train").click().run()
+    job = page.session_state["gpt_train_job"]
+    assert job.wait(120) and job.status == "done", job.error
+    page.run()
+    assert any("Saved to" in s.value and "unit-gpt" in s.value for s in page.success)
+    assert str(models / "unit-gpt") in page.selectbox(key="chat_model_source_pick").options
