@@ -123,8 +123,8 @@ def test_business_case_recalculates_as_you_type(page, base_url):
 def test_train_a_cnn_on_digits_in_the_browser(page, base_url):
     page.goto(f"{base_url}/train_cnn")
     assert_page_shown(page, "Train a CNN")
-    page.get_by_label("Epochs").fill("3")
-    page.get_by_label("Epochs").press("Enter")
+    page.get_by_label("Epochs", exact=True).fill("3")
+    page.get_by_label("Epochs", exact=True).press("Enter")
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Train", exact=True).click()
     accuracy = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
