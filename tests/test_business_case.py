@@ -3,15 +3,12 @@ change, exports carry every input and result, the published-runs check is report
 
 import csv
 import io
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import business, costs, units
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
+from tests.helpers import open_page
 
 
 def default_report() -> business.Report:
@@ -105,9 +102,7 @@ def test_bad_input_raises_a_clear_error():
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/business_case.py").run()
+    at = open_page("pages/business_case.py", timeout=60)
     assert not at.exception
     return at
 

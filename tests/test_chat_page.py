@@ -1,17 +1,12 @@
 """The Chat page through AppTest with a tiny local GPT-2: load it, type, see a reply with its
 stats; the offline message for a hub id; empty messages; training makes a model selectable."""
 
-from pathlib import Path
-
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
-from tokenizers import ByteLevelBPETokenizer
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from core import textgen
+from tests.helpers import open_page, save_tiny_gpt2
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "the fox and the dog. User: hello Assistant: hi. " * 50
 
 
@@ -20,36 +15,13 @@ def models(tmp_path, monkeypatch):
     """DASHBOARD_MODELS pointing at a folder with one tiny saved GPT-2."""
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
     monkeypatch.setattr(textgen, "hub_reachable", lambda *a, **k: False)
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        [TEXT], vocab_size=280, min_frequency=1, special_tokens=["<|endoftext|>"]
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer,
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-    )
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=len(tok),
-        n_positions=128,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    GPT2LMHeadModel(cfg).save_pretrained(tmp_path / "tiny")
-    tok.save_pretrained(tmp_path / "tiny")
+    save_tiny_gpt2(tmp_path / "tiny", TEXT, positions=128, vocab=280)
     return tmp_path
 
 
 @pytest.fixture
 def page(models) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/chat_gpt2.py").run()
+    at = open_page("pages/chat_gpt2.py")
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -2,21 +2,17 @@
 the misclassified gallery and the export are shown; uploads are checked and reported."""
 
 import io
-import zipfile
-from pathlib import Path
 
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.helpers import archive, open_page
 
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/train_cnn.py").run()
+    at = open_page("pages/train_cnn.py")
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -66,14 +62,6 @@ def test_stop_keeps_the_best_model(page):
     assert float(next(m.value for m in page.metric if m.label == "Test accuracy").rstrip(" %")) > 50
 
 
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return buf.getvalue()
-
-
 def png(value: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (20, 20), (value, 255 - value, 0)).save(buf, "PNG")
@@ -84,14 +72,16 @@ def test_upload_errors_and_success_are_reported(page):
     page.radio(key="cnn_source").set_value("Your images (.zip)").run()
     assert any("Upload a .zip" in i.value for i in page.info)
     page.file_uploader(key="cnn_zip").set_value(
-        ("evil.zip", zip_of({"../x.png": png(1)}), "application/zip")
+        ("evil.zip", archive({"../x.png": png(1)}), "application/zip")
     ).run()
     assert any("outside the archive" in e.value for e in page.error)
     good = {f"red/{i}.png": png(250 - i) for i in range(8)} | {
         f"green/{i}.png": png(i) for i in range(8)
     }
     good["red/readme.txt"] = b"not an image"
-    page.file_uploader(key="cnn_zip").set_value(("pets.zip", zip_of(good), "application/zip")).run()
+    page.file_uploader(key="cnn_zip").set_value(
+        ("pets.zip", archive(good), "application/zip")
+    ).run()
     assert not page.error
     assert any("upload: 16 images, 2 classes (green, red)" in c.value for c in page.caption)
     assert any("1 file(s) skipped" in e.label for e in page.expander)

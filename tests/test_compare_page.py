@@ -1,22 +1,18 @@
 """The Compare optimizers page through AppTest: the 2-D race draws its contour and table with
 tuned rates, hand-set rates and divergence show up, and the real-model race runs to a summary."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import optimizers, surfaces
+from tests.helpers import open_page
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 JOB_KEY = "optimizer_race_job"
 
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/compare_optimizers.py").run()
+    at = open_page("pages/compare_optimizers.py")
     assert not at.exception, [e.value for e in at.exception]
     return at
 

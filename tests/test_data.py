@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from core import data
+from tests.helpers import archive
 
 
 def png(mode: str = "RGB", size=(12, 12), value: int = 128, fmt: str = "PNG") -> bytes:
@@ -27,14 +28,6 @@ def png(mode: str = "RGB", size=(12, 12), value: int = 128, fmt: str = "PNG") ->
         img = Image.new(mode, size, fill)
     buf = io.BytesIO()
     img.save(buf, fmt)
-    return buf.getvalue()
-
-
-def archive(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
     return buf.getvalue()
 
 

@@ -6,23 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import ui
 from core import cache
+from tests.helpers import APP, open_page
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PAGES = [("pages/home.py", "AI Prototyping Dashboard")] + [(t.path, t.title) for t in ui.TOOLS]
-
-
-def open_page(path: str) -> AppTest:
-    """Run app.py and switch to the page at `path` (relative to app.py)."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if path != "pages/home.py":
-        at.switch_page(path).run()
-    return at
 
 
 @pytest.mark.parametrize(("path", "title"), PAGES)

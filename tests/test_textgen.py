@@ -5,41 +5,17 @@ import threading
 
 import pytest
 import torch
-from tokenizers import ByteLevelBPETokenizer
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from core import jobs, textgen
+from tests.helpers import save_tiny_gpt2
 
 CORPUS = "The quick brown fox jumps over the lazy dog. User: hello Assistant: hi there. " * 40
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    """A random 2-layer GPT-2 and a BPE tokenizer, saved with save_pretrained."""
-    folder = tmp_path_factory.mktemp("models") / "tiny"
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        [CORPUS], vocab_size=300, min_frequency=1, special_tokens=["<|endoftext|>"]
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer,
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-    )
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=len(tok),
-        n_positions=64,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    GPT2LMHeadModel(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    """A random 2-layer GPT-2 with a 64-token window and its tokenizer, saved to disk."""
+    return save_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny", CORPUS, positions=64)
 
 
 @pytest.fixture(scope="module")
