@@ -117,11 +117,26 @@ def train_ui(catalog: dict) -> business.TrainInputs:
         key="train_how",
     )
     if how.startswith("Parameters"):
+        preset = c1.selectbox("Preset", [CUSTOM, *PRESETS], key="train_preset")
+        start_b = 1.0 if preset == CUSTOM else PRESETS[preset].params / 1e9
+        suffix = "" if preset == CUSTOM else f"_{preset}"  # a preset resets the two fields
         n = (
-            c1.number_input("Parameters (billions)", 0.001, 10_000.0, 1.0, key="train_params_b")
+            c1.number_input(
+                "Parameters (billions)", 0.001, 10_000.0, start_b, key=f"train_params_b{suffix}"
+            )
             * 1e9
         )
-        d = c1.number_input("Tokens (billions)", 0.001, 1e6, 20.0, key="train_tokens_b") * 1e9
+        d = (
+            c1.number_input(
+                "Tokens (billions)",
+                0.001,
+                1e6,
+                20.0 * start_b,
+                key=f"train_tokens_b{suffix}",
+                help="20 per parameter is compute-optimal (Chinchilla).",
+            )
+            * 1e9
+        )
     else:
         budget = c1.number_input(
             "Compute budget (FLOPs)", 1e15, 1e28, 1.2e21, format="%.3e", key="train_budget"

@@ -205,21 +205,18 @@ def race_results(job) -> None:
                 "val": run.val_loss,
             }
         )
-    left, right = st.columns(2)
-    left.plotly_chart(
-        charts.mean_band(curves, "step", "val", "Validation loss", "step"), key="val_step"
-    )
-    right.plotly_chart(
-        charts.mean_band(curves, "seconds", "val", "Validation loss", "training seconds"),
-        key="val_time",
-    )
-    left, right = st.columns(2)
-    left.plotly_chart(
-        charts.mean_band(curves, "step", "train", "Training loss", "step"), key="train_step"
-    )
+    for split, label in (("val", "Validation loss"), ("train", "Training loss")):
+        left, right = st.columns(2)
+        left.plotly_chart(
+            charts.mean_band(curves, "step", split, label, "step"), key=f"{split}_step"
+        )
+        right.plotly_chart(
+            charts.mean_band(curves, "seconds", split, label, "training seconds"),
+            key=f"{split}_time",
+        )
     lrs = {n: list(g) for n, g in result.grid.items()}
     finals = {n: list(g.values()) for n, g in result.grid.items()}
-    right.plotly_chart(charts.sensitivity(lrs, finals, result.best_lr), key="model_sensitivity")
+    st.plotly_chart(charts.sensitivity(lrs, finals, result.best_lr), key="model_sensitivity")
     rows = model_compare.summary(result)
     st.dataframe(rows, hide_index=True, key="model_table")
     st.download_button(

@@ -208,3 +208,9 @@ def test_measured_speed_sets_capacity():
     assert s.capacity_requests_per_day == pytest.approx(86_400 * 10.0 / 100)
     with pytest.raises(ValueError, match="Measured tokens/s"):
         costs.estimate_serving(*args, measured_tokens_per_s=0.0)
+
+
+def test_a_preset_fills_in_the_model_size(page):
+    page.selectbox(key="train_preset").set_value("7B class (Llama 2 7B)").run()
+    est = costs.estimate_training(6.74e9, 20 * 6.74e9, "H100-SXM", 8, 0.4, 3.0)
+    assert metric(page, "Training cost") == units.usd(est.usd)
