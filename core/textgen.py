@@ -72,6 +72,61 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
         return False
 
 
+WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
+
+
+def needs_download(source: str) -> bool:
+    """True for a hub id that is neither a local folder nor in the local hub cache."""
+    from transformers import AutoConfig
+
+    if not source.strip() or Path(source).expanduser().is_dir():
+        return False
+    try:
+        AutoConfig.from_pretrained(source, local_files_only=True)
+        return False
+    except (OSError, ValueError):
+        return True
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+
+
+def download_model(repo_id: str, ctx=None) -> str:
+    """Fetch a hub model's config, tokenizer and safetensors weights into the local hub
+    cache, reporting bytes against the repository's listed sizes; returns the local path.
+    huggingface_hub offers no way to interrupt a download; what arrived stays in the cache
+    and a second attempt resumes from it."""
+    from huggingface_hub import HfApi, constants, snapshot_download
+
+    if not hub_reachable():
+        raise ModelLoadError(f"Cannot download {repo_id!r}: there is no network.")
+    info = HfApi().model_info(repo_id, files_metadata=True)
+    names = [s.rfilename for s in info.siblings]
+    patterns = WEIGHT_PATTERNS + (
+        [] if any(n.endswith(".safetensors") for n in names) else ["*.bin"]
+    )
+    total = sum(
+        s.size or 0 for s in info.siblings if any(Path(s.rfilename).match(p) for p in patterns)
+    )
+    blobs = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    before, finished = _folder_bytes(blobs), threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(0.5):
+            got = _folder_bytes(blobs) - before
+            if ctx is not None:
+                ctx.report(
+                    got / total if total else 0.0, f"{got / 2**20:,.0f} of {total / 2**20:,.0f} MiB"
+                )
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        return snapshot_download(repo_id, allow_patterns=patterns)
+    finally:
+        finished.set()
+
+
 def load_model(source: str, device: str) -> LoadedModel:
     """A causal LM from a local folder (save_pretrained layout) or a hub id (the local hub
     cache first, then a download). Never runs remote code. Half precision on GPUs."""

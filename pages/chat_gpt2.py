@@ -52,6 +52,8 @@ def model_ui(key: str, label: str = "Model"):
     if not source:
         st.info("Pick a model and press Load. With no network, train your own on the last tab.")
         return None
+    if not download_ui(key, source):
+        return None
     try:
         lm = cache.causal_lm(source, device)
     except textgen.ModelLoadError as err:
@@ -62,6 +64,35 @@ def model_ui(key: str, label: str = "Model"):
         f"on {device}{', chat template' if lm.has_chat_template else ''}."
     )
     return lm
+
+
+def download_ui(key: str, source: str) -> bool:
+    """True once `source` can be loaded from disk; meanwhile downloads it with progress."""
+    job = st.session_state.get(f"{key}_download")
+    if job is not None and job.meta["source"] == source:
+        if job.running:
+            download_progress(f"{key}_download")
+            return False
+        if job.status == "failed":
+            st.error(f"Download failed: {job.error}")
+            st.session_state.pop(f"{key}_download")
+            return False
+        return True
+    if not textgen.needs_download(source) or not textgen.hub_reachable():
+        return True  # on disk already, or loading explains that there is no network
+    target = lambda ctx: textgen.download_model(source, ctx)  # noqa: E731
+    st.session_state[f"{key}_download"] = jobs.Job(
+        target, "download", meta={"source": source}
+    ).start()
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def download_progress(job_key: str) -> None:
+    job = st.session_state[job_key]
+    if not job.running:
+        st.rerun()
+    st.progress(job.progress, text=f"Downloading {job.meta['source']}: {job.message or 'starting'}")
 
 
 def settings_ui(key: str, lm, columns: bool = False) -> textgen.Settings:
@@ -255,26 +286,30 @@ with tab_chat:
 
 
 with tab_side:
-    lm_side = (
-        cache.causal_lm(st.session_state[MODEL], device) if st.session_state.get(MODEL) else None
-    )
-    if lm_side is None:
+    if lm is None:
         st.info("Load a model on the Chat tab first.")
     else:
-        prompt_text = st.text_area(
-            "One prompt for both", key="side_prompt", value="Once upon a time"
-        )
+        two = st.toggle("Compare two models", key="side_two", help="Off: two settings, one model.")
+        lm_b = model_ui("side_model_b", "Model B") if two else lm
+        prompt_text = st.text_area("One prompt for both", "Once upon a time", key="side_prompt")
         cols = st.columns(2)
         sides = []
-        for col, name in zip(cols, ("A", "B"), strict=True):
+        for col, name, model in zip(cols, ("A", "B"), (lm, lm_b), strict=True):
             with col:
-                st.markdown(f"**Settings {name}**")
-                sides.append(settings_ui(f"side{name}", lm_side, columns=True))
-        if st.button("Generate both", key="side_go", type="primary") and prompt_text.strip():
-            for col, s in zip(cols, sides, strict=True):
+                st.markdown(f"**{name}: {model.name if model else 'no model loaded'}**")
+                sides.append(settings_ui(f"side{name}", model, columns=True))
+        go = st.button("Generate both", key="side_go", type="primary", disabled=lm_b is None)
+        if go and not prompt_text.strip():
+            st.warning("Type a prompt first.")
+        elif go:  # one after the other: a shared model serves one generation at a time
+            for col, s, model in zip(cols, sides, (lm, lm_b), strict=True):
                 s = textgen.Settings(**{**vars(s), "mode": "completion"})
-                p = textgen.build_prompt(lm_side, [{"role": "user", "content": prompt_text}], s)
-                reply = stream_into(lm_side, p, s, col)
+                try:
+                    p = textgen.build_prompt(model, [{"role": "user", "content": prompt_text}], s)
+                except ValueError as err:
+                    col.error(str(err))
+                    continue
+                reply = stream_into(model, p, s, col)
                 if reply["stats"]:
                     col.caption(stats_line(reply["stats"]))
 

@@ -79,3 +79,15 @@ def test_training_makes_a_model_selectable(page, models):
     page.run()
     assert any("Saved to" in s.value and "unit-gpt" in s.value for s in page.success)
     assert str(models / "unit-gpt") in page.selectbox(key="chat_model_source_pick").options
+
+
+def test_side_by_side_streams_two_settings(page, models):
+    page.selectbox(key="chat_model_source_pick").set_value(str(models / "tiny"))
+    page.button(key="chat_model_source_load").click().run()
+    page.slider(key="sideA_temp").set_value(0.0)
+    page.slider(key="sideB_temp").set_value(1.5)
+    page.text_area(key="side_prompt").set_value("the fox")
+    page.button(key="side_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    stats = [c.value for c in page.caption if "tokens/s" in c.value]
+    assert len(stats) == 2

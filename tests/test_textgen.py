@@ -208,3 +208,38 @@ def test_training_lowers_the_loss_and_saves_a_loadable_model(monkeypatch, tmp_pa
         textgen.TinyGPTConfig(width=30, heads=4)
     with pytest.raises(ValueError, match="no slashes"):
         textgen.TinyGPTConfig(name="../evil")
+
+
+def test_hub_download_reports_bytes_and_skips_duplicate_weights(monkeypatch, tmp_path):
+    import time
+    from types import SimpleNamespace
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(textgen, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    files = {"config.json": 100, "model.safetensors": 2_000_000, "pytorch_model.bin": 2_000_000}
+    siblings = [SimpleNamespace(rfilename=n, size=b) for n, b in files.items()]
+    monkeypatch.setattr(
+        huggingface_hub.HfApi,
+        "model_info",
+        lambda self, repo, files_metadata: SimpleNamespace(siblings=siblings),
+    )
+    asked = {}
+
+    def fake_snapshot(repo_id, allow_patterns):  # writes the blobs the way the hub client does
+        asked["patterns"] = allow_patterns
+        blobs = tmp_path / "models--org--tiny" / "blobs"
+        blobs.mkdir(parents=True)
+        for name in ("config.json", "model.safetensors"):
+            (blobs / name).write_bytes(b"x" * files[name])
+            time.sleep(0.7)
+        return str(tmp_path / "snapshot")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    job = jobs.Job(lambda ctx: textgen.download_model("org/tiny", ctx)).start()
+    assert job.wait(10) and job.status == "done", job.error
+    assert job.result == str(tmp_path / "snapshot")
+    assert "*.bin" not in asked["patterns"] and "*.safetensors" in asked["patterns"]
+    assert job.progress == pytest.approx(1.0) and job.message == "2 of 2 MiB"
