@@ -107,11 +107,11 @@ def test_business_case_recalculates_as_you_type(page, base_url):
     assert_page_shown(page, "Business case")
     cost = page.get_by_test_id("stMetric").filter(has_text="Training cost")
     expect(cost).to_contain_text("$253", timeout=30_000)
-    field = page.get_by_label("Parameters (billions)")
+    field = page.get_by_role("spinbutton", name="Parameters (billions)")
     field.fill("7")
     field.press("Enter")
-    page.get_by_label("Tokens (billions)").fill("140")
-    page.get_by_label("Tokens (billions)").press("Enter")
+    page.get_by_role("spinbutton", name="Tokens (billions)").fill("140")
+    page.get_by_role("spinbutton", name="Tokens (billions)").press("Enter")
     # 6 x 7e9 x 140e9 FLOPs / (989e12 x 0.4 x 3600) x $3 = $12.4k
     expect(cost).to_contain_text("$12.4k", timeout=30_000)
     page.get_by_role("tab", name="Serve vs API").click()
@@ -123,8 +123,8 @@ def test_business_case_recalculates_as_you_type(page, base_url):
 def test_train_a_cnn_on_digits_in_the_browser(page, base_url):
     page.goto(f"{base_url}/train_cnn")
     assert_page_shown(page, "Train a CNN")
-    page.get_by_label("Epochs", exact=True).fill("3")
-    page.get_by_label("Epochs", exact=True).press("Enter")
+    page.get_by_role("spinbutton", name="Epochs", exact=True).fill("3")
+    page.get_by_role("spinbutton", name="Epochs", exact=True).press("Enter")
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Train", exact=True).click()
     accuracy = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
@@ -143,3 +143,33 @@ def test_optimizer_paths_can_be_played(page, base_url):
     page.wait_for_timeout(1500)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "compare_optimizers_played.png", full_page=True)
+
+
+def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
+    from tests.helpers import save_tiny_gpt2
+
+    save_tiny_gpt2(tmp_path / "tiny", "the fox and the dog. " * 100, positions=128)
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    port = free_port()
+    server = start_streamlit(port)
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    try:
+        wait_until_serving(port, server)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/chat_gpt2")
+        assert_page_shown(page, "Chat with GPT-2")
+        page.get_by_test_id("stSelectbox").filter(has_text="Model").first.click()
+        page.get_by_role("option", name=str(tmp_path / "tiny")).click()
+        page.get_by_role("button", name="Load").click()
+        expect(page.get_by_text("128-token window")).to_be_visible(timeout=60_000)
+        box = page.get_by_test_id("stChatInputTextArea")
+        box.fill("<b>not bold</b> **nor this**")
+        box.press("Enter")
+        expect(page.get_by_text("tokens/s").first).to_be_visible(timeout=60_000)
+        # user text is shown literally: no HTML, no markdown
+        expect(page.get_by_text("<b>not bold</b> **nor this**")).to_be_visible()
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        page.screenshot(path=ARTIFACTS / "chat_gpt2_reply.png", full_page=True)
+    finally:
+        context.close()
+        stop(server)
