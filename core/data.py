@@ -364,7 +364,7 @@ def load_zip(
 
 def split(y: torch.Tensor, seed: int, val: float = 0.15, test: float = 0.15):
     """Stratified (train, val, test) index tensors on y's device; at least one image of each
-    class in val and test."""
+    class in val, and in test unless `test` is 0 (then the test part is empty)."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -373,7 +373,8 @@ def split(y: torch.Tensor, seed: int, val: float = 0.15, test: float = 0.15):
     for c in torch.unique(labels).tolist():
         idx = torch.nonzero(labels == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=gen)]
-        n_val, n_test = max(1, round(len(idx) * val)), max(1, round(len(idx) * test))
+        n_val = max(1, round(len(idx) * val))
+        n_test = max(1, round(len(idx) * test)) if test > 0 else 0
         parts[1].append(idx[:n_val])
         parts[2].append(idx[n_val : n_val + n_test])
         parts[0].append(idx[n_val + n_test :])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from core import data as datasets
 from core import optimizers
 from core.data import ImageTensors
 from core.jobs import JobContext
@@ -78,20 +79,6 @@ class Comparison:
     stopped: bool = False
 
 
-def split(data: ImageTensors, val_share: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index tensors (train, val), stratified by class, fixed by seed 0."""
-    gen = torch.Generator().manual_seed(0)
-    train, val = [], []
-    labels = data.y.cpu()
-    for c in range(len(data.classes)):
-        idx = torch.nonzero(labels == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        n_val = max(1, round(len(idx) * val_share))
-        val.append(idx[:n_val])
-        train.append(idx[n_val:])
-    return torch.cat(train).to(data.x.device), torch.cat(val).to(data.x.device)
-
-
 def mlp(in_features: int, hidden: int, classes: int) -> nn.Module:
     """The small model every optimizer trains: flatten -> hidden -> ReLU -> classes."""
     return nn.Sequential(
@@ -108,10 +95,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     ).float().mean().item()
 
 
-def train_run(data, idx_train, idx_val, name, lr, seed, cfg, ctx: JobContext | None) -> Run:
-    """One run; stops early (keeping its curves) when `ctx` says stop or the loss diverges."""
+def train_run(data, x, idx_train, idx_val, name, lr, seed, cfg, ctx: JobContext | None) -> Run:
+    """One run on images `x` (data.floats()); stops early, keeping its curves, when `ctx`
+    says stop or the loss diverges."""
     torch.manual_seed(seed)
-    x, y = data.floats(), data.y
+    y = data.y
     model = mlp(x[0].numel(), cfg.hidden, len(data.classes)).to(x.device)
     opt = optimizers.spec(name).build(model.parameters(), lr)
     run, step, elapsed = Run(name, lr, seed), 0, 0.0
@@ -143,7 +131,8 @@ def train_run(data, idx_train, idx_val, name, lr, seed, cfg, ctx: JobContext | N
 
 def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = None) -> Comparison:
     """Tune each optimizer's rate on the grid (seed 0), then train the other seeds at it."""
-    idx_train, idx_val = split(data, cfg.val_share)
+    idx_train, idx_val, _ = datasets.split(data.y, 0, val=cfg.val_share, test=0)
+    x = data.floats()  # once for every run
     result, done = Comparison(cfg), 0
 
     def finished(run: Run) -> bool:
@@ -163,7 +152,7 @@ def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = Non
         base = optimizers.spec(name).default_lr
         seed0: dict[float, Run] = {}
         for mult in cfg.lr_multipliers:
-            run = train_run(data, idx_train, idx_val, name, base * mult, 0, cfg, ctx)
+            run = train_run(data, x, idx_train, idx_val, name, base * mult, 0, cfg, ctx)
             seed0[run.lr] = run
             if finished(run):
                 result.stopped = True
@@ -176,7 +165,7 @@ def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = Non
         result.grid[name], result.best_lr[name] = scores, best
         result.runs.append(seed0[best])
         for seed in range(1, cfg.seeds):
-            run = train_run(data, idx_train, idx_val, name, best, seed, cfg, ctx)
+            run = train_run(data, x, idx_train, idx_val, name, best, seed, cfg, ctx)
             result.runs.append(run)
             if finished(run):
                 result.stopped = True
