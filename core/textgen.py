@@ -249,11 +249,22 @@ def build_prompt(lm: LoadedModel, history: list[dict], settings: Settings) -> Pr
         history = history[-1:]
     if not history:
         raise ValueError("Nothing to answer: the conversation is empty.")
-    for start in range(len(history)):
+
+    def encode(start: int) -> tuple[str, list[int]]:
         text = _render(lm, history[start:], settings)
-        ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) <= budget:
-            return Prompt(ids, text, budget, start, False)
+        return text, lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # Fewer turns never take more tokens, so bisect for the first start that fits.
+    low, high = 0, len(history) - 1
+    while low < high:
+        mid = (low + high) // 2
+        if len(encode(mid)[1]) <= budget:
+            high = mid
+        else:
+            low = mid + 1
+    text, ids = encode(low)
+    if len(ids) <= budget:
+        return Prompt(ids, text, budget, low, False)
     ids = ids[-budget:]
     return Prompt(ids, lm.tokenizer.decode(ids), budget, len(history) - 1, True)
 
@@ -312,6 +323,12 @@ class _QueueStreamer:
         pass
 
 
+def _stops(lm: LoadedModel, s: Settings) -> list[str]:
+    """The user's stop sequences, plus the next-turn markers for a base model in chat mode."""
+    plain = s.mode == "chat" and not lm.has_chat_template
+    return list(s.stop) + (list(PLAIN_STOPS) if plain else [])
+
+
 def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threading.Event) -> dict:
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -323,9 +340,7 @@ def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threadi
 
     ids = torch.tensor([prompt.ids], device=lm.device)
     tok = lm.tokenizer
-    stops = list(s.stop) + (
-        list(PLAIN_STOPS) if s.mode == "chat" and not lm.has_chat_template else []
-    )
+    stops = _stops(lm, s)
     kwargs = dict(
         input_ids=ids,
         attention_mask=torch.ones_like(ids),
@@ -412,9 +427,7 @@ def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stop
         new = new[:-1]
     reply.new_tokens, reply.stopped = len(new), stopped
     text = tok.decode(new, skip_special_tokens=True)
-    stops = list(s.stop) + (
-        list(PLAIN_STOPS) if s.mode == "chat" and not lm.has_chat_template else []
-    )
+    stops = _stops(lm, s)
     cut = min((text.find(x) for x in stops if x and x in text), default=-1)
     reply.text = (text[:cut] if cut >= 0 else text).strip() if s.mode == "chat" else text
     for token, logits in zip(new, out.logits, strict=False):
