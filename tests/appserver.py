@@ -5,6 +5,7 @@ Shared by the browser test and bench/startup.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -68,6 +69,18 @@ def stop(server: subprocess.Popen) -> None:
         server.kill()
         server.wait()
     server.log.close()
+
+
+@contextlib.contextmanager
+def serving(script: Path = ROOT / "app.py"):
+    """A freshly started server for `script`, as its base URL; stopped on exit."""
+    port = free_port()
+    server = start_streamlit(port, script)
+    try:
+        wait_until_serving(port, server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(server)
 
 
 def chromium_path() -> str | None:

@@ -4,13 +4,14 @@ headless Chromium through Playwright, the way a person clicks through it.
 Screenshots of every page land in tests/artifacts/.
 """
 
+import contextlib
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 import ui
-from tests.appserver import free_port, launch_chromium, start_streamlit, stop, wait_until_serving
+from tests.appserver import launch_chromium, serving
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PAGES = [("Home", "AI Prototyping Dashboard", "")] + [
@@ -20,13 +21,8 @@ PAGES = [("Home", "AI Prototyping Dashboard", "")] + [
 
 @pytest.fixture(scope="module")
 def base_url():
-    port = free_port()
-    server = start_streamlit(port)
-    try:
-        wait_until_serving(port, server)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(server)
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -86,20 +82,14 @@ def test_sidebar_badge_survives_reruns_and_frees_memory(page, base_url):
 def test_deep_link_right_after_the_server_starts(browser):
     """The first visit after a restart goes straight to a tool page: it must still run
     through app.py (sidebar badge, tool navigation), not as Streamlit's legacy pages/ app."""
-    port = free_port()
-    server = start_streamlit(port)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        wait_until_serving(port, server)
+    viewport = {"width": 1400, "height": 900}
+    with contextlib.closing(browser.new_context(viewport=viewport)) as context, serving() as url:
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{port}/business_case")
+        page.goto(f"{url}/business_case")
         assert_page_shown(page, "Business case")
         sidebar = page.get_by_test_id("stSidebar")
         expect(sidebar.get_by_text("threads")).to_be_visible(timeout=30_000)
         expect(sidebar.get_by_role("link", name="Train a CNN")).to_be_visible()
-    finally:
-        context.close()
-        stop(server)
 
 
 def test_business_case_recalculates_as_you_type(page, base_url):
@@ -150,13 +140,10 @@ def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
 
     save_tiny_gpt2(tmp_path / "tiny", "the fox and the dog. " * 100, positions=128)
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
-    port = free_port()
-    server = start_streamlit(port)
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
-    try:
-        wait_until_serving(port, server)
+    viewport = {"width": 1400, "height": 1200}
+    with contextlib.closing(browser.new_context(viewport=viewport)) as context, serving() as url:
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{port}/chat_gpt2")
+        page.goto(f"{url}/chat_gpt2")
         assert_page_shown(page, "Chat with GPT-2")
         picker = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
         picker.click()
@@ -173,6 +160,3 @@ def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
         expect(page.get_by_text("<b>not bold</b> **nor this**")).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)
         page.screenshot(path=ARTIFACTS / "chat_gpt2_reply.png", full_page=True)
-    finally:
-        context.close()
-        stop(server)
