@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import urllib.error
 import urllib.request
 import zipfile
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core import limits
+from core import limits, paths
 
 if TYPE_CHECKING:
     import torch
@@ -124,9 +123,8 @@ def downloads() -> dict[str, Download]:
 
 
 def data_root() -> Path:
-    """Where downloads are kept: $DASHBOARD_DATA or ~/.cache/ai-dashboard/datasets."""
-    default = Path.home() / ".cache" / "ai-dashboard" / "datasets"
-    return Path(os.environ.get("DASHBOARD_DATA", default))
+    """Where downloads are kept: $DASHBOARD_DATA or $DASHBOARD_HOME/datasets."""
+    return paths.data_dir()
 
 
 def _md5(path: Path) -> str:

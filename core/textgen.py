@@ -11,7 +11,6 @@ with an 'end' or 'error' event, so a failure shows in the page instead of hangin
 from __future__ import annotations
 
 import math
-import os
 import queue
 import socket
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 
 from core import device as dev
+from core import paths
 
 SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
 PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
@@ -33,9 +33,8 @@ class ModelLoadError(ValueError):
 
 
 def models_dir() -> Path:
-    """Trained and hand-copied models: $DASHBOARD_MODELS or ~/.cache/ai-dashboard/models."""
-    default = Path.home() / ".cache" / "ai-dashboard" / "models"
-    return Path(os.environ.get("DASHBOARD_MODELS", default))
+    """Trained and hand-copied models: $DASHBOARD_MODELS or $DASHBOARD_HOME/models."""
+    return paths.models_dir()
 
 
 def local_models() -> list[str]:
