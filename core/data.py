@@ -62,12 +62,6 @@ class ImageTensors:
         x = self.x if idx is None else self.x[idx]
         return x.float().div_(255)
 
-    def counts(self) -> dict[str, int]:
-        """Images per class."""
-        import torch
-
-        n = torch.bincount(self.y.cpu(), minlength=len(self.classes)).tolist()
-        return dict(zip(self.classes, n, strict=True))
 
 
 def _to_device(name, x: np.ndarray, y: np.ndarray, classes, device: str) -> ImageTensors:
@@ -296,12 +290,13 @@ def load_zip(
     data: bytes,
     device: str,
     size: int = 32,
+    title: str = "upload",
     min_per_class: int = limits.MIN_IMAGES_PER_CLASS,
     max_files: int = limits.MAX_ZIP_FILES,
     max_total: int = limits.MAX_ZIP_UNCOMPRESSED_MB * 2**20,
 ) -> tuple[ImageTensors, ZipReport]:
     """A .zip with one folder per class (ImageFolder layout, optionally inside one top
-    folder) as tensors on `device`, resized to size x size. Raises DataError with a message
+    folder) as tensors on `device`, resized to size x size, named `title`. Raises DataError with a message
     the user can act on; files that cannot be used are skipped and listed in the report."""
     if len(data) > limits.MAX_UPLOAD_MB * 2**20:
         raise DataError(f"Refused: the file is over {limits.MAX_UPLOAD_MB} MB.")
@@ -318,7 +313,10 @@ def load_zip(
         files = []
         for info in infos:
             p = PurePosixPath(info.filename.replace("\\", "/"))
-            if info.is_dir() or _is_junk(p):
+            if info.is_dir():
+                continue
+            if _is_junk(p):
+                report.skipped.append((info.filename, "macOS metadata, not an image"))
                 continue
             if p.suffix.lower() not in IMAGE_EXTENSIONS:
                 report.skipped.append((info.filename, "not an image file"))
@@ -345,9 +343,8 @@ def load_zip(
     classes = sorted(set(labels))
     report.classes = {c: labels.count(c) for c in classes}
     if len(classes) < 2:
-        raise DataError(
-            f"Need at least two class folders with images; found {report.classes or 'none'}."
-        )
+        found = ", ".join(f"{c} ({n} images)" for c, n in report.classes.items()) or "none"
+        raise DataError(f"Need at least two class folders with images; found only: {found}.")
     small = {c: n for c, n in report.classes.items() if n < min_per_class}
     if small:
         raise DataError(
@@ -357,7 +354,7 @@ def load_zip(
     index = {c: i for i, c in enumerate(classes)}
     x = np.stack(images)
     y = np.array([index[c] for c in labels])
-    return _to_device("upload", x, y, classes, device), report
+    return _to_device(title, x, y, classes, device), report
 
 
 def split(y: torch.Tensor, seed: int, val: float = 0.15, test: float = 0.15):
