@@ -24,7 +24,7 @@ from torch import nn
 
 from core import device as dev
 from core import optimizers
-from core.data import ImageTensors
+from core.data import ImageTensors, Quiet
 from core.jobs import JobContext
 
 # ---- model --------------------------------------------------------------------------------
@@ -204,19 +204,6 @@ class _Diverged(Exception):
     """Loss not finite."""
 
 
-class _Quiet:
-    """The job context of a run nobody watches: never stops, reports nowhere."""
-
-    def should_stop(self) -> bool:
-        return False
-
-    def report(self, *args, **kwargs) -> None:
-        pass
-
-    def log(self, **row) -> None:
-        pass
-
-
 def _optimizer_and_schedule(model: nn.Module, cfg: TrainConfig, steps: int):
     """(optimizer, one-cycle scheduler or None) for `steps` optimizer steps in all."""
     opt = optimizers.spec(cfg.optimizer).build(
@@ -342,7 +329,7 @@ def train_classifier(
     """Train on splits[0], pick the best epoch on splits[1]; report every batch and log every
     epoch to `ctx`, stop when it says so, and always return the best model seen."""
     train_idx, val_idx, _ = splits
-    ctx = ctx or _Quiet()
+    ctx = ctx or Quiet()
     # setup: seeds, a model normalising with the training images' own statistics, optimizer
     torch.manual_seed(cfg.seed)
     model = build_cnn(model_cfg, *channel_stats(data, train_idx)).to(data.device)

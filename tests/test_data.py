@@ -158,6 +158,19 @@ def test_download_with_no_network_says_so(tmp_path):
     assert not (tmp_path / "mnist.gz").exists()
 
 
+class Listener:
+    """A job context that keeps what it is told and stops when asked to."""
+
+    def __init__(self):
+        self.reports, self.stop = [], False
+
+    def should_stop(self) -> bool:
+        return self.stop
+
+    def report(self, progress, message="", rate=None, unit="items") -> None:
+        self.reports.append((progress, message, rate, unit))
+
+
 def test_download_reports_progress_and_checks_the_checksum(tmp_path):
     payload = bytes(range(256)) * 1000
     (tmp_path / "srv").mkdir()
@@ -169,11 +182,17 @@ def test_download_reports_progress_and_checks_the_checksum(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/file.bin"
     try:
-        seen = []
+        ctx = Listener()
         good = hashlib.md5(payload).hexdigest()
-        out = data.fetch((url,), tmp_path / "got.bin", good, lambda d, t: seen.append((d, t)))
+        out = data.fetch((url,), tmp_path / "got.bin", good, ctx, share=(1, 2))
         assert out.read_bytes() == payload
-        assert seen[-1] == (len(payload), len(payload))
+        progress, message, rate, unit = ctx.reports[-1]
+        assert progress == 1.0 and message.startswith("got.bin")  # file 2 of 2, all of it
+        assert rate > 0 and unit == "MiB"
+        ctx.stop = True
+        with pytest.raises(data.DataError, match="stopped"):
+            data.fetch((url,), tmp_path / "stopped.bin", None, ctx)
+        assert not (tmp_path / "stopped.bin").exists()
         with pytest.raises(data.DataError, match="wrong checksum"):
             data.fetch((url,), tmp_path / "bad.bin", "0" * 32)
         assert not (tmp_path / "bad.bin").exists()
