@@ -181,6 +181,47 @@ def per_class_rows(ev: vision.Evaluation, classes) -> list[dict]:
     ]
 
 
+# ---- pictures for the page ----------------------------------------------------------------
+
+
+def preview(data: ImageTensors, n: int = 12, pixels: int = 48) -> tuple[list, list[str]]:
+    """(pictures about `pixels` wide, captions): the first image of each of the first n classes."""
+    firsts = [int((data.y == c).nonzero()[0]) for c in range(min(len(data.classes), n))]
+    scale = max(1, pixels // data.shape[1])
+    pictures = [vision.picture(data.floats(data.y.new_tensor([i]))[0], scale) for i in firsts]
+    return pictures, [data.classes[c] for c in range(len(firsts))]
+
+
+def mistakes(outcome: Outcome, n: int = 24, pixels: int = 96) -> tuple[list, list[str], int]:
+    """(pictures, 'true 3 -> 8 (71%)' captions, number wrong) for the first n misclassified
+    test images."""
+    data, test, ev = outcome.request.data, outcome.splits[2], outcome.evaluation
+    wrong = [i for i, p in enumerate(ev.predicted) if p != int(data.y[test[i]])]
+    scale = max(1, pixels // data.shape[1])
+    pictures = [vision.picture(data.floats(test[i : i + 1])[0], scale) for i in wrong[:n]]
+    captions = [
+        f"true {data.classes[int(data.y[test[i]])]} -> {data.classes[ev.predicted[i]]} "
+        f"({ev.confidence[i]:.0%})"
+        for i in wrong[:n]
+    ]
+    return pictures, captions, len(wrong)
+
+
+def explain(outcome: Outcome, pick: int, pixels: int = 192) -> tuple:
+    """(picture, Grad-CAM overlay, true class, predicted class) of test image `pick`."""
+    data, test = outcome.request.data, outcome.splits[2]
+    image = data.floats(test[pick : pick + 1])[0].cpu()
+    cam, predicted = vision.grad_cam(outcome.result.model, image)
+    scale = max(1, pixels // data.shape[1])
+    true = data.classes[int(data.y[test[pick]])]
+    return (
+        vision.picture(image, scale),
+        vision.cam_overlay(image, cam, scale),
+        true,
+        data.classes[predicted],
+    )
+
+
 # ---- loading back -------------------------------------------------------------------------
 
 

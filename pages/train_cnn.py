@@ -91,18 +91,15 @@ def upload_ui(device: str) -> data.ImageTensors | None:
     if report.skipped:
         with st.expander(f"{len(report.skipped)} file(s) skipped"):
             st.dataframe([{"File": f, "Why": why} for f, why in report.skipped], hide_index=True)
-    if report.converted or report.resized:
-        modes = ", ".join(f"{n} {m}" for m, n in report.converted.items())
-        st.caption(f"Converted: {modes or 'none'}; resized to {size}x{size}: {report.resized}.")
+    if changes := report.changes(size):
+        st.caption(changes)
     return ds
 
 
 def preview_ui(ds: data.ImageTensors) -> None:
     st.caption(f"{ds.describe()}, on {ds.device}; split 70/15/15 by class.")
-    firsts = [int((ds.y == c).nonzero()[0]) for c in range(min(len(ds.classes), 12))]
-    scale = max(1, 48 // ds.shape[1])
-    pictures = [vision.picture(ds.floats(ds.y.new_tensor([i]))[0], scale) for i in firsts]
-    st.image(pictures, caption=[ds.classes[c] for c in range(len(firsts))], width=56)
+    pictures, captions = cnn.preview(ds)
+    st.image(pictures, caption=captions, width=56)
 
 
 def settings_ui(ds: data.ImageTensors) -> tuple[vision.CNNConfig, vision.TrainConfig]:
@@ -180,28 +177,36 @@ def train_ui(request: cnn.Request, device: str) -> None:
 
 def outcome_ui(outcome: cnn.Outcome, ds: data.ImageTensors, device: str, key: str) -> None:
     """Every result of one run, headed by the data and settings that produced it."""
-    if outcome.request.data.describe() != ds.describe():
+    trained_on = outcome.request.data.describe()
+    if trained_on != ds.describe():
         st.info(
-            f"Your last run trained on other data ({outcome.request.data.describe()}): its "
-            "results are hidden. Switch back to that data to see them."
+            f"Your last run trained on other data ({trained_on}): its results are hidden. "
+            "Switch back to that data to see them."
         )
         return
     st.subheader("Results", anchor=False)
     st.caption(f"Trained on {outcome.request.describe()}.")
-    r, ev = outcome.result, outcome.evaluation
+    r = outcome.result
     if r.reason in ("diverged", "out of memory", "did not learn"):
         st.warning(r.message)
     elif r.message:
         st.info(r.message)
-    if ev is None:
+    if outcome.evaluation is None:
         return
     record_ui(outcome)
+    metrics_ui(outcome, device)
+    st.plotly_chart(charts.training_curves([vars(e) for e in r.history]), key=f"{key}_curves")
+    diagnostics_ui(outcome, key)
+
+
+def metrics_ui(outcome: cnn.Outcome, device: str) -> None:
+    r, n_test = outcome.result, len(outcome.splits[2])
     cost, price = outcome.cost_usd(device)
     cols = st.columns(5)
     cols[0].metric(
         "Test accuracy",
-        units.percent(ev.accuracy),
-        help=f"{len(outcome.splits[2])} held-out images",
+        units.percent(outcome.evaluation.accuracy),
+        help=f"{n_test} held-out images",
     )
     cols[1].metric("Best epoch", f"{r.best_epoch} of {len(r.history)}")
     cols[2].metric(
@@ -215,12 +220,15 @@ def outcome_ui(outcome: cnn.Outcome, ds: data.ImageTensors, device: str, key: st
         help="Training images per second of training.",
     )
     cols[4].metric("Cost of this run", units.usd(cost), help=price)
-    st.plotly_chart(charts.training_curves([vars(e) for e in r.history]), key=f"{key}_curves")
+
+
+def diagnostics_ui(outcome: cnn.Outcome, key: str) -> None:
+    ev, classes = outcome.evaluation, outcome.request.data.classes
     tabs = st.tabs(["Confusion and per-class", "Mistakes", "Why (Grad-CAM)", "Try it", "Export"])
     with tabs[0]:
         left, right = st.columns([3, 2])
-        left.plotly_chart(charts.confusion(ev.confusion, ds.classes), key=f"{key}_confusion")
-        right.dataframe(cnn.per_class_rows(ev, ds.classes), hide_index=True)
+        left.plotly_chart(charts.confusion(ev.confusion, classes), key=f"{key}_confusion")
+        right.dataframe(cnn.per_class_rows(ev, classes), hide_index=True)
     with tabs[1]:
         mistakes_ui(outcome)
     with tabs[2]:
@@ -249,36 +257,20 @@ def record_ui(outcome: cnn.Outcome) -> None:
 
 
 def mistakes_ui(outcome: cnn.Outcome) -> None:
-    ds, test, ev = outcome.request.data, outcome.splits[2], outcome.evaluation
-    wrong = [i for i, p in enumerate(ev.predicted) if p != int(ds.y[test[i]])]
+    pictures, captions, wrong = cnn.mistakes(outcome)
     if not wrong:
         st.success("No test image was misclassified.")
         return
-    st.caption(f"{len(wrong)} of {len(test)} test images misclassified (first 24 shown).")
-    shown, scale = wrong[:24], max(1, 96 // ds.shape[1])
-    st.image(
-        [vision.picture(ds.floats(test[i : i + 1])[0], scale) for i in shown],
-        caption=[
-            f"true {ds.classes[int(ds.y[test[i]])]} -> {ds.classes[ev.predicted[i]]} "
-            f"({ev.confidence[i]:.0%})"
-            for i in shown
-        ],
-        width=110,
-    )
+    st.caption(f"{wrong} of {len(outcome.splits[2])} test images misclassified (first 24 shown).")
+    st.image(pictures, caption=captions, width=110)
 
 
 def gradcam_ui(outcome: cnn.Outcome, key: str) -> None:
-    ds, test = outcome.request.data, outcome.splits[2]
-    pick = st.number_input("Test image #", 0, len(test) - 1, 0, key=f"{key}_cam_pick")
-    image = ds.floats(test[pick : pick + 1])[0].cpu()
-    cam, predicted = vision.grad_cam(outcome.result.model, image)
-    scale = max(1, 192 // ds.shape[1])
+    pick = st.number_input("Test image #", 0, len(outcome.splits[2]) - 1, 0, key=f"{key}_cam")
+    picture, overlay, true, predicted = cnn.explain(outcome, pick)
     c1, c2 = st.columns(2)
-    c1.image(vision.picture(image, scale), caption=f"true: {ds.classes[int(ds.y[test[pick]])]}")
-    c2.image(
-        vision.cam_overlay(image, cam, scale),
-        caption=f"predicted: {ds.classes[predicted]} (red: what the prediction leaned on)",
-    )
+    c1.image(picture, caption=f"true: {true}")
+    c2.image(overlay, caption=f"predicted: {predicted} (red: what the prediction leaned on)")
 
 
 def try_ui(model: vision.Classifier, key: str) -> None:
