@@ -258,7 +258,7 @@ def load_run(run_id: str) -> RecordedModel:
 def _epochs(history: dict[str, list[tuple[int, float]]]) -> list[vision.Epoch]:
     """Per-epoch rows rebuilt from the store's metric histories."""
     names = [f for f in vision.Epoch.__dataclass_fields__ if f != "epoch"]
-    steps = sorted({s for n in names for s, _ in history.get(n, [])})
+    steps = sorted({s for s, _ in history.get("val_accuracy", []) if s >= 1})  # 0: final figures
     values = {n: dict(history.get(n, [])) for n in names}
     return [
         vision.Epoch(epoch=s, **{n: values[n].get(s, float("nan")) for n in names}) for s in steps
@@ -278,8 +278,8 @@ def outcome_of(recorded: RecordedModel, data: ImageTensors) -> Outcome:
         reason="loaded",
         message=f"Loaded from recorded run {recorded.run_id}.",
         seconds=recorded.metrics.get("wall_seconds", 0.0),
-        train_seconds=1.0,  # with images_seen below, gives back the recorded images/s
-        images_seen=round(recorded.metrics.get("images_per_s", 0.0)),
+        train_seconds=1000.0,  # with images_seen below, gives back the recorded images/s
+        images_seen=round(recorded.metrics.get("images_per_s", 0.0) * 1000),
     )
     outcome = Outcome(
         request=Request(data=data, model=model_cfg, train=train_cfg, record=False),

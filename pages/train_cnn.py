@@ -315,13 +315,16 @@ def export_ui(model: vision.Classifier, key: str) -> None:
 
 
 def loader_ui(ds: data.ImageTensors | None, device: str) -> None:
-    """Load a model back: from a recorded run (`?run=<id>` or the picker) or from files."""
-    with st.expander("Load a model", expanded=RUN in st.query_params):
-        from_run, from_files = st.tabs(["From a recorded run", "From files"])
-        with from_run:
-            run_ui(ds, device)
-        with from_files:
-            files_ui()
+    """Load a model back: from a recorded run (`?run=<id>` or the picker) or from files. Behind
+    a toggle, so the run store is read only when asked."""
+    st.divider()
+    if not st.toggle("Load a model", RUN in st.query_params, key="cnn_load"):
+        return
+    from_run, from_files = st.tabs(["From a recorded run", "From files"])
+    with from_run:
+        run_ui(ds, device)
+    with from_files:
+        files_ui()
 
 
 def run_ui(ds: data.ImageTensors | None, device: str) -> None:

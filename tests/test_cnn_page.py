@@ -88,6 +88,7 @@ def test_loading_saved_weights_after_training_can_be_tried(page):
     """Issue 9, major 1: the results' Try it and the loader's shared the key 'cnn_try'."""
     outcome = train(page, 1)
     weights, meta = vision.export_safetensors(outcome.classifier)
+    page.toggle(key="cnn_load").set_value(True).run()
     page.file_uploader(key="cnn_load_w").set_value(
         ("cnn.safetensors", weights, "application/octet-stream")
     )
