@@ -14,6 +14,7 @@ store, and a store that fails costs the record, never the trained model.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -73,6 +74,19 @@ class Outcome:
         hw = dev.probe_hardware()
         rate, what = costs.hardware_rate(device, hw.gpu_name, dev.cpu_threads())
         return rate * self.result.seconds / 3600, what
+
+
+@functools.cache
+def warm() -> threading.Thread:
+    """Once per process, in the background: what the first Train click would otherwise wait
+    for. Building the first torch optimizer imports torch._dynamo (seconds on a small CPU)."""
+    thread = threading.Thread(
+        target=lambda: torch.optim.AdamW([torch.zeros(1, requires_grad=True)]),
+        name="warm cnn",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def train_job(request: Request):

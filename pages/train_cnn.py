@@ -393,6 +393,7 @@ st.caption(
     "curves update as it learns, Stop keeps the best model so far."
 )
 device = ui.session_device()
+cnn.warm()
 ds = data_ui(device)
 if ds is not None:
     preview_ui(ds)
