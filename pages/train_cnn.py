@@ -318,7 +318,11 @@ def loader_ui(ds: data.ImageTensors | None, device: str) -> None:
     """Load a model back: from a recorded run (`?run=<id>` or the picker) or from files. Behind
     a toggle, so the run store is read only when asked."""
     st.divider()
-    if not st.toggle("Load a model", RUN in st.query_params, key="cnn_load"):
+    linked = st.query_params.get(RUN)
+    if linked and st.session_state.get("cnn_linked_run") != linked:  # a new link opens it once
+        st.session_state["cnn_load"] = True
+        st.session_state["cnn_linked_run"] = linked
+    if not st.toggle("Load a model", key="cnn_load"):
         return
     from_run, from_files = st.tabs(["From a recorded run", "From files"])
     with from_run:

@@ -176,6 +176,8 @@ def test_a_recorded_run_loads_back_from_the_url(page):
     fresh.query_params["run"] = outcome.run_id
     fresh.run()
     assert not fresh.exception, [e.value for e in fresh.exception]
+    assert not fresh.error, [e.value for e in fresh.error]
+    assert fresh.toggle(key="cnn_load").value is True
     assert metric(fresh, "Test accuracy") == units.percent(outcome.evaluation.accuracy)
     assert fresh.toggle(key="run_invert").value is False  # Try it for the loaded model
 
