@@ -12,12 +12,18 @@ from tests.helpers import archive, open_page
 
 
 @pytest.fixture
-def page(tmp_path, monkeypatch) -> AppTest:
+def page(tmp_path, monkeypatch):
     monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))  # a fresh run store per test
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     at = open_page("pages/train_cnn.py")
     assert not at.exception, [e.value for e in at.exception]
-    return at
+    yield at
+    try:
+        job = at.session_state["cnn_job"]
+    except KeyError:
+        return
+    if job.wait(120) and job.result is not None:
+        job.result.recorded.wait(120)  # no recording left writing under the next test's settings
 
 
 def train(at: AppTest, epochs: int, recorded: bool = False):
