@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import cache
+from core import cache, limits
 from core import device as dev
 from ui import access
 
@@ -237,6 +237,26 @@ def measurements() -> list[Measurement]:
     return list(st.session_state.get(MEASUREMENTS_KEY, {}).values())
 
 
+UPLOADS_KEY = "uploaded_bytes"  # session_state: file_id -> bytes counted against the cap
+
+
+def upload_bytes(upload) -> bytes | None:
+    """The bytes of a st.file_uploader file, counted against this session's upload cap; None
+    (with a message) once the session's uploads together pass core.limits' cap."""
+    seen: dict = st.session_state.setdefault(UPLOADS_KEY, {})
+    if upload.file_id not in seen:
+        left = limits.session_upload_left(sum(seen.values()))
+        if upload.size > left:
+            st.error(
+                f"Refused: this session has uploaded {sum(seen.values()) / 2**20:,.0f} MB and "
+                f"may upload {limits.MAX_SESSION_UPLOAD_MB:,} MB in all. Reload the page to "
+                "start a new session."
+            )
+            return None
+        seen[upload.file_id] = upload.size
+    return upload.getvalue()
+
+
 def session_device() -> str:
     """This session's device ('cuda', 'mps' or 'cpu'); stops the page with a message if unusable."""
     try:
@@ -263,6 +283,7 @@ __all__ = [
     "TOOLS",
     "Measurement",
     "TOUR",
+    "upload_bytes",
     "forget_job",
     "is_admin",
     "require_login",
