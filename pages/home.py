@@ -12,8 +12,8 @@ st.markdown(
     "on this machine or computed from a published formula, never guessed."
 )
 
-for row in (ui.TOOLS[:2], ui.TOOLS[2:]):
-    for col, tool in zip(st.columns(2), row, strict=True):
+for row in (ui.TOOLS[i : i + 2] for i in range(0, len(ui.TOOLS), 2)):
+    for col, tool in zip(st.columns(2), row):  # noqa: B905 - the last row may hold one card
         with col.container(border=True):
             st.subheader(tool.title, anchor=False)
             st.write(tool.pitch)
