@@ -244,18 +244,19 @@ def compare_tab_ui(by_id: dict[str, runs.RunSummary]) -> None:
 
 
 def open_tab_ui(by_id: dict[str, runs.RunSummary], wanted: str | None) -> None:
-    """One run, picked here or named by `?run=<id>` in the URL."""
-    ids = list(by_id)
+    """One run, picked here or named by `?run=<id>` in the URL (the two kept in step)."""
+    if wanted in by_id and st.session_state.get("run_open") != wanted:
+        st.session_state["run_open"] = wanted
     opened = st.selectbox(
         "Run",
-        ids,
-        index=ids.index(wanted) if wanted in by_id else None,
+        list(by_id),
+        index=None,
         key="run_open",
         format_func=functools.partial(run_label, by_id),
         placeholder="Pick a run",
+        on_change=lambda: st.query_params.update({RUN_PARAM: st.session_state["run_open"] or ""}),
     )
     if opened:
-        st.query_params[RUN_PARAM] = opened
         run_ui(runs.get_run(opened))
 
 
