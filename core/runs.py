@@ -61,6 +61,7 @@ HTTP_DEFAULTS = {  # MLflow's own HTTP retries, bounded unless the user set them
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # no "View run at" line per run
 }
 BATCH_PARAMS = 100  # MLflow's limit of params (and tags) per log_batch
 BATCH_METRICS = 1000  # MLflow's limit of metric points per log_batch
