@@ -64,6 +64,14 @@ TOOLS = (
         "scaling laws and energy.",
         "Everything: the GPU and price tables ship with the app.",
     ),
+    Tool(
+        "pages/runs.py",
+        "Runs",
+        ":material/history:",
+        "Every run the tools recorded, kept in MLflow: compare them, open one, load its model, "
+        "and turn the best into a pitch pack.",
+        "Everything: the run store is a local SQLite file unless you point it at a server.",
+    ),
 )
 
 
