@@ -424,6 +424,8 @@ def _stream(
     except Exception as err:  # shown in the page with the partial reply
         _finish(reply, pieces, t0)
         mapped = map_error(err, endpoint)
+        if pieces and mapped.kind == "nothing_listening":  # the line dropped mid-reply
+            mapped = ServingError("cut", f"The connection to {endpoint.host} broke mid-reply.")
         if pieces:
             mapped = ServingError(mapped.kind, f"{mapped} The reply so far is kept.")
         mapped.partial = reply
