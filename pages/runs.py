@@ -225,21 +225,41 @@ def pitch_ui(summaries: dict[str, runs.RunSummary]) -> None:
     )
     product = st.text_input("Product name", "Our AI prototype", key="pitch_product")
     hardware = st.text_input("Hardware", pitch.hardware_line(), key="pitch_hardware")
+    with_pdf = pitch.chromium() is not None and st.checkbox("Also a PDF", key="pitch_pdf")
     if not chosen and case is None:
         st.info("Pick runs (and a saved business case) to build the pack.")
         return
-    details = [runs.get_run(i) for i in chosen]
-    html = pitch.build(
-        details,
-        runs.get_run(case) if case else None,
-        product=product,
-        hardware=hardware,
-        date=dt.date.today(),
+    if st.button("Build the pitch pack", key="pitch_build", type="primary"):
+        with st.spinner("Building the pack..."):
+            html = pitch.build(
+                [runs.get_run(i) for i in chosen],
+                runs.get_run(case) if case else None,
+                product=product,
+                hardware=hardware,
+                date=dt.date.today(),
+            )
+            pdf = pitch.to_pdf(html) if with_pdf else None
+        st.session_state["pitch_pack"] = (html, pdf, with_pdf)
+    pack_downloads_ui(st.session_state.get("pitch_pack"))
+
+
+def pack_downloads_ui(pack: tuple[str, bytes | None, bool] | None) -> None:
+    """Download buttons for the last pack built in this session."""
+    if pack is None:
+        return
+    html, pdf, pdf_wanted = pack
+    st.download_button(
+        "Download the pitch pack (HTML)", html, "pitch.html", key="pitch_html", on_click="ignore"
     )
-    st.download_button("Download the pitch pack (HTML)", html, "pitch.html", key="pitch_html")
-    pdf = pitch.to_pdf(html) if st.toggle("Also render a PDF", key="pitch_pdf") else None
-    if pdf:
-        st.download_button("Download the PDF", pdf, "pitch.pdf", key="pitch_pdf_download")
+    if pdf is not None:
+        st.download_button(
+            "Download the PDF", pdf, "pitch.pdf", key="pitch_pdf_download", on_click="ignore"
+        )
+    elif pdf_wanted:
+        st.warning("Chromium could not print the PDF; open the HTML and use Print -> Save as PDF.")
+    st.caption(
+        "One HTML file that opens offline in any browser; its print layout gives clean pages."
+    )
 
 
 def compare_tab_ui(by_id: dict[str, runs.RunSummary]) -> None:

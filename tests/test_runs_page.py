@@ -131,9 +131,13 @@ def test_pitch_pack_offers_a_download(store):
     assert "Pick runs (and a saved business case) to build the pack." in [i.value for i in at.info]
     at.multiselect(key="pitch_runs").set_value([store["mid"], store["chat"]]).run()
     at.selectbox(key="pitch_case").set_value(store["case"]).run()
+    assert not at.get("download_button")  # built only when asked
+    at.button(key="pitch_build").click().run()
     assert not at.exception
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the pitch pack (HTML)" in labels
+    html = at.session_state["pitch_pack"][0]
+    assert "<h3>mid</h3>" in html and "<h3>chat</h3>" in html and "<h2>Business case</h2>" in html
 
 
 def test_running_jobs_are_listed_with_progress(store):
