@@ -229,13 +229,30 @@ def _client() -> tuple[Any, str]:
     with _clients_lock:
         if uri not in _clients:
             _prepare(uri)
-            with _translated(uri, "open it"):
+            with _translated(uri, "open the run store"), _first_open_lock(uri):
                 from mlflow import MlflowClient
 
                 client = MlflowClient(tracking_uri=uri)
                 client.search_experiments(max_results=1)  # opens the store: migrations happen here
             _clients[uri] = client
         return _clients[uri], uri
+
+
+@contextlib.contextmanager
+def _first_open_lock(uri: str) -> Iterator[None]:
+    """Hold a file lock beside a SQLite store while opening it: two processes creating the
+    same new store at once would both run the schema migrations and one would fail."""
+    folder = _local_folder(uri)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        fcntl = None
+    if fcntl is None or folder is None or not uri.startswith("sqlite:"):
+        yield
+        return
+    with open(folder / ".mlflow-open.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def warm() -> None:
@@ -324,7 +341,7 @@ def _message(err: Exception, uri: str, action: str) -> str:
     if "not found" in lowered or "does not exist" in lowered:
         return f"Could not {action}: it is not in the run store (deleted?)."
     first = text.splitlines()[0] if text else type(err).__name__
-    return f"Could not {action} in the run store {uri}: {first[:300]}"
+    return f"Could not {action} ({uri}): {first[:300]}"
 
 
 @contextlib.contextmanager
