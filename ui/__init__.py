@@ -180,3 +180,35 @@ def session_device() -> str:
     except ValueError as err:
         st.error(str(err))
         st.stop()
+
+
+from ui.jobs import (  # noqa: E402 - the long-job widgets, re-exported as ui.*
+    forget_job,
+    job_buttons_ui,
+    job_failed_ui,
+    job_of,
+    job_progress_ui,
+    keep_job,
+    owner,
+    progress_text,
+    submit_job,
+)
+
+__all__ = [
+    "TOOLS",
+    "Measurement",
+    "forget_job",
+    "job_buttons_ui",
+    "job_failed_ui",
+    "job_of",
+    "job_progress_ui",
+    "keep_job",
+    "measurements",
+    "owner",
+    "progress_text",
+    "record_measurement",
+    "require_navigation",
+    "session_device",
+    "sidebar_ui",
+    "submit_job",
+]
