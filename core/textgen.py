@@ -231,6 +231,11 @@ def default_max_new_tokens(context: int) -> int:
     return max(1, min(120, context // 3))
 
 
+def max_new_tokens_cap(context: int) -> int:
+    """The most new tokens a `context`-token window allows while keeping room for a prompt."""
+    return max(1, min(1024, context - 8))
+
+
 def fresh_seed() -> int:
     """A new random seed (recorded with a reply so it can be reproduced)."""
     return random.SystemRandom().randrange(2**31)
@@ -536,6 +541,90 @@ def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stop
         )
 
 
+# ---- chat messages -----------------------------------------------------------------------
+
+REDRAW_EVERY_S = 0.05  # the page redraws a streaming reply at most 20 times a second
+
+
+def parse_stops(raw: str) -> tuple[str, ...]:
+    """'a, b,,c' -> ('a', 'b', 'c'): comma-separated stop sequences."""
+    return tuple(s for s in (x.strip() for x in raw.split(",")) if s)
+
+
+def settings_record(settings: Settings) -> dict:
+    """The settings as plain JSON-able values (kept with each reply)."""
+    return asdict(settings) | {"stop": list(settings.stop)}
+
+
+def turns(history: list[dict]) -> list[dict]:
+    """Chat messages reduced to role and content (what a prompt is built from)."""
+    return [{"role": m["role"], "content": m["content"]} for m in history]
+
+
+def reply_message(settings: Settings) -> dict:
+    """An empty assistant message for a reply about to stream with `settings`."""
+    return {"role": "assistant", "content": "", "stats": None, "tokens": []} | {
+        "settings": settings_record(settings)
+    }
+
+
+def chat_events(
+    lm: LoadedModel,
+    prompt: Prompt,
+    settings: Settings,
+    message: dict,
+    every: float = REDRAW_EVERY_S,
+    clock=time.monotonic,
+) -> Iterator[tuple[str, object]]:
+    """Stream a reply into `message` (from reply_message), yielding what the page draws:
+    ('waiting', None), ('text', reply so far) at most once per `every` s whatever the token
+    rate, ('error', why), ('end', Reply). A stream cut short (Stop, or any click that reruns
+    the page) keeps its text, marked [stopped]."""
+    last = -math.inf
+    try:
+        for kind, payload in stream_reply(lm, prompt, settings, threading.Event()):
+            if kind == "text":
+                message["content"] = payload
+                if clock() - last < every:
+                    continue
+                last = clock()
+            elif kind == "error":
+                message["content"] += f" [failed: {payload}]"
+            elif kind == "end":
+                message |= {"content": payload.text, "stats": payload.stats()}
+                message["tokens"] = [asdict(t) for t in payload.tokens]
+            yield kind, payload
+    finally:
+        if message["stats"] is None and not message["content"].endswith("]"):
+            message["content"] += " [stopped]"
+
+
+def token_markdown(tokens: list[dict]) -> str:
+    """Tokens as Markdown, each on a background coloured by its probability (green >= 50 %,
+    orange >= 10 %, red below), the text itself shown literally."""
+    colour = lambda p: "green" if p >= 0.5 else ("orange" if p >= 0.1 else "red")  # noqa: E731
+    return "".join(
+        f":{colour(t['probability'])}-background[{markdown_literal(t['text'])}]" for t in tokens
+    )
+
+
+def alternatives_table(token: dict) -> list[dict]:
+    """The top-5 alternatives of one generated token, as table rows."""
+    return [{"Alternative": repr(a), "Probability": round(p, 4)} for a, p in token["alternatives"]]
+
+
+def run_card(lm: LoadedModel, settings: Settings, device: str) -> dict:
+    """What produced a chat: model, device, size and settings."""
+    card = {"model": lm.name, "device": device, "parameters": lm.parameters}
+    return card | {"settings": settings_record(settings)}
+
+
+def transcript_json(card: dict, messages: list[dict]) -> str:
+    """A chat as JSON: the run card and the messages with their stats (no token details)."""
+    kept = [{k: v for k, v in m.items() if k != "tokens"} for m in messages]
+    return json.dumps({"run_card": card, "messages": kept}, indent=2)
+
+
 # ---- reports -----------------------------------------------------------------------------
 
 
@@ -649,13 +738,14 @@ def lr_factor(step: int, total: int) -> float:
     return 0.1 + 0.45 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
-def _tokenizer_from(text: str, vocab_size: int):
+def train_tokenizer(text: str, vocab_size: int, min_frequency: int = 2):
+    """A byte-level BPE tokenizer trained on `text`, as a transformers fast tokenizer."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        [text], vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"]
+        [text], vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=["<|endoftext|>"]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,
@@ -672,7 +762,7 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(cfg.seed)
-    tok = _tokenizer_from(text, cfg.vocab_size)
+    tok = train_tokenizer(text, cfg.vocab_size)
     ids = torch.tensor(tok(text)["input_ids"], dtype=torch.long)
     cut = int(len(ids) * 0.9)
     train, val = ids[:cut].to(device), ids[cut:].to(device)
@@ -699,6 +789,7 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
         starts = torch.randint(0, len(data) - cfg.context - 1, (cfg.batch_size,), generator=gen)
         return torch.stack([data[s : s + cfg.context + 1] for s in starts.tolist()])
 
+    t0 = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         if ctx is not None and ctx.should_stop():
             break
@@ -711,7 +802,9 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
         opt.step()
         sched.step()
         if ctx is not None:
-            ctx.report(step / cfg.steps, f"step {step}/{cfg.steps}, loss {loss.item():.3f}")
+            rate = step * cfg.batch_size * cfg.context / (time.perf_counter() - t0)
+            msg = f"step {step}/{cfg.steps}, loss {loss.item():.3f}"
+            ctx.report(step / cfg.steps, msg, rate=rate, unit="tokens")
             if step % cfg.sample_every == 0 or step == cfg.steps or step == 1:
                 ctx.log(
                     step=step,

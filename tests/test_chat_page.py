@@ -166,7 +166,7 @@ def test_training_at_the_fewest_steps_makes_a_model_selectable(page, models):
     page.select_slider(key="gpt_ctx").set_value(32)
     page.select_slider(key="gpt_vocab").set_value(512)
     page.number_input(key="gpt_steps").set_value(10)  # the field's minimum
-    page.button(key="gpt_train").click().run()
+    page.button(key="gpt_train_job_start").click().run()
     job = page.session_state["gpt_train_job"]
     assert job.wait(120) and job.status == "done", job.error
     page.run()
@@ -179,9 +179,9 @@ def test_training_at_the_fewest_steps_makes_a_model_selectable(page, models):
 def test_reusing_a_model_name_warns_before_overwriting(page, models):
     page.text_input(key="gpt_name").set_value("tiny").run()
     assert any("overwrite" in w.value and "tiny" in w.value for w in page.warning)
-    assert page.button(key="gpt_train").disabled
+    assert page.button(key="gpt_train_job_start").disabled
     page.checkbox(key="gpt_overwrite").check().run()
-    assert not page.button(key="gpt_train").disabled
+    assert not page.button(key="gpt_train_job_start").disabled
 
 
 def test_side_by_side_starts_different_and_keeps_outputs(page, models):
