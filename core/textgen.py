@@ -504,8 +504,9 @@ def stream_reply(
                 if not ids:
                     reply.ttft_s = at - t_start
                 ids.append(payload)
-                reply.text = lm.tokenizer.decode(ids, skip_special_tokens=True)
-                yield "text", reply.text
+                if q.empty():  # decode only when caught up, not once per queued token
+                    reply.text = lm.tokenizer.decode(ids, skip_special_tokens=True)
+                    yield "text", reply.text
             elif kind == "error":
                 yield "error", payload
                 return

@@ -310,3 +310,48 @@ def test_the_markdown_export_shows_text_literally():
         assert tag not in body, tag
     assert html.count("&lt;script&gt;x&lt;/script&gt;") == 2
     assert html.count("**bold**") == 2 and html.count("&gt;&gt;&gt; code line") == 2
+
+
+def fake_stream(n: int, clock: list[float], step_s: float):
+    """What stream_reply yields for `n` tokens arriving `step_s` apart on a fake clock."""
+
+    def stream(lm, prompt, settings, stop):
+        text = ""
+        for i in range(n):
+            clock[0] += step_s
+            text += f" w{i}"
+            yield "text", text
+        yield "end", textgen.Reply(text=text, new_tokens=n, ttft_s=step_s, seconds=n * step_s)
+
+    return stream
+
+
+@pytest.mark.parametrize(("step_s", "most"), [(0.0, 1), (0.001, 11), (0.0001, 2)])
+def test_a_fast_stream_redraws_at_most_20_times_a_second(monkeypatch, step_s, most):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(500, clock, step_s))
+    message = textgen.reply_message(GREEDY)
+    events = list(textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0]))
+    redraws = [p for k, p in events if k == "text"]
+    assert 1 <= len(redraws) <= most  # 500 tokens in 0.5 s: at most 0.5 / 0.05 + 1 redraws
+    assert events[-1][0] == "end" and message["content"].endswith(" w499")
+    assert message["stats"]["new_tokens"] == 500
+
+
+def test_a_slow_stream_still_redraws_every_token(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(30, clock, 0.1))
+    message = textgen.reply_message(GREEDY)
+    events = list(textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0]))
+    assert len([k for k, _ in events if k == "text"]) == 30
+
+
+def test_a_stream_cut_short_keeps_its_text(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(30, clock, 0.1))
+    message = textgen.reply_message(GREEDY)
+    stream = textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0])
+    for _ in range(5):
+        next(stream)
+    stream.close()  # what a rerun of the page does
+    assert message["content"] == " w0 w1 w2 w3 w4 [stopped]" and message["stats"] is None
