@@ -30,6 +30,16 @@ from core import device as dev
 
 SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
 PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
+# The User:/Assistant: transcript as a chat template, saved with the models trained here so
+# servers (`transformers serve`'s /v1/chat/completions) can chat with them.
+TRANSCRIPT_TEMPLATE = (
+    "{%- set names = {'user': 'User', 'assistant': 'Assistant', 'system': 'System'} -%}"
+    "{%- for m in messages -%}"
+    "{%- if not loop.first %}{{ '\\n' }}{% endif -%}"
+    "{{ names[m['role']] }}: {{ m['content'] }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt %}{{ '\\nAssistant:' }}{% endif -%}"
+)
 
 
 class ModelLoadError(ValueError):
@@ -423,8 +433,9 @@ class _QueueStreamer:
 
 
 def _stops(lm: LoadedModel, s: Settings) -> list[str]:
-    """The user's stop sequences, plus the next-turn markers for a base model in chat mode."""
-    plain = s.mode == "chat" and not lm.has_chat_template
+    """The user's stop sequences, plus the next-turn markers for a transcript-style chat."""
+    template = getattr(lm.tokenizer, "chat_template", None)
+    plain = s.mode == "chat" and template in (None, "", TRANSCRIPT_TEMPLATE)
     return list(s.stop) + (list(PLAIN_STOPS) if plain else [])
 
 
@@ -815,6 +826,7 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
                 )
     out = models_dir() / cfg.name
     model.eval().to("cpu").save_pretrained(out)
+    tok.chat_template = TRANSCRIPT_TEMPLATE
     tok.save_pretrained(out)
     return out
 

@@ -355,3 +355,25 @@ def test_a_stream_cut_short_keeps_its_text(monkeypatch):
         next(stream)
     stream.close()  # what a rerun of the page does
     assert message["content"] == " w0 w1 w2 w3 w4 [stopped]" and message["stats"] is None
+
+
+def test_trained_models_carry_the_transcript_as_their_chat_template(monkeypatch, tmp_path):
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    cfg = textgen.TinyGPTConfig(
+        name="chatty", vocab_size=300, layers=1, width=32, heads=2, context=64, steps=1
+    )
+    folder = textgen.train_small_gpt2(CORPUS, cfg, "cpu")
+    trained = textgen.load_model(str(folder), "cpu")
+    assert trained.tokenizer.chat_template == textgen.TRANSCRIPT_TEMPLATE
+    history = [
+        {"role": "user", "content": "hi there"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "what is a fox?"},
+    ]
+    for system in ("", "Be brief."):
+        settings = textgen.Settings(max_new_tokens=8, system=system)
+        prompt = textgen.build_prompt(trained, history, settings)
+        assert prompt.text == textgen._plain_transcript(history, system)
+        assert "\nUser:" in textgen._stops(trained, settings)
+    reply = run(trained, prompt, textgen.Settings(max_new_tokens=8, temperature=0))[-1]
+    assert reply[0] == "end" and "User:" not in reply[1].text
