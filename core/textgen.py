@@ -10,6 +10,7 @@ with an 'end' or 'error' event, so a failure shows in the page instead of hangin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import queue
@@ -848,3 +849,119 @@ def _sample(model, tok, device: str, n: int = 40) -> str:
         start, max_new_tokens=n, do_sample=True, top_k=40, pad_token_id=tok.eos_token_id
     )
     return tok.decode(out[0, 1:], skip_special_tokens=True)
+
+
+# ---- recording runs (core.runs, MLflow) ------------------------------------------------------
+
+
+class NotRecorded(Exception):
+    """The run store could not record a run; the message says why. Nothing else is lost."""
+
+
+def record_run(tool: str, **run) -> str:
+    """`core.runs.record(tool, **run)`; NotRecorded with the store's message when it fails."""
+    try:
+        from core import runs  # lazily: it brings MLflow, which Home never needs
+    except ImportError:
+        raise NotRecorded("This copy of the app has no run store (core.runs).") from None
+    try:
+        return runs.record(tool, **run)
+    except runs.StoreError as err:
+        raise NotRecorded(str(err)) from None
+
+
+def chat_run(card: dict, messages: list[dict], usd_per_hour: float) -> dict:
+    """A saved chat as a run: its run card, per-reply stats and cost, the transcript."""
+    replies = [
+        {"reply": i, "seed": m["settings"]["seed"]} | m["stats"]
+        for i, m in enumerate(messages)
+        if m.get("stats")
+    ]
+    for r in replies:
+        tps = r["tokens_per_s"]
+        ok = math.isfinite(tps) and tps > 0
+        r["usd_per_1k_tokens"] = costs.usd_per_1k_tokens(usd_per_hour, tps) if ok else None
+    timed = [r for r in replies if r["usd_per_1k_tokens"] is not None]
+    metrics = {"replies": len(replies), "new_tokens": sum(r["new_tokens"] for r in replies)}
+    if timed:
+        metrics |= {
+            "tokens_per_s": sum(r["tokens_per_s"] for r in timed) / len(timed),
+            "ttft_s": sum(r["ttft_s"] for r in timed) / len(timed),
+            "usd_per_1k_tokens": sum(r["usd_per_1k_tokens"] for r in timed) / len(timed),
+        }
+    return {
+        "name": f"chat with {card['model']}",
+        "params": card | {"usd_per_hour": usd_per_hour},
+        "metrics": metrics,
+        "tables": {"replies": replies, "transcript": turns(messages)},
+        "artifacts": {
+            "chat.json": transcript_json(card, messages),
+            "chat.md": transcript_markdown(card, messages, usd_per_hour),
+        },
+        "tags": {"device": card["device"]},
+    }
+
+
+def save_chat(card: dict, messages: list[dict], usd_per_hour: float) -> str:
+    """Record a chat (tool 'chat'); its run id, or NotRecorded saying why."""
+    return record_run("chat", **chat_run(card, messages, usd_per_hour))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainedModel:
+    """A model trained here: where it is saved and the run that records it."""
+
+    folder: Path
+    run_id: str | None = None  # None when the store could not record it
+    not_recorded: str = ""  # why not (the model itself is saved)
+
+
+class _KeepRows:
+    """A job context that also keeps the rows logged, for the run record."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx, self.rows = ctx, []
+
+    def should_stop(self) -> bool:
+        return self.ctx is not None and self.ctx.should_stop()
+
+    def report(self, *args, **kwargs) -> None:
+        if self.ctx is not None:
+            self.ctx.report(*args, **kwargs)
+
+    def log(self, **row) -> None:
+        self.rows.append(row)
+        if self.ctx is not None:
+            self.ctx.log(**row)
+
+
+def gpt2_run(cfg: TinyGPTConfig, device: str, rows: list[dict], folder, status: str) -> dict:
+    """A training of the small GPT-2 as a run: config, loss curve, samples, the model folder."""
+    return {  # the losses' latest values come from the history (a final point would be step 0)
+        "name": cfg.name,
+        "params": asdict(cfg) | {"device": device},
+        "metrics": {"steps": rows[-1]["step"] if rows else 0},
+        "history": [{k: v for k, v in r.items() if k != "sample"} for r in rows],
+        "tables": {"samples": [{"step": r["step"], "sample": r["sample"]} for r in rows]},
+        "artifacts": {"model": Path(folder)} if folder else {},
+        "tags": {"device": device},
+        "status": status,
+    }
+
+
+def train_and_record(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> TrainedModel:
+    """train_small_gpt2, then record the run (tool 'gpt2') from the worker as it ends, so a
+    training whose page is gone is recorded too; a store failure leaves the model saved."""
+    keep = _KeepRows(ctx)
+    try:
+        folder = train_small_gpt2(text, cfg, device, keep)
+    except Exception:
+        with contextlib.suppress(NotRecorded):
+            record_run("gpt2", **gpt2_run(cfg, device, keep.rows, None, "FAILED"))
+        raise
+    status = "KILLED" if keep.should_stop() else "FINISHED"
+    try:
+        run_id = record_run("gpt2", **gpt2_run(cfg, device, keep.rows, folder, status))
+    except NotRecorded as err:
+        return TrainedModel(folder=folder, not_recorded=str(err))
+    return TrainedModel(folder=folder, run_id=run_id)

@@ -244,12 +244,20 @@ def input_ui(lm, settings, history: list[dict], usd_per_hour: float) -> None:
 
 
 def export_ui(card: dict, history: list[dict], usd_per_hour: float) -> None:
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Export JSON", textgen.transcript_json(card, history), "chat.json", key="chat_json"
-    )
+    """Exports, and "Save this chat" into the run store (a failure loses nothing)."""
+    c1, c2, c3 = st.columns(3)
+    chat_json = textgen.transcript_json(card, history)
+    c1.download_button("Export JSON", chat_json, "chat.json", key="chat_json")
     md = textgen.transcript_markdown(card, history, usd_per_hour)
     c2.download_button("Export Markdown", md, "chat.md", key="chat_md")
+    if not c3.button("Save this chat", key="chat_save", help="Record it as a run (Runs page)"):
+        return
+    try:
+        run_id = textgen.save_chat(card, history, usd_per_hour)
+    except textgen.NotRecorded as err:
+        st.error(f"The chat was not saved: {err} It is still here; export it instead.")
+        return
+    st.success(f"Saved as run {run_id}: find it on the Runs page.")
 
 
 def chat_tab(device: str, usd_per_hour: float) -> textgen.LoadedModel | None:
@@ -369,7 +377,11 @@ def train_results_ui(job) -> None:
         st.caption(f"Sample after step {rows[-1]['step']}:")
         st.text(rows[-1]["sample"])
     saved = "Stopped; saved" if job.status == "stopped" else "Saved"
-    st.success(f"{saved} to {job.result}. Pick it in the model picker on the Chat tab.")
+    st.success(f"{saved} to {job.result.folder}. Pick it in the model picker on the Chat tab.")
+    if job.result.run_id:
+        st.caption(f"Recorded as run {job.result.run_id} (Runs page).")
+    else:
+        st.warning(f"The training was not recorded: {job.result.not_recorded}")
 
 
 def train_tab(device: str) -> None:
@@ -380,7 +392,7 @@ def train_tab(device: str) -> None:
     corpus, cfg = corpus_ui(), train_config_ui()
     job = ui.job_of(TRAIN_JOB)
     if ui.job_buttons_ui(job, TRAIN_JOB, "Train", disabled=corpus is None or cfg is None):
-        target = lambda ctx: textgen.train_small_gpt2(corpus, cfg, device, ctx)  # noqa: E731
+        target = lambda ctx: textgen.train_and_record(corpus, cfg, device, ctx)  # noqa: E731
         if ui.submit_job(
             TRAIN_JOB, target, "train gpt2", tool="gpt2", device=device, meta={"config": cfg}
         ):
