@@ -551,7 +551,10 @@ def _run_level(
                 if taken[0] >= total:
                     return
                 taken[0] += 1
-            results.append(_one_request(endpoint, test, stop))
+            try:
+                results.append(_one_request(endpoint, test, stop))
+            except Exception as err:  # counted as a failed request, never a silent gap
+                results.append(("error", ServingError("rejected", f"{type(err).__name__}: {err}")))
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency, thread_name_prefix="load") as pool:
