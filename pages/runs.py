@@ -36,11 +36,21 @@ def running_now_ui(active: list[jobs.Job]) -> None:
         with st.container(border=True):
             st.markdown(f"**{job.name}** - {runs.TOOL_LABELS.get(job.tool, job.tool)}")
             st.progress(job.progress, text=ui.progress_text(job))
+            left, right = st.columns([3, 1])
             page = TOOL_PAGES.get(job.tool)
             if page:
                 key = job.meta.get("page_key")
                 query = {key: job.id} if key else None
-                st.page_link(page, label="Follow it on its page", query_params=query)
+                left.page_link(page, label="Follow it on its page", query_params=query)
+            mine = job.owner == ui.owner()
+            if right.button(
+                "Stop" if job.status == "running" else "Cancel",
+                key=f"runs_stop_{job.id}",
+                disabled=not (mine or ui.is_admin()),
+                help=None if mine else "Only admins may stop another person's job.",
+            ):
+                job.stop()
+                st.rerun()
 
 
 def filters_ui() -> tuple[str | None, str | None, dt.date | None]:

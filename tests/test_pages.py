@@ -1,6 +1,7 @@
 """Pages through streamlit.testing.v1.AppTest: every page renders with its title, Home links
 every tool, the sidebar badge and free-memory control work, light pages stay torch-free."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +89,8 @@ def test_home_and_calculator_do_not_import_torch_or_mlflow():
         "heavy = ('torch', 'transformers', 'torchvision', 'mlflow', 'openai')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
+    env = {**os.environ, "DASHBOARD_WARM": "0"}  # the page path alone, no background warm-up
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
