@@ -20,7 +20,7 @@ MEASUREMENTS_KEY = "measurements"  # session_state key: speeds measured by the t
 KIND_LABELS = {"cuda": "CUDA GPU", "mps": "Apple MPS", "cpu": "CPU"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tool:
     """One tool of the dashboard: its page file and how Home presents it."""
 
@@ -33,36 +33,46 @@ class Tool:
 
 TOOLS = (
     Tool(
-        "pages/train_cnn.py",
-        "Train a CNN",
-        ":material/image_search:",
-        "Train an image classifier on built-in, downloadable or your own images, with live "
+        path="pages/train_cnn.py",
+        title="Train a CNN",
+        icon=":material/image_search:",
+        pitch="Train an image classifier on built-in, downloadable or your own images, with live "
         "curves, diagnostics and export.",
-        "The built-in digits set and your own uploaded images.",
+        offline="The built-in digits set and your own uploaded images.",
     ),
     Tool(
-        "pages/chat_gpt2.py",
-        "Chat with GPT-2",
-        ":material/forum:",
-        "Chat with any Hugging Face causal LM or a small GPT-2 you train yourself, with "
+        path="pages/chat_gpt2.py",
+        title="Chat with GPT-2",
+        icon=":material/forum:",
+        pitch="Chat with any Hugging Face causal LM or a small GPT-2 you train yourself, with "
         "streaming, sampling controls and measured speed and cost.",
-        "Models already in your local Hugging Face cache or models folder, and training your own.",
+        offline="Models already in your local Hugging Face cache or models folder, and "
+        "training your own.",
     ),
     Tool(
-        "pages/compare_optimizers.py",
-        "Compare optimizers",
-        ":material/insights:",
-        "Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
+        path="pages/compare_optimizers.py",
+        title="Compare optimizers",
+        icon=":material/insights:",
+        pitch="Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
         "learning rate.",
-        "Everything: the surfaces are formulas and the real model trains on built-in digits.",
+        offline="Everything: the surfaces are formulas and the real model trains on built-in "
+        "digits.",
     ),
     Tool(
-        "pages/business_case.py",
-        "Business case",
-        ":material/payments:",
-        "What training and serving a model costs on GPUs, when self-hosting beats an API, "
+        path="pages/business_case.py",
+        title="Business case",
+        icon=":material/payments:",
+        pitch="What training and serving a model costs on GPUs, when self-hosting beats an API, "
         "scaling laws and energy.",
-        "Everything: the GPU and price tables ship with the app.",
+        offline="Everything: the GPU and price tables ship with the app.",
+    ),
+    Tool(
+        path="pages/runs.py",
+        title="Runs",
+        icon=":material/history:",
+        pitch="Every run the tools recorded, kept in MLflow: compare them, open one, load its "
+        "model, and turn the best into a pitch pack.",
+        offline="Everything: the run store is a local SQLite file unless you point it at a server.",
     ),
 )
 
