@@ -89,6 +89,8 @@ def test_check_lists_the_models_and_a_bad_url_is_explained(stub_url):
     assert f"endpoint: stub-model at {stub_url}" in at.markdown[-1].value
     at.text_input(key="src_key_env").set_value("NO_SUCH_VARIABLE_XYZ").run()
     assert "NO_SUCH_VARIABLE_XYZ" in at.warning[0].value
+    at.text_input(key="src_url").set_value(stub_url + "/other").run()
+    assert not at.selectbox and "no endpoint" in at.markdown[-1].value  # listed for the old URL
     at.text_input(key="src_url").set_value("localhost:8000").run()
     assert "not a server address" in at.error[0].value and "no endpoint" in at.markdown[-1].value
 

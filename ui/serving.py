@@ -32,22 +32,25 @@ def _endpoint_from(base_url: str, key_env: str, model: str = "") -> serving.Endp
         return None
 
 
-def _check_ui(key: str, endpoint: serving.Endpoint) -> None:
-    """The Check button: list the server's models, or say clearly why it could not."""
+def _check_ui(key: str, endpoint: serving.Endpoint) -> list[str]:
+    """The Check button: the server's models, or a clear message why it could not list them
+    (an empty list then; the user types the name)."""
     if st.button("Check", key=f"{key}_check", help="Asks the server for its models (GET /models)."):
         try:
-            st.session_state[f"{key}_models"] = serving.list_models(endpoint)
-            st.session_state[f"{key}_problem"] = ""
+            found, problem = serving.list_models(endpoint), ""
         except serving.ServingError as err:
-            st.session_state[f"{key}_models"] = []
-            st.session_state[f"{key}_problem"] = str(err)
-    if problem := st.session_state.get(f"{key}_problem"):
+            found, problem = [], str(err)
+        st.session_state[f"{key}_checked"] = (endpoint.base_url, found, problem)
+    checked_url, found, problem = st.session_state.get(f"{key}_checked", ("", [], ""))
+    if checked_url != endpoint.base_url:  # the URL changed since the last Check
+        found, problem = [], ""
+    if problem:
         st.error(f"{problem} You can still type the model name below.")
+    return found
 
 
-def _model_ui(key: str) -> str:
+def _model_ui(key: str, listed: list[str]) -> str:
     """The model: picked from the listed ones, or typed (a typed name wins)."""
-    listed = st.session_state.get(f"{key}_models") or []
     picked = st.selectbox("Model", listed, key=f"{key}_model") if listed else ""
     typed = st.text_input(
         "Or type the model name",
@@ -74,8 +77,7 @@ def server_source_ui(key: str) -> serving.Endpoint | None:
             f"No environment variable or secrets.toml entry named {endpoint.api_key_env}: "
             "requests go without a key."
         )
-    _check_ui(key, endpoint)
-    model = _model_ui(key)
+    model = _model_ui(key, _check_ui(key, endpoint))
     if not model:
         st.info("Press Check to list the server's models, or type a model name.")
         return None
