@@ -21,7 +21,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -116,10 +116,58 @@ class LoadedModel:
     context: int  # tokens the model can attend to
     parameters: int
     lock: threading.Lock = field(default_factory=threading.Lock)
+    fast: str = ""  # what the fast path changed ("" for the model as loaded)
+    static_cache: bool = False  # generate with a static KV cache (the CUDA fast path)
+    _fast_copy: LoadedModel | None = field(default=None, init=False, repr=False)
 
     @property
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def lowered_precision(self) -> bool:
+        """The fast path runs this model in lower precision than it was loaded in."""
+        return "bf16" in self.fast
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), so bf16 weights pay."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fast_path_pays(device: str) -> bool:
+    """Whether the fast path is worth turning on by default on `device`: on CUDA, and on
+    CPUs with native bf16 (elsewhere bf16 matmuls are emulated and slower)."""
+    return device == "cuda" or (device == "cpu" and cpu_has_bf16())
+
+
+_fast_lock = threading.Lock()
+
+
+def fast_variant(lm: LoadedModel) -> LoadedModel:
+    """The fast path of `lm`, built once and shared, generating under `lm`'s lock: on CPU a
+    bf16 copy of the weights (half the bytes read per token: decode is memory-bound); on
+    CUDA half-precision weights with a static KV cache (which transformers compiles).
+    Elsewhere `lm` itself."""
+    import copy
+
+    if lm.device not in ("cpu", "cuda") or lm.fast:
+        return lm
+    with _fast_lock:
+        if lm._fast_copy is None:
+            model, changes = lm.model, []
+            if model.dtype == torch.float32:  # GPUs load in half precision already
+                model = copy.deepcopy(model).to(torch.bfloat16).eval()
+                changes.append("bf16 weights (precision lowered)")
+            if lm.device == "cuda":
+                changes.append("static KV cache, compiled")
+            fast = ", ".join(changes)
+            lm._fast_copy = replace(lm, model=model, fast=fast, static_cache=lm.device == "cuda")
+    return lm._fast_copy
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -470,6 +518,8 @@ def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threadi
         kwargs |= dict(do_sample=False, temperature=None, top_k=None, top_p=None)
     if stops:
         kwargs |= dict(stop_strings=stops, tokenizer=tok)
+    if lm.static_cache:
+        kwargs["cache_implementation"] = "static"
     return kwargs
 
 
@@ -542,16 +592,16 @@ def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stop
     stops = _stops(lm, s)
     cut = min((text.find(x) for x in stops if x and x in text), default=-1)
     reply.text = (text[:cut] if cut >= 0 else text).strip() if s.mode == "chat" else text
-    for token, logits in zip(new, out.logits, strict=False):
-        probs = logits[0].float().softmax(-1)
-        p, i = probs.topk(5)
-        reply.tokens.append(
-            TokenInfo(
-                tok.decode([token]),
-                float(probs[token]),
-                [(tok.decode([j]), float(q)) for q, j in zip(p.tolist(), i.tolist(), strict=True)],
-            )
-        )
+    if not new:
+        return
+    # one softmax and one top-k for the whole reply, not one per token
+    probs = torch.cat([step[:1] for step in out.logits[: len(new)]]).float().softmax(-1)
+    chosen = probs.gather(1, torch.tensor(new, device=probs.device)[:, None])[:, 0].tolist()
+    top_p, top_i = (t.tolist() for t in probs.topk(5, dim=-1))
+    text_of = {j: tok.decode([j]) for j in set(new).union(*top_i)}
+    for k, token in enumerate(new):
+        alternatives = [(text_of[j], q) for q, j in zip(top_p[k], top_i[k], strict=True)]
+        reply.tokens.append(TokenInfo(text_of[token], chosen[k], alternatives))
 
 
 # ---- chat messages -----------------------------------------------------------------------

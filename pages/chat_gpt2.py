@@ -158,9 +158,8 @@ def record_speed(lm, tokens_per_s: float) -> None:
     gpu = dev.probe_hardware().gpu_name
     hardware = gpu if lm.device == "cuda" and gpu else f"CPU, {dev.cpu_threads()} threads"
     if tokens_per_s == tokens_per_s:
-        ui.record_measurement(
-            ui.Measurement(f"{lm.name} decode (chat)", tokens_per_s, lm.device, hardware)
-        )
+        label = f"{lm.name} decode (chat{', fast path' if lm.fast else ''})"
+        ui.record_measurement(ui.Measurement(label, tokens_per_s, lm.device, hardware))
 
 
 def respond(lm, settings, history: list[dict], usd_per_hour: float) -> None:
@@ -260,9 +259,26 @@ def export_ui(card: dict, history: list[dict], usd_per_hour: float) -> None:
     st.success(f"Saved as run {run_id}: find it on the Runs page.")
 
 
+def fast_ui(lm: textgen.LoadedModel, device: str) -> textgen.LoadedModel:
+    """The fast generation path (on by default where it pays); says when it lowers precision."""
+    help_ = (
+        "CPU: a bf16 copy of the weights, half the bytes read per token (pays on CPUs with "
+        "AVX512-BF16 or AMX). CUDA: half precision and a static KV cache, compiled on first use."
+    )
+    if not st.toggle(
+        "Fast generation", textgen.fast_path_pays(device), key="chat_fast", help=help_
+    ):
+        return lm
+    fast = textgen.fast_variant(lm)
+    note = " - replies may differ slightly from full precision" if fast.lowered_precision else ""
+    st.caption(f"Fast path: {fast.fast or 'nothing faster on this device'}{note}.")
+    return fast
+
+
 def chat_tab(device: str, usd_per_hour: float) -> textgen.LoadedModel | None:
     history = st.session_state.setdefault(CHAT, [])
     lm = model_ui(MODEL, device)
+    lm = fast_ui(lm, device) if lm is not None else None
     c1, c2 = st.columns([1, 3])
     mode = c1.radio("Mode", ["chat", "completion"], key="chat_mode", horizontal=True)
     system = c2.text_input("System prompt (optional)", key="chat_system")

@@ -425,3 +425,29 @@ def test_training_records_config_curve_samples_and_the_model(store):
     assert [r["step"] for r in run.tables["samples"]] == [1, 2, 4]
     files = {a.path for a in run.artifacts}
     assert {"model/config.json", "model/model.safetensors", "model/tokenizer.json"} <= files
+
+
+def test_the_cpu_fast_path_is_a_shared_bf16_copy_under_the_same_lock(lm):
+    fast = textgen.fast_variant(lm)
+    assert fast is textgen.fast_variant(lm) and fast.lock is lm.lock
+    assert fast.model.dtype == torch.bfloat16 and lm.model.dtype == torch.float32
+    assert fast.lowered_precision and "bf16" in fast.fast and not fast.static_cache
+    assert textgen.fast_variant(fast) is fast
+    assert textgen.fast_path_pays("cpu") == textgen.cpu_has_bf16()
+    assert textgen.fast_path_pays("cuda") and not textgen.fast_path_pays("mps")
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "The quick brown"}], GREEDY)
+    plain, quick = run(lm, prompt, GREEDY)[-1][1], run(fast, prompt, GREEDY)[-1][1]
+    assert quick.new_tokens == plain.new_tokens == 12
+    assert all(0 <= t.probability <= 1 for t in quick.tokens)
+
+
+def test_token_probabilities_match_the_model(lm):
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "The lazy"}], GREEDY)
+    reply = run(lm, prompt, GREEDY)[-1][1]
+    ids = torch.tensor([prompt.ids])
+    with torch.inference_mode():
+        for t in reply.tokens[:3]:
+            probs = lm.model(ids).logits[0, -1].softmax(-1)
+            assert t.probability == pytest.approx(probs.max().item(), rel=1e-4)  # greedy
+            assert t.alternatives[0] == (t.text, pytest.approx(t.probability))
+            ids = torch.cat([ids, probs.argmax()[None, None]], dim=1)
