@@ -16,7 +16,7 @@ from core import costs, units
 PRICING = {"on-demand": 1.0, "spot": 0.5, "1-yr reserved": 0.7}  # x on-demand (assumed typical)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainInputs:
     """One training run."""
 
@@ -34,7 +34,7 @@ class TrainInputs:
     grid_g_per_kwh: float = 400.0  # grid carbon intensity, g CO2e per kWh
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServeInputs:
     """Serving a model under a daily load."""
 
@@ -43,7 +43,7 @@ class ServeInputs:
     )
     precision: str = "bf16"  # weights: fp32, bf16, fp16, int8 or int4
     context_len: int = 4096  # tokens of context reserved per request
-    requests_per_day: float = 50_000  # requests per day
+    requests_per_day: float = 50_000  # requests per day (the page: paying users x per user)
     input_tokens: float = 500  # prompt tokens per request
     output_tokens: float = 300  # generated tokens per request
     gpu: str = "H100-SXM"  # catalog name
@@ -52,15 +52,16 @@ class ServeInputs:
     measured_tokens_per_s: float | None = None  # a speed measured here replaces the bound
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StartupInputs:
     """The company around the model."""
 
     cash: float = 1_000_000  # USD in the bank
     retrains_per_year: float = 4  # training runs like the one above per year
     other_monthly: float = 50_000  # everything that is not compute, USD per month
-    users: float = 5_000  # paying users
+    users: float = 5_000  # paying users today (they make the serving load)
     price_per_user: float = 20  # USD per user per month
+    monthly_growth: float = 0.05  # users added per month, as a share (0.05 = 5 %)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def default_apis() -> list[ApiPrice]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ApiComparison:
     """Self-hosting against one API at the given load."""
 
@@ -90,7 +91,7 @@ class ApiComparison:
     break_even_requests_per_day: float | None  # None: the API is cheaper at any volume
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Report:
     """Everything the calculator shows."""
 
@@ -145,13 +146,15 @@ def evaluate(
     )
     comparisons = [compare_api(api, serve, served) for api in apis]
     runway = costs.runway(
-        startup.cash,
-        served.monthly_usd,
-        est.usd,
-        startup.retrains_per_year,
-        startup.other_monthly,
-        startup.users,
-        startup.price_per_user,
+        cash=startup.cash,
+        serving_monthly=served.monthly_usd,
+        training_usd=est.usd,
+        retrains_per_year=startup.retrains_per_year,
+        other_monthly=startup.other_monthly,
+        users=startup.users,
+        price_per_user=startup.price_per_user,
+        monthly_growth=startup.monthly_growth,
+        users_per_replica=users_per_replica(served, serve, startup),
     )
     n_opt, d_opt = costs.chinchilla_optimal(est.flops)
     return Report(
@@ -167,6 +170,16 @@ def evaluate(
         optimal_tokens=d_opt,
         runs=costs.check_published_runs(train.mfu, {**costs.GPU_CATALOG, **(catalog or {})}),
     )
+
+
+def users_per_replica(
+    served: costs.ServingEstimate, serve: ServeInputs, startup: StartupInputs
+) -> float:
+    """Paying users one serving replica carries: its capacity over requests per user."""
+    per_user = costs.positive("Requests per day", serve.requests_per_day) / costs.positive(
+        "Paying users", startup.users
+    )
+    return served.capacity_requests_per_day / per_user
 
 
 def api_usd_per_request(api: ApiPrice, serve: ServeInputs) -> float:
@@ -243,11 +256,12 @@ def api_table(report: Report) -> list[dict]:
 
 
 def burn_breakdown(report: Report, startup: StartupInputs) -> dict[str, float]:
-    """USD per month by cause."""
+    """USD per month by cause, and revenue as a negative cost."""
     return {
         "Serving": report.serve.monthly_usd,
         "Training (spread per month)": report.train.usd * startup.retrains_per_year / 12,
         "Other": startup.other_monthly,
+        "Revenue": -report.startup.monthly_revenue,
     }
 
 
@@ -277,7 +291,7 @@ def runs_table(runs: list[costs.RunCheck]) -> list[dict]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunsSummary:
     """How far the published-run estimates land from what was reported."""
 
@@ -355,8 +369,12 @@ def result_rows(
             )
         )
     rows += [
-        ("startup", "result", "monthly burn", u.monthly_burn, "USD/month"),
+        ("startup", "result", "monthly costs", u.monthly_costs, "USD/month"),
+        ("startup", "result", "monthly revenue", u.monthly_revenue, "USD/month"),
+        ("startup", "result", "net burn", u.net_burn, "USD/month"),
         ("startup", "result", "runway", u.runway_months, "months"),
+        ("startup", "result", "months to profitability", u.months_to_profit, "months"),
+        ("startup", "result", "default alive", u.default_alive, "yes/no"),
         ("startup", "result", "compute cost per user", u.cost_per_user, "USD/month"),
         ("startup", "result", "gross margin", u.gross_margin, "fraction"),
     ]
@@ -377,6 +395,15 @@ def break_even_text(c: ApiComparison) -> str:
     if c.break_even_requests_per_day is None:
         return "never (the API is cheaper at any volume)"
     return f"{units.compact(c.break_even_requests_per_day)} requests/day"
+
+
+def profit_text(u: costs.Runway) -> str:
+    """'now', 'in 7.0 months' or 'not within 10 years'."""
+    if u.months_to_profit == 0:
+        return "now"
+    if math.isinf(u.months_to_profit):
+        return f"not within {costs.RUNWAY_HORIZON_MONTHS // 12} years"
+    return f"in {units.months(u.months_to_profit)}"
 
 
 def summary_markdown(
@@ -414,8 +441,11 @@ def summary_markdown(
     lines += [
         "",
         "## Company",
-        f"- Monthly compute burn: **{units.usd(u.monthly_burn)}**; runway "
-        f"{u.runway_months:.3g} months on {units.usd(startup.cash)}",
+        f"- Costs {units.usd(u.monthly_costs)} and revenue {units.usd(u.monthly_revenue)} per "
+        f"month: net burn **{units.usd(u.net_burn)}**; runway {units.months(u.runway_months)} "
+        f"on {units.usd(startup.cash)}",
+        f"- Profitable {profit_text(u)} at {units.percent(startup.monthly_growth)} user growth "
+        f"a month: **{'default alive' if u.default_alive else 'default dead'}**",
         f"- Compute per user: {units.usd(u.cost_per_user)} per month; gross margin "
         f"{units.percent(u.gross_margin)} at {units.usd(startup.price_per_user)} per user",
         "",

@@ -66,3 +66,10 @@ def percent(x: float) -> str:
 def rate(x: float, unit: str) -> str:
     """'239 tokens/s'."""
     return f"{compact(x)} {unit}"
+
+
+def months(m: float) -> str:
+    """'19.1 months', '4.2 years' past two years, 'never' for inf."""
+    if math.isinf(m):
+        return "never"
+    return f"{m / 12:.3g} years" if m >= 24 else f"{m:.3g} months"
