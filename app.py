@@ -29,10 +29,11 @@ def main() -> None:
         page_title="AI Prototyping Dashboard",
         page_icon=":material/science:",
         layout="wide",
-        initial_sidebar_state="expanded",
+        initial_sidebar_state="auto",  # collapsed on a phone, open on a desktop
     )
     home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
     tools = [st.Page(t.path, title=t.title, icon=t.icon) for t in ui.TOOLS]
+    ui.require_login()
     page = st.navigation({"": [home], "Tools": tools})
     ui.sidebar_ui()
     page.run()

@@ -21,3 +21,16 @@ def navigation_mode(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def no_job_outlives_its_test():
+    """Stop every job a test left queued or running, so the next test's jobs are not queued
+    behind it (the CPU lane runs one job at a time)."""
+    yield
+    from core import jobs
+
+    for job in jobs.active():
+        job.stop()
+    for job in jobs.active():
+        job.wait(30)

@@ -3,6 +3,8 @@
 import threading
 import time
 
+import pytest
+
 from core import jobs
 
 
@@ -49,7 +51,8 @@ def test_a_failing_worker_reports_instead_of_hanging():
     job = jobs.Job(work).start()
     assert job.wait(5)
     assert job.status == "failed"
-    assert job.error == "RuntimeError: CUDA out of memory"
+    assert isinstance(job.error, RuntimeError) and str(job.error) == "CUDA out of memory"
+    assert jobs.describe(job.error) == "RuntimeError: CUDA out of memory"
     assert "Traceback" in job.details and job.progress == 0.5
 
 
@@ -68,3 +71,87 @@ def test_eta_extrapolates_from_progress():
     gate.set()
     job.wait(5)
     assert eta is not None and eta >= 3 * 0.05 * 0.9
+
+
+def _gated(gate: threading.Event):
+    """A worker that runs until `gate` is set or Stop is pressed."""
+
+    def work(ctx):
+        while not gate.is_set() and not ctx.should_stop():
+            time.sleep(0.005)
+        return "ran"
+
+    return work
+
+
+def test_queue_runs_one_job_per_cpu_slot_in_order_and_starts_the_next(monkeypatch):
+    monkeypatch.setenv("DASHBOARD_SLOTS_CPU", "1")
+    gate_a, gate_b = threading.Event(), threading.Event()
+    a = jobs.submit(_gated(gate_a), "a", tool="t1", device="cpu")
+    b = jobs.submit(_gated(gate_b), "b", tool="t2", device="cpu")
+    c = jobs.submit(_gated(threading.Event()), "c", tool="t3", device="cpu")
+    assert a.status == "running" and b.status == "queued" and c.status == "queued"
+    assert (b.position, c.position) == (1, 2)
+    assert jobs.get(b.id) is b and {j.id for j in jobs.active()} >= {a.id, b.id, c.id}
+    c.stop()  # Cancel while queued: out of the queue, never started
+    assert c.status == "stopped" and not c.active and b.position == 1
+    gate_a.set()
+    assert a.wait(5) and a.status == "done"
+    assert b.wait(0.05) is False and b.status == "running"  # took the freed slot
+    gate_b.set()
+    assert b.wait(5) and b.result == "ran" and c.result is None and c.wait(1)
+
+
+def test_lanes_are_independent_and_slots_are_configurable(monkeypatch):
+    monkeypatch.setenv("DASHBOARD_SLOTS_CPU", "2")
+    gate = threading.Event()
+    cpu = [jobs.submit(_gated(gate), f"j{i}", tool=f"x{i}", device="cpu") for i in range(2)]
+    net = jobs.submit(_gated(gate), "download", tool="x9", device="network")
+    assert [j.status for j in cpu] == ["running", "running"] and net.status == "running"
+    gate.set()
+    assert all(j.wait(5) for j in [*cpu, net])
+    monkeypatch.setenv("DASHBOARD_SLOTS_CPU", "zero")
+    assert jobs.slots("cpu") == jobs.DEFAULT_SLOTS["cpu"]  # a bad value falls back
+
+
+def test_one_job_per_tool_per_owner():
+    gate = threading.Event()
+    first = jobs.submit(_gated(gate), "train cnn", tool="cnn", owner="alice")
+    with pytest.raises(jobs.JobRefused, match="one job per tool"):
+        jobs.submit(_gated(gate), "train cnn", tool="cnn", owner="alice")
+    other = jobs.submit(_gated(gate), "train cnn", tool="cnn", owner="bob")  # another session
+    gate.set()
+    assert first.wait(5) and other.wait(5)
+    again = jobs.submit(_gated(gate), "train cnn", tool="cnn", owner="alice")  # after it ended
+    assert again.wait(5) and again.status == "done"
+
+
+def test_a_job_past_its_time_limit_is_stopped_with_a_message_and_keeps_its_result():
+    job = jobs.submit(_gated(threading.Event()), "slow", tool="slow", time_limit_s=0.2)
+    assert job.wait(5)
+    assert job.status == "stopped" and job.result == "ran"
+    assert "time limit" in job.stop_reason
+
+
+def test_a_job_outlives_whoever_started_it_and_is_found_by_id():
+    done = threading.Event()
+
+    def work(ctx):
+        ctx.report(0.5, "half", rate=120.0, unit="images")
+        done.wait(5)
+        return 42
+
+    job_id = jobs.submit(work, "orphan", tool="orphan").id  # nothing keeps the Job object
+    job = jobs.get(job_id)
+    while job.progress < 0.5:
+        time.sleep(0.001)
+    assert job.rate == (120.0, "images")
+    done.set()
+    assert jobs.get(job_id).wait(5) and jobs.get(job_id).result == 42
+
+
+def test_describe_keeps_user_errors_plain_and_names_unexpected_ones():
+    assert jobs.describe(ValueError("Learning rate must be positive.")) == (
+        "Learning rate must be positive."
+    )
+    assert jobs.describe(KeyError("x")) == "KeyError: 'x'"

@@ -1,0 +1,150 @@
+"""The long-job widgets every tool page shares: Start and Stop with the right states, the
+polling fragment (progress, ETA, speed, the page's live drawing), the queue place, and the
+failure message with its details.
+
+A job is kept in the session and its id in the URL (`?<key>=<id>`), so a refresh, a second
+tab or a link from the Runs page finds the running job again: it belongs to the server.
+
+    job = ui.job_of(KEY)
+    if ui.job_buttons_ui(job, KEY, "Train"):
+        ui.keep_job(KEY, jobs.submit(target, "train cnn", tool="cnn", device=device))
+        st.rerun()  # so Stop is live at once
+    if job is not None and job.active:
+        ui.job_progress_ui(KEY, draw=live_curves)
+    elif job is not None and not ui.job_failed_ui(job, "Training"):
+        results_ui(job.result)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from core import jobs, units
+
+
+def job_of(key: str) -> jobs.Job | None:
+    """This session's job under `key`, or the one whose id is in the URL (after a refresh)."""
+    job = st.session_state.get(key)
+    if job is None and (job_id := st.query_params.get(key)):
+        job = jobs.get(job_id)
+        if job is not None:
+            st.session_state[key] = job
+    return job
+
+
+def keep_job(key: str, job: jobs.Job) -> None:
+    """Remember `job` for this session and put its id in the URL."""
+    st.session_state[key] = job
+    st.query_params[key] = job.id
+
+
+def forget_job(key: str) -> None:
+    """Drop the session's job under `key` (the job itself runs on)."""
+    st.session_state.pop(key, None)
+    st.query_params.pop(key, None)
+
+
+def owner() -> str:
+    """Who starts jobs from this browser session: the signed-in user, else the session."""
+    user = getattr(st, "user", None)
+    if user is not None and user.get("is_logged_in") and user.get("email"):
+        return str(user["email"])
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
+
+
+def submit_job(key: str, target: Callable, name: str, **options) -> jobs.Job | None:
+    """Submit a job for this session (see core.jobs.submit) and keep it under `key`; shows the
+    refusal and returns None when the queue will not take it."""
+    try:
+        job = jobs.submit(target, name, owner=owner(), **options)
+    except jobs.JobRefused as err:
+        st.warning(str(err))
+        return None
+    keep_job(key, job)
+    return job
+
+
+def job_buttons_ui(
+    job: jobs.Job | None, key: str, label: str = "Start", disabled: bool = False, help: str = ""
+) -> bool:
+    """Start and Stop (Cancel while queued) side by side; True when Start was pressed.
+
+    Widget keys: `<key>_start` and `<key>_stop`.
+    """
+    active = job is not None and job.active
+    b1, b2, _ = st.columns([1, 1, 4])
+    pressed = b1.button(
+        label, type="primary", disabled=active or disabled, key=f"{key}_start", help=help or None
+    )
+    stop_label = "Cancel" if job is not None and job.status == "queued" else "Stop"
+    if b2.button(stop_label, disabled=not active, key=f"{key}_stop", help="Keeps what is done."):
+        job.stop()
+    return pressed
+
+
+def progress_text(job: jobs.Job) -> str:
+    """'Epoch 3 of 15 - 40% - 1,234 images/s - about 12 s left'."""
+    parts = [job.message or "Starting", f"{job.progress:.0%}"]
+    if job.rate is not None:
+        value, unit = job.rate
+        parts.append(units.rate(value, f"{unit}/s"))
+    if job.eta is not None:
+        parts.append(f"about {_duration(job.eta)} left")
+    return " - ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    """'12 s', '3 min 5 s', '1 h 2 min'."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def _poll(key: str, draw: Callable[[jobs.Job], None] | None) -> None:
+    job = job_of(key)
+    if job is None or not job.active:
+        st.rerun()  # the whole page draws the finished job once
+    if job.status == "queued":
+        st.info(
+            f"Waiting for the {job.device.upper()} - place {job.position or 1} in the queue. "
+            "It starts by itself; Cancel takes it out."
+        )
+        return
+    st.progress(job.progress, text=progress_text(job))
+    if draw is not None:
+        draw(job)
+
+
+_pollers: dict[float, Callable] = {}  # one fragment per polling interval
+
+
+def job_progress_ui(
+    key: str, draw: Callable[[jobs.Job], None] | None = None, every: float = 1.0
+) -> None:
+    """Poll the job under `key` every `every` s: queue place or progress, ETA, speed, then
+    `draw(job)` for the page's live view; the whole page reruns once the job ends.
+
+    Each poll takes Python time from a worker on the same cores, so `draw` stays light."""
+    poller = _pollers.setdefault(every, st.fragment(_poll, run_every=every))
+    poller(key, draw)
+
+
+def job_failed_ui(job: jobs.Job, what: str) -> bool:
+    """For a job that has ended: the failure with a Details expander (True), or a note when a
+    time limit stopped it (False: its results are still shown)."""
+    if job.status == "failed":
+        st.error(f"{what} failed: {jobs.describe(job.error)}")
+        with st.expander("Details"):
+            st.code(job.details or "", language=None)
+        return True
+    if job.stop_reason:
+        st.warning(job.stop_reason)
+    return False
