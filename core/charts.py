@@ -84,6 +84,15 @@ def isoflop(curve: dict, optimum: tuple[float, float], run: tuple[float, float],
     )
 
 
+def cash_curve(cash_by_month) -> go.Figure:
+    """Cash at the start of each month, USD, with zero marked."""
+    months = list(range(len(cash_by_month)))
+    shown = [c if c > -1e15 else None for c in cash_by_month]
+    fig = go.Figure(go.Scatter(x=months, y=shown, mode="lines", name="cash"))
+    fig.add_hline(y=0, line_color="black", line_dash="dot", annotation_text="cash runs out")
+    return _layout(fig, "Cash over the next 10 years", 340, xaxis_title="month", yaxis_title="USD")
+
+
 # ---- optimizer page ---------------------------------------------------------------------------
 
 PALETTE = (

@@ -496,7 +496,11 @@ def runway(
     growth = non_negative("Monthly user growth", monthly_growth)
     if growth > 10:
         raise ValueError(f"Monthly user growth is a share (0.05 = 5 %), got {growth!r}.")
-    capacity = positive("Users per replica", users_per_replica)
+    capacity = (
+        users_per_replica
+        if users_per_replica == math.inf
+        else positive("Users per replica", users_per_replica)
+    )
     replicas_now = max(1, math.ceil(users / capacity)) if math.isfinite(capacity) else 1
     replica_usd = serving_now / replicas_now
 
@@ -550,6 +554,17 @@ def chinchilla_optimal(compute_flops: float) -> tuple[float, float]:
     c = positive("Compute budget", compute_flops)
     n = math.sqrt(c / (6.0 * TOKENS_PER_PARAM))
     return n, TOKENS_PER_PARAM * n
+
+
+def loss_optimal(compute_flops: float) -> tuple[float, float]:
+    """(parameters, tokens) with the lowest `chinchilla_loss` at a FLOP budget (D = C / 6N):
+    N = (alpha A / (beta B))^(1 / (alpha + beta)) x (C / 6)^(beta / (alpha + beta)). The exact
+    minimum of the plotted iso-FLOP curve; the fit's constants put it below 20 tokens/param."""
+    c = positive("Compute budget", compute_flops)
+    a, b = CHINCHILLA_ALPHA, CHINCHILLA_BETA
+    g = (a * CHINCHILLA_A / (b * CHINCHILLA_B)) ** (1 / (a + b))
+    n = g * (c / 6.0) ** (b / (a + b))
+    return n, c / (6.0 * n)
 
 
 # ---- published runs -----------------------------------------------------------------------
