@@ -129,9 +129,12 @@ def test_train_a_cnn_on_digits_in_the_browser(page, base_url):
 def test_optimizer_paths_can_be_played(page, base_url):
     page.goto(f"{base_url}/compare_optimizers")
     assert_page_shown(page, "Compare optimizers")
-    expect(page.get_by_text("Play", exact=True)).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Play", exact=True)).to_be_visible(timeout=60_000)
+    surface = page.locator(".imagelayer image")
+    expect(surface).to_have_count(1)
     page.get_by_text("Play", exact=True).click()
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(1500)  # mid-animation: the surface is still drawn under the paths
+    expect(surface).to_have_count(1)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "compare_optimizers_played.png", full_page=True)
 
