@@ -5,26 +5,29 @@ and a user's .zip of class folders.
 tensor, so training takes batches as index slices with no DataLoader; `floats(idx)` gives
 a batch in [0, 1]. Uploaded archives are read defensively (zip slip, zip bombs, files that
 are not images, odd image modes) and every skipped file is reported with its reason.
+
+torchvision and scikit-learn are imported inside the functions that need them, on purpose:
+most sessions train on the built-in digits and never download, and scikit-learn is needed
+once, to read the digits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from PIL import Image
 
 from core import limits, paths
-
-if TYPE_CHECKING:
-    import torch
+from core.jobs import JobContext
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -57,29 +60,27 @@ class ImageTensors:
         """(C, H, W) of one image."""
         return tuple(self.x.shape[1:])
 
+    def describe(self) -> str:
+        """'digits: 1,797 images, 10 classes (0, 1, ...), 1x8x8': what a result was trained on."""
+        names = ", ".join(self.classes[:12]) + (" ..." if len(self.classes) > 12 else "")
+        c, h, w = self.shape
+        size = f"{len(self.y):,} images, {len(self.classes)} classes ({names}), {c}x{h}x{w}"
+        return f"{self.name}: {size}"
+
     def floats(self, idx: torch.Tensor | None = None) -> torch.Tensor:
         """Images `idx` (all by default) as float32 in [0, 1], on the data's device."""
         x = self.x if idx is None else self.x[idx]
         return x.float().div_(255)
 
-    def counts(self) -> dict[str, int]:
-        """Images per class."""
-        import torch
-
-        n = torch.bincount(self.y.cpu(), minlength=len(self.classes)).tolist()
-        return dict(zip(self.classes, n, strict=True))
-
 
 def _to_device(name, x: np.ndarray, y: np.ndarray, classes, device: str) -> ImageTensors:
-    import torch
-
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     return ImageTensors(name, xt, torch.from_numpy(y.astype(np.int64)).to(device), tuple(classes))
 
 
 def load_digits(device: str) -> ImageTensors:
     """scikit-learn's 8x8 digits (1,797 real images, 10 classes, shipped offline) on `device`."""
-    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.datasets import load_digits as sklearn_digits  # lazy: see the module docstring
 
     bunch = sklearn_digits()
     x = np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None]  # pixel values 0..16
@@ -99,7 +100,7 @@ class Download:
 
 
 def _mnist_like(cls_name: str, folder: str) -> tuple:
-    from torchvision import datasets
+    from torchvision import datasets  # lazy: see the module docstring
 
     cls = getattr(datasets, cls_name)
     return tuple(
@@ -110,7 +111,7 @@ def _mnist_like(cls_name: str, folder: str) -> tuple:
 
 def downloads() -> dict[str, Download]:
     """The downloadable sets (torchvision's own URLs and checksums)."""
-    from torchvision import datasets
+    from torchvision import datasets  # lazy: see the module docstring
 
     c = datasets.CIFAR10
     return {
@@ -135,16 +136,32 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
+class Quiet:
+    """The job context of work nobody watches: never stops, reports nowhere (the protocol of
+    `core.jobs.JobContext`)."""
+
+    def should_stop(self) -> bool:
+        return False
+
+    def report(self, progress: float, message: str = "", rate=None, unit: str = "items") -> None:
+        pass
+
+    def log(self, **row) -> None:
+        pass
+
+
 def fetch(
     urls: tuple[str, ...],
     dest: Path,
     md5: str | None,
-    report: Callable[[int, int], None] = lambda done, total: None,
-    should_stop: Callable[[], bool] = lambda: False,
+    ctx: JobContext | Quiet | None = None,
+    share: tuple[int, int] = (0, 1),
     timeout: float = 20.0,
 ) -> Path:
     """Download the first of `urls` that works to `dest` (kept if already there with the
-    right checksum), reporting (bytes done, bytes total). Raises DataError when none works."""
+    right checksum). Reports to `ctx` as file `share[0]` of `share[1]`, in MiB/s, and stops
+    when it says so. Raises DataError when none works."""
+    ctx = ctx or Quiet()
     if dest.exists() and (md5 is None or _md5(dest) == md5):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -152,14 +169,7 @@ def fetch(
     for url in urls:
         part = dest.with_suffix(dest.suffix + ".part")
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f:
-                total, done = int(response.headers.get("Content-Length") or 0), 0
-                while chunk := response.read(1 << 16):
-                    if should_stop():
-                        raise DataError("Download stopped.")
-                    f.write(chunk)
-                    done += len(chunk)
-                    report(done, total)
+            _stream(url, part, ctx, share, timeout)
             if md5 is not None and _md5(part) != md5:
                 raise DataError(f"{url} sent a file with the wrong checksum.")
             part.replace(dest)
@@ -174,31 +184,38 @@ def fetch(
     )
 
 
-def fetch_download(
-    name: str,
-    report: Callable[[float, str], None] = lambda fraction, message: None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> Path:
+def _stream(url: str, part: Path, ctx, share: tuple[int, int], timeout: float) -> None:
+    """Copy `url` into the file `part`, reporting progress and speed to `ctx`."""
+    i, n = share
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f:
+        total, done = int(response.headers.get("Content-Length") or 0), 0
+        while chunk := response.read(1 << 16):
+            if ctx.should_stop():
+                raise DataError("Download stopped.")
+            f.write(chunk)
+            done += len(chunk)
+            mib = f"{done / 2**20:.1f} of {total / 2**20:.1f} MiB"
+            speed = done / 2**20 / max(time.perf_counter() - t0, 1e-6)
+            ctx.report((i + done / max(total, 1)) / n, f"{part.stem}: {mib}", speed, "MiB")
+
+
+def fetch_download(name: str, ctx: JobContext | Quiet | None = None) -> Path:
     """Download the files of torchvision set `name` into `data_root()` (those already there
-    are kept), reporting (fraction done, message). Returns the root folder."""
+    are kept), reporting to the job context `ctx`. Returns the root folder."""
     spec = downloads().get(name)
     if spec is None:
         raise DataError(f"Unknown data set {name!r}: choose one of {', '.join(downloads())}.")
     root = data_root()
     for i, (urls, rel, md5) in enumerate(spec.files):
-
-        def progress(done: int, total: int, i: int = i, rel: str = rel) -> None:
-            mib = f"{done / 2**20:.1f} of {total / 2**20:.1f} MiB"
-            report((i + done / max(total, 1)) / len(spec.files), f"{rel}: {mib}")
-
-        fetch(urls, root / rel, md5, progress, should_stop)
+        fetch(urls, root / rel, md5, ctx, (i, len(spec.files)))
     return root
 
 
 def load_download(name: str, device: str) -> ImageTensors:
     """A torchvision set (train and test pooled; the app splits it) on `device`, downloading
     it first if needed."""
-    from torchvision import datasets
+    from torchvision import datasets  # lazy: see the module docstring
 
     root = fetch_download(name)
     cls = {
@@ -249,8 +266,6 @@ def _check_entries(infos: list[zipfile.ZipInfo], max_files: int, max_total: int)
 
 def _decode(raw: bytes, size: int, channels: int, report: ZipReport):
     """(C, size, size) uint8 array from image bytes; converts modes, resizes."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(raw)) as img:
         img.load()
         mode = img.mode
@@ -280,8 +295,6 @@ def _class_of(path: PurePosixPath, root_depth: int) -> str | None:
 
 def _probe_channels(zf: zipfile.ZipFile, names: list[str]) -> int:
     """1 if every readable image is grayscale, else 3."""
-    from PIL import Image
-
     for name in names:
         try:
             with Image.open(io.BytesIO(zf.read(name))) as img:
@@ -296,13 +309,14 @@ def load_zip(
     data: bytes,
     device: str,
     size: int = 32,
+    title: str = "upload",
     min_per_class: int = limits.MIN_IMAGES_PER_CLASS,
     max_files: int = limits.MAX_ZIP_FILES,
     max_total: int = limits.MAX_ZIP_UNCOMPRESSED_MB * 2**20,
 ) -> tuple[ImageTensors, ZipReport]:
     """A .zip with one folder per class (ImageFolder layout, optionally inside one top
-    folder) as tensors on `device`, resized to size x size. Raises DataError with a message
-    the user can act on; files that cannot be used are skipped and listed in the report."""
+    folder) as tensors on `device`, resized to size x size, named `title`. Raises DataError
+    with a message the user can act on; unusable files are skipped and listed in the report."""
     if len(data) > limits.MAX_UPLOAD_MB * 2**20:
         raise DataError(f"Refused: the file is over {limits.MAX_UPLOAD_MB} MB.")
     if not 8 <= size <= 256:
@@ -318,7 +332,10 @@ def load_zip(
         files = []
         for info in infos:
             p = PurePosixPath(info.filename.replace("\\", "/"))
-            if info.is_dir() or _is_junk(p):
+            if info.is_dir():
+                continue
+            if _is_junk(p):
+                report.skipped.append((info.filename, "macOS metadata, not an image"))
                 continue
             if p.suffix.lower() not in IMAGE_EXTENSIONS:
                 report.skipped.append((info.filename, "not an image file"))
@@ -345,9 +362,8 @@ def load_zip(
     classes = sorted(set(labels))
     report.classes = {c: labels.count(c) for c in classes}
     if len(classes) < 2:
-        raise DataError(
-            f"Need at least two class folders with images; found {report.classes or 'none'}."
-        )
+        found = ", ".join(f"{c} ({n} images)" for c, n in report.classes.items()) or "none"
+        raise DataError(f"Need at least two class folders with images; found only: {found}.")
     small = {c: n for c, n in report.classes.items() if n < min_per_class}
     if small:
         raise DataError(
@@ -357,14 +373,12 @@ def load_zip(
     index = {c: i for i, c in enumerate(classes)}
     x = np.stack(images)
     y = np.array([index[c] for c in labels])
-    return _to_device("upload", x, y, classes, device), report
+    return _to_device(title, x, y, classes, device), report
 
 
 def split(y: torch.Tensor, seed: int, val: float = 0.15, test: float = 0.15):
     """Stratified (train, val, test) index tensors on y's device; at least one image of each
     class in val, and in test unless `test` is 0 (then the test part is empty)."""
-    import torch
-
     gen = torch.Generator().manual_seed(seed)
     parts: tuple[list, list, list] = ([], [], [])
     labels = y.cpu()

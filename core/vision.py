@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load, save
 from torch import nn
 
 from core import device as dev
 from core import optimizers
-from core.data import ImageTensors
+from core.data import ImageTensors, Quiet
 from core.jobs import JobContext
 
 # ---- model --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CNNConfig:
     """The network's shape."""
 
@@ -90,7 +95,7 @@ def last_conv_index(model: nn.Sequential) -> int:
 # ---- training -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """How to train."""
 
@@ -127,7 +132,7 @@ class Epoch:
     train_accuracy: float
     val_loss: float
     val_accuracy: float
-    images_per_s: float  # training throughput this epoch
+    images_per_s: float  # training images per training second so far (validation excluded)
     seconds: float  # wall time since the start of training
 
 
@@ -138,14 +143,16 @@ class TrainResult:
     model: nn.Module  # the best model seen (lowest validation loss), in eval mode, on CPU
     history: list[Epoch] = field(default_factory=list)
     best_epoch: int = -1
-    reason: str = "done"  # done, early stop, stopped, diverged, out of memory
+    reason: str = "done"  # done, early stop, stopped, did not learn, diverged, out of memory
     message: str = ""  # for the page
-    seconds: float = 0.0  # training wall time
+    seconds: float = 0.0  # wall time of the whole run, validation included
+    train_seconds: float = 0.0  # time spent in training steps (validation excluded)
     images_seen: int = 0  # training images processed
 
     @property
     def images_per_s(self) -> float:
-        return self.images_seen / self.seconds if self.seconds > 0 else 0.0
+        """Training images per training second: the figure the live progress shows."""
+        return self.images_seen / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
 def augment(x: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
@@ -189,6 +196,129 @@ def _snapshot(model: nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+class _Halt(Exception):
+    """Stop pressed."""
+
+
+class _Diverged(Exception):
+    """Loss not finite."""
+
+
+def _optimizer_and_schedule(model: nn.Module, cfg: TrainConfig, steps: int):
+    """(optimizer, one-cycle scheduler or None) for `steps` optimizer steps in all."""
+    opt = optimizers.spec(cfg.optimizer).build(
+        model.parameters(), cfg.lr, {"weight_decay": cfg.weight_decay}
+    )
+    if cfg.schedule != "one-cycle":
+        return opt, None
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps)
+
+
+@dataclass
+class _Loop:
+    """What the epochs share: the model, its optimizer and the run's counters."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: object | None
+    gen: torch.Generator
+    result: TrainResult
+    ctx: object
+    steps_per_epoch: int
+    t_start: float = field(default_factory=time.perf_counter)
+
+
+def _step(loop: _Loop, x: torch.Tensor, y: torch.Tensor, smoothing: float):
+    """One optimizer step on the batch (x, y): forward in mixed precision where the device
+    has it, backward, step, schedule. Returns (loss, logits)."""
+    with dev.autocast(x.device.type):
+        logits = loop.model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
+    loop.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    loop.opt.step()
+    if loop.sched is not None:
+        loop.sched.step()
+    return loss, logits
+
+
+def _train_epoch(loop: _Loop, data: ImageTensors, train_idx, cfg: TrainConfig, epoch: int):
+    """One pass over the shuffled training images: (mean loss, accuracy). Checks Stop and
+    reports progress every batch; raises _Halt or _Diverged."""
+    device, result = data.device, loop.result
+    loop.model.train()
+    t0 = time.perf_counter()
+    order = train_idx[torch.randperm(len(train_idx), generator=loop.gen).to(device)]
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    try:
+        for step, s in enumerate(range(0, len(order), cfg.batch_size)):
+            if loop.ctx.should_stop():
+                raise _Halt
+            # a batch is an index slice; augmentation runs on the device
+            batch = order[s : s + cfg.batch_size]
+            x = augment(data.floats(batch), cfg.shift, cfg.flip, loop.gen)
+            if device == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            loss, logits = _step(loop, x, data.y[batch], cfg.label_smoothing)
+            # running sums stay on the device: no sync per batch
+            loss_sum += loss.detach() * len(batch)
+            correct += (logits.argmax(1) == data.y[batch]).sum()
+            result.images_seen += len(batch)
+            if step % 20 == 0 and not torch.isfinite(loss_sum):
+                raise _Diverged
+            done = (epoch + (step + 1) / loop.steps_per_epoch) / cfg.epochs
+            loop.ctx.report(done, f"epoch {epoch + 1}/{cfg.epochs}")
+    finally:  # a stopped epoch counts too, so images/s stays images over their time
+        result.train_seconds += time.perf_counter() - t0
+    if not torch.isfinite(loss_sum):
+        raise _Diverged
+    return loss_sum.item() / len(order), correct.item() / len(order)
+
+
+def _halt_message(result: TrainResult) -> str:
+    if not result.history:
+        return "Stopped before the first epoch finished: there is no trained model to keep."
+    return f"Stopped: kept the best model so far (epoch {result.best_epoch})."
+
+
+def _failure_message(result: TrainResult, err: Exception, cfg: TrainConfig) -> str:
+    if isinstance(err, _Diverged):
+        return (
+            f"The loss became NaN or infinite at a learning rate of {cfg.lr:g}: training "
+            "stopped. Try a learning rate 3-10x lower."
+        )
+    return (
+        f"The GPU ran out of memory at batch size {cfg.batch_size}: try a smaller batch "
+        "or a narrower model. The best model so far is kept."
+    )
+
+
+def suggested_lr(cfg: TrainConfig) -> float:
+    """A learning rate to try after a run that did not learn: lower if the rate was above
+    the optimizer's usual range, higher if below it."""
+    usual = optimizers.spec(cfg.optimizer).default_lr
+    return cfg.lr * 10 if cfg.lr < usual else min(cfg.lr / 10, usual * 10)
+
+
+def chance_accuracy(data: ImageTensors, idx: torch.Tensor) -> float:
+    """Accuracy of always guessing the commonest class among images `idx`."""
+    counts = torch.bincount(data.y[idx].cpu(), minlength=len(data.classes))
+    return counts.max().item() / max(len(idx), 1)
+
+
+def _did_not_learn(result: TrainResult, chance: float, cfg: TrainConfig) -> str:
+    """A warning when the best validation accuracy is no better than guessing, else ''."""
+    best = max((e.val_accuracy for e in result.history), default=None)
+    if best is None or best > chance + 0.05:
+        return ""
+    return (
+        f"The model did not learn: its best validation accuracy ({best:.1%}) is no better "
+        f"than guessing the commonest class ({chance:.1%}). Try a learning rate of "
+        f"{suggested_lr(cfg):g}."
+    )
+
+
 def train_classifier(
     data: ImageTensors,
     splits: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -196,118 +326,64 @@ def train_classifier(
     cfg: TrainConfig,
     ctx: JobContext | None = None,
 ) -> TrainResult:
-    """Train on splits[0], pick the best epoch on splits[1]; report every epoch to `ctx`."""
-    device = data.device
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    """Train on splits[0], pick the best epoch on splits[1]; report every batch and log every
+    epoch to `ctx`, stop when it says so, and always return the best model seen."""
     train_idx, val_idx, _ = splits
-    mean, std = channel_stats(data, train_idx)
-    model = build_cnn(model_cfg, mean, std).to(device)
-    if device == "cuda":
+    ctx = ctx or Quiet()
+    # setup: seeds, a model normalising with the training images' own statistics, optimizer
+    torch.manual_seed(cfg.seed)
+    model = build_cnn(model_cfg, *channel_stats(data, train_idx)).to(data.device)
+    if data.device == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    opt = optimizers.spec(cfg.optimizer).build(
-        model.parameters(), cfg.lr, {"weight_decay": cfg.weight_decay}
-    )
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
-    sched = (
-        torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
-        if cfg.schedule == "one-cycle"
-        else None
-    )
+    opt, sched = _optimizer_and_schedule(model, cfg, cfg.epochs * steps_per_epoch)
     result = TrainResult(model=model)
-    best_loss, best_state, waited, t_start = math.inf, _snapshot(model), 0, time.perf_counter()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loop = _Loop(model, opt, sched, gen, result, ctx, steps_per_epoch)
+    best_loss, best_state, waited = math.inf, _snapshot(model), 0
     try:
         for epoch in range(cfg.epochs):
-            model.train()
-            t0 = time.perf_counter()
-            order = train_idx[torch.randperm(len(train_idx), generator=gen).to(device)]
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device)
-            for step, s in enumerate(range(0, len(order), cfg.batch_size)):
-                if ctx is not None and ctx.should_stop():
-                    result.reason, result.message = (
-                        "stopped",
-                        "Stopped: kept the best model so far.",
-                    )
-                    raise _Halt
-                batch = order[s : s + cfg.batch_size]
-                x = augment(data.floats(batch), cfg.shift, cfg.flip, gen)
-                if device == "cuda":
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with dev.autocast(device):
-                    logits = model(x)
-                    loss = F.cross_entropy(
-                        logits.float(), data.y[batch], label_smoothing=cfg.label_smoothing
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                loss_sum += loss.detach() * len(batch)
-                correct += (logits.argmax(1) == data.y[batch]).sum()
-                result.images_seen += len(batch)
-                if step % 20 == 0 and not torch.isfinite(loss_sum):
-                    raise _Diverged
-                if ctx is not None:
-                    done = (epoch + (step + 1) / steps_per_epoch) / cfg.epochs
-                    ctx.report(done, f"epoch {epoch + 1}/{cfg.epochs}")
-            if not torch.isfinite(loss_sum):
-                raise _Diverged
-            train_s = time.perf_counter() - t0
+            # train one epoch, then validate
+            train_loss, train_acc = _train_epoch(loop, data, train_idx, cfg, epoch)
             probs, val_loss = predict(model, data, val_idx)
             val_acc = (probs.argmax(1) == data.y[val_idx]).float().mean().item()
             row = Epoch(
-                epoch + 1,
-                loss_sum.item() / len(order),
-                correct.item() / len(order),
-                val_loss,
-                val_acc,
-                len(order) / train_s,
-                time.perf_counter() - t_start,
+                epoch=epoch + 1,
+                train_loss=train_loss,
+                train_accuracy=train_acc,
+                val_loss=val_loss,
+                val_accuracy=val_acc,
+                images_per_s=result.images_per_s,
+                seconds=time.perf_counter() - loop.t_start,
             )
             result.history.append(row)
-            if ctx is not None:
-                ctx.log(**asdict(row))
+            ctx.log(**asdict(row))
+            # keep the best model (lowest validation loss); stop when patience runs out
             if val_loss < best_loss:
                 best_loss, best_state, waited = val_loss, _snapshot(model), 0
                 result.best_epoch = row.epoch
-            else:
-                waited += 1
-                if cfg.patience and waited >= cfg.patience:
-                    result.reason = "early stop"
-                    result.message = (
-                        f"Stopped early: no better validation loss for {waited} epochs."
-                    )
-                    break
+                continue
+            waited += 1
+            if cfg.patience and waited >= cfg.patience:
+                result.reason = "early stop"
+                result.message = f"Stopped early: no better validation loss for {waited} epochs."
+                break
     except _Halt:
-        pass
-    except _Diverged:
-        result.reason = "diverged"
-        result.message = (
-            f"The loss became NaN or infinite at a learning rate of {cfg.lr:g}: training stopped. "
-            "Try a learning rate 3-10x lower."
-        )
-    except torch.OutOfMemoryError:
-        result.reason = "out of memory"
-        result.message = (
-            f"The GPU ran out of memory at batch size {cfg.batch_size}: try a smaller batch "
-            "or a narrower model. The best model so far is kept."
-        )
+        result.reason, result.message = "stopped", _halt_message(result)
+    except (_Diverged, torch.OutOfMemoryError) as err:
+        result.reason = "diverged" if isinstance(err, _Diverged) else "out of memory"
+        result.message = _failure_message(result, err, cfg)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    result.seconds = time.perf_counter() - t_start
+    # finish: the best weights on the CPU, and a warning if they are no better than guessing
+    result.seconds = time.perf_counter() - loop.t_start
     model.load_state_dict(best_state)
     result.model = model.to("cpu", memory_format=torch.contiguous_format).eval()
+    if result.reason in ("done", "early stop") and (
+        warning := _did_not_learn(result, chance_accuracy(data, val_idx), cfg)
+    ):
+        result.reason, result.message = "did not learn", warning
     return result
-
-
-class _Halt(Exception):
-    """Stop pressed."""
-
-
-class _Diverged(Exception):
-    """Loss not finite."""
 
 
 # ---- evaluation ---------------------------------------------------------------------------
@@ -367,17 +443,22 @@ def grad_cam(model: nn.Sequential, image: torch.Tensor, target: int | None = Non
     return (cam / cam.max() if cam.max() > 0 else cam).detach(), int(logits.argmax(1))
 
 
-def prepare_image(img, channels: int, size: int) -> torch.Tensor:
-    """A PIL image as a (C, size, size) float tensor in [0, 1], as training saw images."""
-    from PIL import Image
-
+def prepare_image(img: Image.Image, channels: int, size: int, invert: bool = False) -> torch.Tensor:
+    """A PIL image as a (C, size, size) float tensor in [0, 1], as training saw images;
+    `invert` turns dark-on-light into light-on-dark."""
     img = img.convert("L" if channels == 1 else "RGB").resize(
         (size, size), Image.Resampling.BILINEAR
     )
-    import numpy as np
-
     x = torch.from_numpy(np.asarray(img, dtype=np.float32).reshape(size, size, -1).copy())
-    return x.permute(2, 0, 1) / 255
+    x = x.permute(2, 0, 1) / 255
+    return 1 - x if invert else x
+
+
+def dark_background(images: torch.Tensor) -> bool:
+    """True when the border pixels of (N, C, H, W) images in [0, 1] are mostly dark, as for
+    digits drawn light on black."""
+    border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., 0], images[..., -1]], -1)
+    return border.float().mean().item() < 0.5
 
 
 @torch.inference_mode()
@@ -391,33 +472,56 @@ def top_k(model: nn.Module, image: torch.Tensor, classes: tuple[str, ...], k: in
 # ---- export -------------------------------------------------------------------------------
 
 
-def export_safetensors(model: nn.Module, cfg: CNNConfig, classes) -> tuple[bytes, str]:
-    """(weights as safetensors bytes, JSON with the config, class names and preprocessing)."""
-    from safetensors.torch import save
+@dataclass(frozen=True)
+class Classifier:
+    """A trained model with what it needs to be used: its shape, class names and input."""
 
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    model: nn.Sequential  # on the CPU, in eval mode
+    config: CNNConfig
+    classes: tuple[str, ...]
+    dark_background: bool | None = None  # trained on light-on-dark images; None if unknown
+
+    def expected_input(self) -> str:
+        """One sentence for the page: what image this model takes."""
+        size, kind = (
+            self.config.image_size,
+            "grayscale" if self.config.in_channels == 1 else "colour",
+        )
+        text = f"The model takes {size}x{size} {kind} images; yours is converted and resized."
+        if self.dark_background:
+            text += (
+                " It learned light strokes on a dark background (like the digits): for dark "
+                "ink on white paper, turn on Invert."
+            )
+        return text
+
+
+def export_safetensors(c: Classifier) -> tuple[bytes, str]:
+    """(weights as safetensors bytes, JSON with the config, class names and preprocessing)."""
+    state = {k: v.contiguous() for k, v in c.model.state_dict().items()}
+    cfg = c.config
     meta = {
         "format": "ai-dashboard-cnn/1",
         "config": asdict(cfg),
-        "classes": list(classes),
+        "classes": list(c.classes),
         "preprocessing": {
             "resize": [cfg.image_size, cfg.image_size],
             "mode": "L" if cfg.in_channels == 1 else "RGB",
             "scale": "pixel / 255",
             "normalize": "inside the model (Normalize layer: mean, std buffers)",
+            "dark_background": c.dark_background,
         },
     }
     return save(state), json.dumps(meta, indent=2)
 
 
-def load_safetensors(weights: bytes, meta_json: str) -> tuple[nn.Sequential, CNNConfig, list[str]]:
+def load_safetensors(weights: bytes, meta_json: str) -> Classifier:
     """A model saved by `export_safetensors`; ValueError with a clear message if it is not one."""
-    from safetensors.torch import load
-
     try:
         meta = json.loads(meta_json)
         cfg = CNNConfig(**meta["config"])
-        classes = list(meta["classes"])
+        classes = tuple(meta["classes"])
+        dark = meta.get("preprocessing", {}).get("dark_background")
         state = load(weights)
     except Exception as err:
         raise ValueError(
@@ -428,14 +532,11 @@ def load_safetensors(weights: bytes, meta_json: str) -> tuple[nn.Sequential, CNN
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ValueError(f"The weights do not fit the saved configuration: {err}") from None
-    return model.eval(), cfg, classes
+    return Classifier(model.eval(), cfg, classes, dark)
 
 
 def export_onnx(model: nn.Module, cfg: CNNConfig) -> bytes:
     """The model as ONNX (input 'image' (batch, C, H, W) floats in [0, 1]; output 'logits')."""
-    import tempfile
-    from pathlib import Path
-
     example = torch.rand(2, cfg.in_channels, cfg.image_size, cfg.image_size)
     batch = torch.export.Dim("batch", min=1, max=65536)
     program = torch.onnx.export(
@@ -458,8 +559,6 @@ def export_onnx(model: nn.Module, cfg: CNNConfig) -> bytes:
 
 def picture(image: torch.Tensor, scale: int = 8):
     """A (C, H, W) image in [0, 1] as an (H*scale, W*scale, 3) uint8 array, pixels kept sharp."""
-    import numpy as np
-
     x = image.detach().float().clamp(0, 1).cpu()
     x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
     arr = (x.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
@@ -468,8 +567,6 @@ def picture(image: torch.Tensor, scale: int = 8):
 
 def cam_overlay(image: torch.Tensor, cam: torch.Tensor, scale: int = 8, alpha: float = 0.5):
     """`picture(image)` with the Grad-CAM heat (0 blue .. 1 red) blended on top."""
-    import numpy as np
-
     heat = cam.detach().cpu().numpy()
     colour = np.stack([heat, 1 - np.abs(2 * heat - 1), 1 - heat], axis=-1)  # blue-green-red
     colour = (colour * 255).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)

@@ -38,9 +38,10 @@ def classes(n: int = 6, **extra) -> dict[str, bytes]:
 
 
 def test_a_plain_archive_loads_as_tensors():
-    ds, report = data.load_zip(archive(classes()), "cpu", size=16)
+    ds, report = data.load_zip(archive(classes()), "cpu", size=16, title="pets")
     assert ds.classes == ("cats", "dogs") and ds.x.shape == (12, 3, 16, 16)
-    assert ds.x.dtype == torch.uint8 and ds.counts() == {"cats": 6, "dogs": 6}
+    assert ds.name == "pets"  # named after the uploaded file, not "upload"
+    assert ds.x.dtype == torch.uint8 and report.classes == {"cats": 6, "dogs": 6}
     assert report.resized == 12 and report.skipped == []
 
 
@@ -53,8 +54,12 @@ def test_one_top_folder_and_upper_case_extensions_and_mac_junk():
         "pets/cats/._1.png": b"x",
     }
     ds, report = data.load_zip(archive(files), "cpu", size=12)
-    assert ds.counts() == {"cats": 7, "dogs": 7}
-    assert report.skipped == []
+    assert report.classes == {"cats": 7, "dogs": 7} and len(ds.y) == 14
+    assert sorted(report.skipped) == [  # reported as skipped, as the README says
+        ("__MACOSX/pets/cats/._0.png", "macOS metadata, not an image"),
+        ("pets/.DS_Store", "macOS metadata, not an image"),
+        ("pets/cats/._1.png", "macOS metadata, not an image"),
+    ]
 
 
 def test_every_image_mode_is_converted():
@@ -67,7 +72,7 @@ def test_every_image_mode_is_converted():
     }
     files |= {f"b/{i}.png": png("L") for i in range(7)}
     ds, report = data.load_zip(archive(files), "cpu", size=12)
-    assert ds.counts() == {"a": 7, "b": 7} and ds.x.shape[1] == 3
+    assert report.classes == {"a": 7, "b": 7} and ds.x.shape[1] == 3
     assert {"LA", "P", "RGBA", "CMYK", "I;16"} <= set(report.converted)
     sixteen = ds.x[ds.classes.index("a")]  # any image of class a decodes to sane pixels
     assert sixteen.max() <= 255
@@ -93,7 +98,7 @@ def test_broken_and_foreign_files_are_skipped_and_listed():
     assert reasons["cats/notes.txt"] == "not an image file"
     assert reasons["cats/broken.png"].startswith("cannot be decoded")
     assert reasons["loose.png"] == "not inside a class folder"
-    assert ds.counts() == {"cats": 6, "dogs": 6}
+    assert report.classes == {"cats": 6, "dogs": 6} and len(ds.y) == 12
 
 
 @pytest.mark.parametrize(
@@ -126,7 +131,9 @@ def test_not_a_zip_and_empty_and_one_class_and_too_few():
         data.load_zip(b"PK but not really", "cpu")
     with pytest.raises(data.DataError, match="no images"):
         data.load_zip(archive({"readme.txt": b"hi"}), "cpu")
-    with pytest.raises(data.DataError, match="at least two class folders"):
+    with pytest.raises(
+        data.DataError, match=r"two class folders.*found only: only \(9 images\)\.$"
+    ):
         data.load_zip(archive({f"only/{i}.png": png() for i in range(9)}), "cpu")
     few = {f"cats/{i}.png": png() for i in range(6)} | {f"dogs/{i}.png": png() for i in range(2)}
     with pytest.raises(data.DataError, match=r"at least 5 images; too few in: dogs \(2\)"):
@@ -151,6 +158,19 @@ def test_download_with_no_network_says_so(tmp_path):
     assert not (tmp_path / "mnist.gz").exists()
 
 
+class Listener:
+    """A job context that keeps what it is told and stops when asked to."""
+
+    def __init__(self):
+        self.reports, self.stop = [], False
+
+    def should_stop(self) -> bool:
+        return self.stop
+
+    def report(self, progress, message="", rate=None, unit="items") -> None:
+        self.reports.append((progress, message, rate, unit))
+
+
 def test_download_reports_progress_and_checks_the_checksum(tmp_path):
     payload = bytes(range(256)) * 1000
     (tmp_path / "srv").mkdir()
@@ -162,11 +182,17 @@ def test_download_reports_progress_and_checks_the_checksum(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/file.bin"
     try:
-        seen = []
+        ctx = Listener()
         good = hashlib.md5(payload).hexdigest()
-        out = data.fetch((url,), tmp_path / "got.bin", good, lambda d, t: seen.append((d, t)))
+        out = data.fetch((url,), tmp_path / "got.bin", good, ctx, share=(1, 2))
         assert out.read_bytes() == payload
-        assert seen[-1] == (len(payload), len(payload))
+        progress, message, rate, unit = ctx.reports[-1]
+        assert progress == 1.0 and message.startswith("got.bin")  # file 2 of 2, all of it
+        assert rate > 0 and unit == "MiB"
+        ctx.stop = True
+        with pytest.raises(data.DataError, match="stopped"):
+            data.fetch((url,), tmp_path / "stopped.bin", None, ctx)
+        assert not (tmp_path / "stopped.bin").exists()
         with pytest.raises(data.DataError, match="wrong checksum"):
             data.fetch((url,), tmp_path / "bad.bin", "0" * 32)
         assert not (tmp_path / "bad.bin").exists()

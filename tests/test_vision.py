@@ -10,12 +10,14 @@ from core import data, jobs, vision
 
 DIGITS = data.load_digits("cpu")
 SPLITS = data.split(DIGITS.y, seed=0)
-SMALL = vision.CNNConfig(1, 10, 8, blocks=2, width=8)
+SMALL = vision.CNNConfig(in_channels=1, num_classes=10, image_size=8, blocks=2, width=8)
 
 
 @pytest.mark.parametrize(("channels", "size", "blocks"), [(1, 8, 1), (3, 32, 3), (1, 28, 5)])
 def test_output_shapes(channels, size, blocks):
-    cfg = vision.CNNConfig(channels, 7, size, blocks=blocks, width=8)
+    cfg = vision.CNNConfig(
+        in_channels=channels, num_classes=7, image_size=size, blocks=blocks, width=8
+    )
     model = vision.build_cnn(cfg)
     assert model(torch.rand(5, channels, size, size)).shape == (5, 7)
 
@@ -52,7 +54,7 @@ def test_one_epoch_lifts_accuracy_far_above_chance():
 
 
 def test_default_settings_reach_98_percent():
-    cfg = vision.CNNConfig(1, 10, 8)
+    cfg = vision.CNNConfig(in_channels=1, num_classes=10, image_size=8)
     result = vision.train_classifier(DIGITS, SPLITS, cfg, vision.TrainConfig())
     assert vision.evaluate(result.model, DIGITS, SPLITS[2]).accuracy >= 0.98
 
@@ -117,12 +119,14 @@ def test_prediction_from_an_uploaded_picture():
 
 def test_safetensors_round_trip_gives_the_same_predictions():
     result = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(epochs=2))
-    weights, meta = vision.export_safetensors(result.model, SMALL, DIGITS.classes)
-    model, cfg, classes = vision.load_safetensors(weights, meta)
-    assert cfg == SMALL and classes == list(DIGITS.classes)
+    trained = vision.Classifier(result.model, SMALL, DIGITS.classes, dark_background=True)
+    weights, meta = vision.export_safetensors(trained)
+    loaded = vision.load_safetensors(weights, meta)
+    assert loaded.config == SMALL and loaded.classes == DIGITS.classes
+    assert loaded.dark_background is True
     x = DIGITS.floats(SPLITS[2])
     with torch.inference_mode():
-        torch.testing.assert_close(model(x), result.model(x))
+        torch.testing.assert_close(loaded.model(x), result.model(x))
     with pytest.raises(ValueError, match="Not a model exported"):
         vision.load_safetensors(b"garbage", meta)
     with pytest.raises(ValueError, match="Not a model exported"):
@@ -140,3 +144,50 @@ def test_onnx_export_gives_the_same_predictions():
         expected = result.model(x).numpy()
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
     assert (logits.argmax(1) == expected.argmax(1)).all()
+
+
+class StopAt:
+    """A job context that asks to stop once `after` epochs are logged; keeps what it hears."""
+
+    def __init__(self, after: int):
+        self.after, self.rows, self.reports = after, [], []
+
+    def should_stop(self) -> bool:
+        return len(self.rows) >= self.after
+
+    def report(self, progress, message="", **rate) -> None:
+        self.reports.append((progress, message, rate))
+
+    def log(self, **row) -> None:
+        self.rows.append(row)
+
+
+def test_stop_before_the_first_epoch_claims_no_model():
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(), StopAt(0))
+    assert result.reason == "stopped" and result.history == []
+    assert "no trained model" in result.message and "kept" not in result.message
+
+
+def test_a_run_at_chance_warns_that_the_model_did_not_learn():
+    cfg = vision.TrainConfig(lr=10.0, epochs=4)
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, cfg)
+    assert result.reason == "did not learn"
+    assert result.message.startswith("The model did not learn")
+    assert "Try a learning rate of 0.01" in result.message  # AdamW: 10x its usual 1e-3
+    learned = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(epochs=2))
+    assert learned.reason == "done" and learned.message == ""
+
+
+def test_final_images_per_second_is_what_the_live_rows_showed():
+    result = vision.train_classifier(DIGITS, SPLITS, SMALL, vision.TrainConfig(epochs=3))
+    assert result.history[-1].images_per_s == pytest.approx(result.images_per_s)
+    assert result.train_seconds < result.seconds  # validation is not training time
+
+
+def test_inverted_pictures_and_the_expected_input():
+    assert vision.dark_background(DIGITS.floats())  # digits: light strokes on black
+    white = Image.new("L", (16, 16), 255)
+    assert vision.prepare_image(white, 1, 8).min() == 1
+    assert vision.prepare_image(white, 1, 8, invert=True).max() == 0
+    c = vision.Classifier(vision.build_cnn(SMALL), SMALL, DIGITS.classes, dark_background=True)
+    assert "8x8 grayscale" in c.expected_input() and "Invert" in c.expected_input()
