@@ -593,3 +593,11 @@ def hardware_rate(device: str, gpu_name: str | None, threads: int) -> tuple[floa
         return 0.0, "your own Mac: no hourly price"
     rate = CPU_USD_PER_THREAD_HOUR * threads
     return rate, f"{threads} cloud vCPUs at {CPU_USD_PER_THREAD_HOUR} USD/h each"
+
+
+def usd_per_1k_tokens(usd_per_hour: float, tokens_per_s: float) -> float:
+    """USD per 1,000 generated tokens on hardware costing `usd_per_hour` that generates
+    `tokens_per_s` tokens per second (the chat page's cost per reply)."""
+    usd_per_hour = non_negative("Price per hour", usd_per_hour)
+    tokens_per_s = positive("Tokens per second", tokens_per_s)
+    return usd_per_hour / 3600 / tokens_per_s * 1000

@@ -10,19 +10,23 @@ with an 'end' or 'error' event, so a failure shows in the page instead of hangin
 
 from __future__ import annotations
 
+import json
 import math
 import queue
+import random
+import re
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from core import costs, paths, units
 from core import device as dev
-from core import paths
 
 SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
 PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
@@ -43,6 +47,51 @@ def local_models() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(str(p.parent) for p in root.glob("*/config.json"))
+
+
+def model_label(source: str) -> str:
+    """How the picker names a model: a local folder by its name, size (MB) and date."""
+    folder = Path(source)
+    if not (folder / "config.json").is_file():
+        return source
+    stamp = time.strftime(
+        "%Y-%m-%d %H:%M", time.localtime((folder / "config.json").stat().st_mtime)
+    )
+    return f"{folder.name} - {_folder_bytes(folder) / 1e6:,.1f} MB, {stamp}"
+
+
+def model_exists(name: str) -> bool:
+    """Whether a trained model called `name` is already saved (training would replace it)."""
+    return (models_dir() / name / "config.json").is_file()
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+
+
+def check_source(source: str) -> Path | str:
+    """A model folder (Path) or a hub id (str); ModelLoadError saying why it is neither."""
+    source = source.strip()
+    if not source:
+        raise ModelLoadError("Type a Hugging Face model id (e.g. gpt2) or pick a local folder.")
+    if "://" in source:
+        raise ModelLoadError(
+            f"{source!r} is a web address, not a model: type a hub id such as gpt2 or "
+            "openai-community/gpt2, or a folder on this machine."
+        )
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(
+                f"{source} is not a model folder: it has no config.json. Pick the folder "
+                "that save_pretrained wrote (config.json, weights and tokenizer files)."
+            )
+        return folder
+    if not HUB_ID.match(source) or ".." in source:
+        raise ModelLoadError(
+            f"No folder {source!r} exists here, and it is not a hub id (those look like "
+            "gpt2 or org/name)."
+        )
+    return source
 
 
 @dataclass
@@ -78,8 +127,11 @@ def needs_download(source: str) -> bool:
     """True for a hub id that is neither a local folder nor in the local hub cache."""
     from transformers import AutoConfig
 
-    if not source.strip() or Path(source).expanduser().is_dir():
-        return False
+    try:
+        if isinstance(check_source(source), Path):
+            return False
+    except ModelLoadError:
+        return False  # loading explains what is wrong with it
     try:
         AutoConfig.from_pretrained(source, local_files_only=True)
         return False
@@ -132,12 +184,10 @@ def load_model(source: str, device: str) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = source.strip()
-    if not source:
-        raise ModelLoadError("Type a Hugging Face model id (e.g. gpt2) or pick a local folder.")
-    local = Path(source).expanduser()
+    checked = check_source(source)
     kwargs = {"trust_remote_code": False}
-    if local.is_dir():
-        path, kwargs["local_files_only"] = str(local), True
+    if isinstance(checked, Path):
+        path, kwargs["local_files_only"] = str(checked), True
     else:
         path = source
         try:
@@ -175,7 +225,18 @@ def _context_length(config, tokenizer) -> int:
 # ---- prompts ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+def default_max_new_tokens(context: int) -> int:
+    """Max new tokens that leave most of a `context`-token window to the conversation: a
+    third of it, at most 120."""
+    return max(1, min(120, context // 3))
+
+
+def fresh_seed() -> int:
+    """A new random seed (recorded with a reply so it can be reproduced)."""
+    return random.SystemRandom().randrange(2**31)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Sampling and prompt settings for one reply."""
 
@@ -200,7 +261,7 @@ class Settings:
             raise ValueError(f"Mode must be chat or completion, got {self.mode!r}.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prompt:
     """The token ids sent to the model and how the history was cut to fit."""
 
@@ -208,12 +269,39 @@ class Prompt:
     text: str  # as the model sees it
     budget: int  # prompt tokens allowed: window - max new tokens
     dropped_turns: int  # oldest turns left out
-    truncated: bool  # the newest message itself was cut from the left
+    cut_tokens: int = 0  # tokens cut from the left of the newest message (0 = it fits)
+
+    @property
+    def truncated(self) -> bool:
+        """The newest message itself was cut from the left."""
+        return self.cut_tokens > 0
 
 
 def clean(text: str) -> str:
     """Text with control characters (other than newline and tab) removed."""
     return "".join(c for c in text if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127))
+
+
+BLANK_LOOKING = set("\u115f\u1160\u2800\u3164\uffa0")  # fillers that draw nothing
+
+
+def is_blank(text: str) -> bool:
+    """True when `text` shows nothing: spaces, control, zero-width and format characters."""
+    return all(
+        c.isspace() or c in BLANK_LOOKING or unicodedata.category(c) in ("Cc", "Cf", "Zs")
+        for c in text
+    )
+
+
+def markdown_literal(text: str) -> str:
+    """Markdown that shows `text` literally: punctuation escaped (so no HTML, links or
+    formatting), leading spaces kept as no-break spaces (so no code blocks), hard breaks."""
+    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~^$:=&\"'])", r"\\\1", text)
+    lines = [
+        "\u00a0" * (len(line) - len(line.lstrip(" \t"))) + line.lstrip(" \t")
+        for line in escaped.split("\n")
+    ]
+    return "  \n".join(lines) or " "
 
 
 def _plain_transcript(messages: list[dict], system: str) -> str:
@@ -263,9 +351,16 @@ def build_prompt(lm: LoadedModel, history: list[dict], settings: Settings) -> Pr
             low = mid + 1
     text, ids = encode(low)
     if len(ids) <= budget:
-        return Prompt(ids, text, budget, low, False)
+        return Prompt(ids=ids, text=text, budget=budget, dropped_turns=low)
+    cut = len(ids) - budget
     ids = ids[-budget:]
-    return Prompt(ids, lm.tokenizer.decode(ids), budget, len(history) - 1, True)
+    return Prompt(
+        ids=ids,
+        text=lm.tokenizer.decode(ids),
+        budget=budget,
+        dropped_turns=len(history) - 1,
+        cut_tokens=cut,
+    )
 
 
 # ---- streaming ----------------------------------------------------------------------------
@@ -441,6 +536,41 @@ def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stop
         )
 
 
+# ---- reports -----------------------------------------------------------------------------
+
+
+def describe_stats(stats: dict, usd_per_hour: float, seed: int | None = None) -> str:
+    """One line for a reply: tokens, time to first token, tokens/s, USD per 1,000 tokens."""
+    tps = stats["tokens_per_s"]
+    cost = (
+        f"{units.usd(costs.usd_per_1k_tokens(usd_per_hour, tps))} per 1,000 tokens"
+        if math.isfinite(tps) and tps > 0
+        else "too short to time"
+    )
+    return (
+        f"{stats['prompt_tokens']} prompt + {stats['new_tokens']} new tokens - first token "
+        f"{stats['ttft_s']:.2f} s - {tps:.1f} tokens/s - {cost}"
+        + (f" - seed {seed}" if seed is not None else "")
+        + (" - stopped" if stats["stopped"] else "")
+    )
+
+
+def transcript_markdown(card: dict, messages: list[dict], usd_per_hour: float) -> str:
+    """A chat as Markdown that shows every user and model text literally."""
+    md = [
+        f"# Conversation with {markdown_literal(card['model'])}",
+        "",
+        f"Run card: {markdown_literal(json.dumps(card))}",
+        "",
+    ]
+    for m in messages:
+        md += [f"**{m['role']}**: {markdown_literal(m['content'])}", ""]
+        if m.get("stats"):
+            seed = m.get("settings", {}).get("seed")
+            md += [f"_{markdown_literal(describe_stats(m['stats'], usd_per_hour, seed))}_", ""]
+    return "\n".join(md)
+
+
 # ---- training a small GPT-2 ---------------------------------------------------------------
 
 MIN_CORPUS_CHARS = 2_000
@@ -477,7 +607,7 @@ def read_corpus(raw: bytes) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TinyGPTConfig:
     """A small GPT-2 and how long to train it."""
 
@@ -506,6 +636,17 @@ class TinyGPTConfig:
             raise ValueError("Vocabulary 256-50,000, layers 1-12, context 16-1,024 tokens.")
         if not (1 <= self.steps <= 100_000 and 1 <= self.batch_size <= 512 and 0 < self.lr <= 1):
             raise ValueError("Steps 1-100,000, batch 1-512, learning rate in (0, 1].")
+
+
+def lr_factor(step: int, total: int) -> float:
+    """Learning-rate multiplier at 0-based `step` of `total`: linear warm-up over the first
+    tenth (at least one step), then cosine decay to a tenth. Defined for every total >= 1
+    (torch's OneCycleLR divides by zero for fewer than ~20 steps)."""
+    warm = max(1, total // 10)
+    if step < warm:
+        return (step + 1) / warm
+    done = (step - warm) / max(1, total - warm)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
 def _tokenizer_from(text: str, vocab_size: int):
@@ -551,7 +692,7 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
         )
     ).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(i, cfg.steps))
     gen = torch.Generator().manual_seed(cfg.seed)
 
     def batch(data: torch.Tensor) -> torch.Tensor:

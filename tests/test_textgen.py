@@ -163,6 +163,9 @@ def test_missing_models_say_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(textgen.ModelLoadError, match="Type a Hugging Face model id"):
         textgen.load_model("  ", "cpu")
     (tmp_path / "broken").mkdir()
+    with pytest.raises(textgen.ModelLoadError, match="not a model folder"):
+        textgen.load_model(str(tmp_path / "broken"), "cpu")
+    (tmp_path / "broken" / "config.json").write_text("{not json")
     with pytest.raises(textgen.ModelLoadError, match="Cannot load"):
         textgen.load_model(str(tmp_path / "broken"), "cpu")
 
@@ -243,3 +246,67 @@ def test_hub_download_reports_bytes_and_skips_duplicate_weights(monkeypatch, tmp
     assert job.result == str(tmp_path / "snapshot")
     assert "*.bin" not in asked["patterns"] and "*.safetensors" in asked["patterns"]
     assert job.progress == pytest.approx(1.0) and job.message == "2 of 2 MiB"
+
+
+@pytest.mark.parametrize("total", [1, 2, 3, 9, 10, 11, 19, 20, 300, 20_000])
+def test_the_learning_rate_schedule_works_for_every_step_count(total):
+    factors = [textgen.lr_factor(i, total) for i in range(total)]
+    assert all(0 < f <= 1 for f in factors)
+    assert max(factors) == 1.0
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10])
+def test_training_runs_at_the_fewest_steps(monkeypatch, tmp_path, steps):
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    cfg = textgen.TinyGPTConfig(
+        name="edge", vocab_size=300, layers=1, width=32, heads=2, context=16, steps=steps
+    )
+    job = jobs.Job(lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
+    assert job.wait(120) and job.status == "done", job.error
+    assert job.metrics()[-1]["step"] == steps
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("/etc", "not a model folder"),
+        ("https://huggingface.co/gpt2", "web address"),
+        ("../models/x", "not a hub id"),
+        ("org/../x", "not a hub id"),
+        ("/no/such/folder", "not a hub id"),
+    ],
+)
+def test_sources_that_are_neither_a_model_folder_nor_a_hub_id(source, why):
+    with pytest.raises(textgen.ModelLoadError, match=why):
+        textgen.load_model(source, "cpu")
+    assert not textgen.needs_download(source)
+
+
+def test_hub_ids_and_model_folders_are_accepted(tiny_dir):
+    assert textgen.check_source("gpt2") == "gpt2"
+    assert textgen.check_source("openai-community/gpt2-medium") == "openai-community/gpt2-medium"
+    assert textgen.check_source(str(tiny_dir)) == tiny_dir
+
+
+def test_invisible_messages_are_blank():
+    for blank in ["", "  \n\t", "\u200b", "\u200d\u2060\ufeff", "\u3164", "\u2800 \u00a0"]:
+        assert textgen.is_blank(blank), repr(blank)
+    for text in ["a", " ok ", "🦊", "\u200bx"]:
+        assert not textgen.is_blank(text), repr(text)
+
+
+def test_the_markdown_export_shows_text_literally():
+    markdown_it = pytest.importorskip("markdown_it")  # installed with rich (transformers)
+    evil = "<script>x</script> **bold** [link](http://e.com)\n    >>> code line\n# heading"
+    messages = [
+        {"role": "user", "content": evil},
+        {"role": "assistant", "content": evil, "stats": None},
+    ]
+    md = textgen.transcript_markdown({"model": "m_*x*"}, messages, 0.1)
+    html = markdown_it.MarkdownIt("commonmark").render(md)
+    body = html.split("</h1>", 1)[1]
+    assert body.count("<strong>") == 2  # the two role names, nothing from the texts
+    for tag in ("<script", "<a ", "<pre>", "<code>", "<h1>", "<em>"):
+        assert tag not in body, tag
+    assert html.count("&lt;script&gt;x&lt;/script&gt;") == 2
+    assert html.count("**bold**") == 2 and html.count("&gt;&gt;&gt; code line") == 2
