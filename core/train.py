@@ -109,9 +109,8 @@ def _build(cls, values: dict, where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError(
-            f'Unknown field(s) in "{where}": {", ".join(unknown)}. Known: {", ".join(sorted(names))}.'
-        )
+        known = ", ".join(sorted(names))
+        raise ConfigError(f'Unknown field(s) in "{where}": {", ".join(unknown)}. Known: {known}.')
     try:
         return cls(**values)
     except (ValueError, TypeError) as err:
@@ -278,6 +277,7 @@ class JobHooks:
     def __init__(self, world, folder: Path, fingerprint: str, every: int = 1, total: int = 0):
         self.world, self.folder, self.fingerprint = world, folder, fingerprint
         self.every, self.total = every, total  # checkpoint period; last epoch/step (always saved)
+        self.min_shard = 1  # fewest training items a rank may get (a GPT-2 needs a context)
         self.is_main, self.world_size = world.is_main, world.world_size
         self.resumed_from = 0  # epochs (or steps) done before this process started
         self.run_id: str | None = None  # the store's run, kept across restarts
@@ -297,7 +297,13 @@ class JobHooks:
     def shard(self, x, contiguous: bool = False):
         from core import distributed
 
-        return distributed.shard(x, self.world, contiguous)
+        part = distributed.shard(x, self.world, contiguous)
+        if len(part) < self.min_shard:
+            raise ConfigError(
+                f"The world size ({self.world_size} processes) is too large for the data: each "
+                f"process gets {len(part)} items and needs at least {self.min_shard}."
+            )
+        return part
 
     def sync(self, model) -> None:
         from core import distributed
@@ -659,6 +665,7 @@ def run_gpt2(spec: RunSpec, world, recorder: Recorder) -> dict:
     local_cfg = dataclasses.replace(cfg, batch_size=local_batch)
     every = max(1, cfg.sample_every)
     hooks = JobHooks(world, jobs_dir() / spec.name, spec.fingerprint(), every, cfg.steps)
+    hooks.min_shard = cfg.context + 2
     ck = hooks.read()
     if hooks.is_main:
         params = run_params(spec, world, local_batch, local_batch * world.world_size)
@@ -751,10 +758,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parse(argv)
     recorder = Recorder()
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _run(args, recorder)
-    except ConfigError as err:
+    except ValueError as err:  # ConfigError, and the trainers' checks of data and settings
         print(f"Config error: {err}", file=sys.stderr, flush=True)
         recorder.finish("FAILED")
         return EXIT_CONFIG
@@ -773,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
         if _last_attempt():
             recorder.finish("FAILED")
         return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
