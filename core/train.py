@@ -45,6 +45,9 @@ IMAGE_SOURCES = ("digits", "MNIST", "Fashion-MNIST", "CIFAR-10", "zip", "folder"
 TEXT_SOURCES = ("builtin-text", "text")
 DERIVED_FROM_DATA = ("in_channels", "num_classes", "image_size")  # CNNConfig fields data fix
 CHECKPOINT = "checkpoint.pt"
+RUN_ID_FILE = "run_id"  # the store's run of the job, for pages following it
+LOG_FILE = "job.log"  # a local check's stdout and stderr
+CONFIG_FILE = "run.json"
 CRASH_ENV = "DASHBOARD_TEST_CRASH"  # tests: "RANK:COUNT:MARKER" -> that rank dies once
 EXIT_FAILED, EXIT_CONFIG, EXIT_DISTRIBUTED = 1, 2, 3
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -439,6 +442,7 @@ class Recorder:
         def reopen():
             client, uri = runs._client()
             client.update_run(run_id, status="RUNNING")
+            client.log_batch(run_id, tags=runs._tag_entities(tags))  # restarts, device...
             return runs.LiveRun(client, uri, run_id, tool)
 
         if run_id:
@@ -581,6 +585,7 @@ def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
         params["train"] = dataclasses.asdict(train_cfg)
         recorder.open("cnn", spec.name, params, run_tags(world), ck and ck.get("run_id"))
         hooks.run_id = recorder.run_id
+        _note_run_id(hooks.folder, recorder.run_id)
     ctx = _rank_context(hooks, recorder, "epoch")
     local_cfg = dataclasses.replace(train_cfg, batch_size=local_batch)
     result = vision.train_classifier(ds, splits, model_cfg, local_cfg, ctx, hooks)
@@ -590,6 +595,13 @@ def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
     summary = _cnn_summary(result, evaluation, hooks, local_batch)
     _record_cnn(recorder, result, evaluation, ds, model_cfg, summary, spec.onnx)
     return summary
+
+
+def _note_run_id(folder: Path, run_id: str | None) -> None:
+    """Leave the store's run id in the job folder: a page following the job reads it there."""
+    if run_id:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RUN_ID_FILE).write_text(run_id)
 
 
 def _cnn_summary(result, evaluation, hooks: JobHooks, local_batch: int) -> dict:
@@ -671,6 +683,7 @@ def run_gpt2(spec: RunSpec, world, recorder: Recorder) -> dict:
         params = run_params(spec, world, local_batch, local_batch * world.world_size)
         recorder.open("gpt2", spec.name, params, run_tags(world), ck and ck.get("run_id"))
         hooks.run_id = recorder.run_id
+        _note_run_id(hooks.folder, recorder.run_id)
     ctx = _rank_context(hooks, recorder, "step")
     t0 = time.perf_counter()
     folder = textgen.train_small_gpt2(text, local_cfg, world.device, ctx, hooks)
@@ -705,6 +718,125 @@ def _record_gpt2(recorder: Recorder, rows: list[dict], folder: Path, summary: di
     )
 
 
+# ---- commands for elsewhere, and a local check as a managed subprocess ---------------------
+
+
+RDZV_PORT = 29400  # torchrun's usual rendezvous port
+JOIN_TIMEOUT_S = 300  # nodes wait this long for each other, then torchrun exits non-zero
+MAX_RESTARTS = 3  # a failed worker restarts the group this often, resuming from a checkpoint
+
+
+def commands(
+    kind: str,
+    config: str = CONFIG_FILE,
+    *,
+    gpus: int = 1,
+    nodes: int = 1,
+    host: str = "HOST",
+    name: str = "job",
+) -> str:
+    """The exact shell command(s) that run `config` on `nodes` machines with `gpus` each."""
+    tail = ["-m", "core.train", kind, "--config", config]
+    if nodes <= 1:
+        return shlex.join(
+            ["torchrun", "--nproc-per-node", str(gpus), "--max-restarts", str(MAX_RESTARTS), *tail]
+        )
+    return shlex.join([
+        "torchrun", "--nnodes", str(nodes), "--nproc-per-node", str(gpus),
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{host}:{RDZV_PORT}", "--rdzv-id", name,
+        "--rdzv-conf", f"join_timeout={JOIN_TIMEOUT_S}", "--max-restarts", str(MAX_RESTARTS),
+        *tail,
+    ])  # fmt: skip
+
+
+@dataclass
+class LocalJob:
+    """A `torchrun` check started on this machine, in its own process group."""
+
+    name: str
+    kind: str
+    folder: Path
+    process: Any  # subprocess.Popen
+    command: str
+    started: float = field(default_factory=time.time)
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    def run_id(self) -> str | None:
+        """The store's run, once rank 0 has opened it."""
+        path = self.folder / RUN_ID_FILE
+        if not path.exists():
+            return None
+        return path.read_text().strip() or None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """The end of the job's stdout and stderr."""
+        path = self.folder / LOG_FILE
+        if not path.exists():
+            return ""
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - chars))
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM to the whole process group (torchrun and its workers), SIGKILL after
+        `grace_s` seconds."""
+        import subprocess
+
+        if not self.running:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+_local_jobs: dict[str, LocalJob] = {}  # by job name: the server's checks, found again
+
+
+def local_job(name: str) -> LocalJob | None:
+    """The local check named `name` started by this server process, if any."""
+    return _local_jobs.get(name)
+
+
+def start_local(run_json: dict, nproc: int = 2) -> LocalJob:
+    """Start `torchrun --nproc-per-node nproc -m core.train` on `run_json` here, on the CPU
+    (gloo, one thread per process), logging into the job folder. ConfigError if run.json
+    does not validate or a check of that name is still running."""
+    import subprocess
+
+    spec = spec_from_dict(run_json)
+    held = _local_jobs.get(spec.name)
+    if held is not None and held.running:
+        raise ConfigError(f"A check named {spec.name!r} is running: stop it or rename the run.")
+    folder = jobs_dir() / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / CONFIG_FILE
+    config.write_text(json.dumps(to_dict(spec), indent=1))
+    (folder / RUN_ID_FILE).unlink(missing_ok=True)  # the new run's id replaces it
+    args = ["torchrun", "--nproc-per-node", str(nproc), "--max-restarts", "0"]
+    args += ["-m", "core.train", spec.kind, "--config", str(config)]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "DASHBOARD_DEVICE": "cpu"}
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    with (folder / LOG_FILE).open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", *args[1:]],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    job = LocalJob(spec.name, spec.kind, folder, process, shlex.join(args))
+    _local_jobs[spec.name] = job
+    return job
+
+
 # ---- the command ----------------------------------------------------------------------
 
 
@@ -712,7 +844,11 @@ class Terminated(Exception):
     """SIGTERM (Stop in the page, or torchrun ending the group)."""
 
 
+_sigterm_seen: list[bool] = []  # set by the handler: a failure after it is a stop, not a bug
+
+
 def _on_sigterm(signum, frame) -> None:
+    _sigterm_seen.append(True)
     raise Terminated
 
 
@@ -768,12 +904,12 @@ def main(argv: list[str] | None = None) -> int:
     except distributed.DistributedError as err:
         print(f"Distributed error: {err}", file=sys.stderr, flush=True)
         return EXIT_DISTRIBUTED
-    except Terminated:
-        print("Stopped (SIGTERM).", file=sys.stderr, flush=True)
-        if _last_attempt():
-            recorder.finish("KILLED")
-        return 128 + signal.SIGTERM
-    except Exception:
+    except Exception as err:
+        if isinstance(err, Terminated) or _sigterm_seen:  # a peer may fail first, mid-step
+            print("Stopped (SIGTERM).", file=sys.stderr, flush=True)
+            if _last_attempt():
+                recorder.finish("KILLED")
+            return 128 + signal.SIGTERM
         import traceback
 
         traceback.print_exc()

@@ -320,3 +320,48 @@ def test_shard_is_equal_and_disjoint():
     assert torch.cat(blocks).tolist() == list(range(9))
     with pytest.raises(ValueError, match="larger than the data"):
         distributed.shard(x, distributed.World(rank=0, world_size=12))
+
+
+# ---- the Run-elsewhere panel ------------------------------------------------------------
+
+
+def _panel_script() -> None:
+    from core import train, vision
+    from ui import cluster
+
+    model = vision.CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
+    settings = vision.TrainConfig(epochs=200, patience=0)
+    config = train.run_config(
+        "cnn", name="panel", data={"source": "digits"}, model=model, train=settings
+    )
+    cluster.run_elsewhere_ui("cnn", config, key="el")
+
+
+def test_panel_commands_and_a_local_check_that_stop_ends(home):
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_panel_script, default_timeout=60).run()
+    codes = [c.value for c in at.code]
+    assert (
+        "torchrun --nproc-per-node 8 --max-restarts 3 -m core.train cnn --config run.json" in codes
+    )
+    multi = next(c for c in codes if "--nnodes 2" in c)
+    assert "--rdzv-backend c10d --rdzv-endpoint node0.example:29400" in multi
+    assert "join_timeout=300" in multi
+    at.button(key="el_start").click().run()
+    job = train.local_job("panel")
+    assert job is not None and job.running
+    deadline = time.monotonic() + LAUNCH_TIMEOUT_S
+    while job.run_id() is None or not epochs_logged(job.run_id()):
+        assert job.running, job.log_tail()
+        assert time.monotonic() < deadline, job.log_tail()
+        time.sleep(2)
+    at.run()
+    assert any("recorded in run" in p.text for p in at.get("progress")), at.get("progress")
+    at.button(key="el_stop").click().run()
+    assert job.returncode not in (None, 0)
+    with pytest.raises(ProcessLookupError):  # the whole process group is gone
+        os.killpg(job.process.pid, 0)
+    assert runs.get_run(job.run_id()).summary.status == "KILLED", job.log_tail()
