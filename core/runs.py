@@ -23,7 +23,6 @@ import datetime as dt
 import errno
 import functools
 import json
-import math
 import os
 import re
 import shutil
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, units
 
 TOOLS = ("cnn", "gpt2", "chat", "optimizers", "business")  # one MLflow experiment each
 TOOL_LABELS = {
@@ -149,15 +148,14 @@ class RunDetail:
 
 
 def format_value(value: float | None, unit: str) -> str:
-    """A metric for people: '99.1 %', '$1,234', '16.1 tokens/s', '0.0412'."""
-    if value is None or not math.isfinite(value):
-        return "-" if value is None else str(value)
+    """A metric for people: '99.1 %', '$1.23k', '16.1 tokens/s', '0.0412'; '-' when missing."""
+    if value is None:
+        return "-"
     if unit == "%":
-        return f"{value * 100:.1f} %"
+        return units.percent(value)
     if unit == "USD":
-        return f"${value:,.2f}" if abs(value) < 100 else f"${value:,.0f}"
-    text = f"{value:.4g}"
-    return f"{text} {unit}" if unit else text
+        return units.usd(value)
+    return units.rate(value, unit) if unit else f"{value:.4g}"
 
 
 # ---- where the store is -------------------------------------------------------------

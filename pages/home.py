@@ -23,8 +23,8 @@ def start_here_ui(gpu: bool) -> None:
 def tools_ui() -> None:
     """One card per tool, two to a row, equal heights."""
     st.subheader("The tools", anchor=False)
-    for row in (ui.TOOLS[:2], ui.TOOLS[2:4]):
-        for col, tool in zip(st.columns(2), row, strict=True):
+    for row in (ui.TOOLS[i : i + 2] for i in range(0, len(ui.TOOLS), 2)):
+        for col, tool in zip(st.columns(2), row):  # noqa: B905 - the last row may hold one card
             with col.container(border=True, height=170):
                 st.markdown(f"**{tool.title}**")
                 st.write(tool.pitch)

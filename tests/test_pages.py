@@ -77,7 +77,7 @@ def test_missing_device_in_environment_warns(monkeypatch):
     assert "no such device" in at.sidebar.warning[0].value
 
 
-def test_home_and_calculator_do_not_import_torch():
+def test_home_and_calculator_do_not_import_torch_or_mlflow():
     code = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
@@ -85,7 +85,8 @@ def test_home_and_calculator_do_not_import_torch():
         "at.run()\n"
         "at.switch_page('pages/business_case.py').run()\n"
         "assert not at.exception\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'torchvision') if m in sys.modules))\n"
+        "heavy = ('torch', 'transformers', 'torchvision', 'mlflow', 'openai')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

@@ -211,7 +211,7 @@ def test_tracking_uri_set_by_the_user_wins(tmp_path, monkeypatch):
     run_id = runs.record("business", name="case", params={}, metrics={"training_cost_usd": 1e4})
     assert (tmp_path / "team" / "store.db").is_file()
     assert not (tmp_path / "home" / "runs" / "mlflow.db").exists()
-    assert runs.list_runs()[0].headline_text == "$10,000"
+    assert runs.list_runs()[0].headline_text == "$10k"
     assert runs.get_run(run_id).summary.name == "case"
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import cache
+from core import cache, limits
 from core import device as dev
 from ui import access
 
@@ -20,7 +20,7 @@ MEASUREMENTS_KEY = "measurements"  # session_state key: speeds measured by the t
 KIND_LABELS = {"cuda": "CUDA GPU", "mps": "Apple MPS", "cpu": "CPU"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tool:
     """One tool of the dashboard: its page file and how Home presents it."""
 
@@ -33,36 +33,46 @@ class Tool:
 
 TOOLS = (
     Tool(
-        "pages/train_cnn.py",
-        "Train a CNN",
-        ":material/image_search:",
-        "Train an image classifier on built-in, downloadable or your own images, with live "
+        path="pages/train_cnn.py",
+        title="Train a CNN",
+        icon=":material/image_search:",
+        pitch="Train an image classifier on built-in, downloadable or your own images, with live "
         "curves, diagnostics and export.",
-        "The built-in digits set and your own uploaded images.",
+        offline="The built-in digits set and your own uploaded images.",
     ),
     Tool(
-        "pages/chat_gpt2.py",
-        "Chat with GPT-2",
-        ":material/forum:",
-        "Chat with any Hugging Face causal LM or a small GPT-2 you train yourself, with "
+        path="pages/chat_gpt2.py",
+        title="Chat with GPT-2",
+        icon=":material/forum:",
+        pitch="Chat with any Hugging Face causal LM or a small GPT-2 you train yourself, with "
         "streaming, sampling controls and measured speed and cost.",
-        "Models already in your local Hugging Face cache or models folder, and training your own.",
+        offline="Models already in your local Hugging Face cache or models folder, and "
+        "training your own.",
     ),
     Tool(
-        "pages/compare_optimizers.py",
-        "Compare optimizers",
-        ":material/insights:",
-        "Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
+        path="pages/compare_optimizers.py",
+        title="Compare optimizers",
+        icon=":material/insights:",
+        pitch="Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
         "learning rate.",
-        "Everything: the surfaces are formulas and the real model trains on built-in digits.",
+        offline="Everything: the surfaces are formulas and the real model trains on built-in "
+        "digits.",
     ),
     Tool(
-        "pages/business_case.py",
-        "Business case",
-        ":material/payments:",
-        "What training and serving a model costs on GPUs, when self-hosting beats an API, "
+        path="pages/business_case.py",
+        title="Business case",
+        icon=":material/payments:",
+        pitch="What training and serving a model costs on GPUs, when self-hosting beats an API, "
         "scaling laws and energy.",
-        "Everything: the GPU and price tables ship with the app.",
+        offline="Everything: the GPU and price tables ship with the app.",
+    ),
+    Tool(
+        path="pages/runs.py",
+        title="Runs",
+        icon=":material/history:",
+        pitch="Every run the tools recorded, kept in MLflow: compare them, open one, load its "
+        "model, and turn the best into a pitch pack.",
+        offline="Everything: the run store is a local SQLite file unless you point it at a server.",
     ),
 )
 
@@ -237,6 +247,26 @@ def measurements() -> list[Measurement]:
     return list(st.session_state.get(MEASUREMENTS_KEY, {}).values())
 
 
+UPLOADS_KEY = "uploaded_bytes"  # session_state: file_id -> bytes counted against the cap
+
+
+def upload_bytes(upload) -> bytes | None:
+    """The bytes of a st.file_uploader file, counted against this session's upload cap; None
+    (with a message) once the session's uploads together pass core.limits' cap."""
+    seen: dict = st.session_state.setdefault(UPLOADS_KEY, {})
+    if upload.file_id not in seen:
+        left = limits.session_upload_left(sum(seen.values()))
+        if upload.size > left:
+            st.error(
+                f"Refused: this session has uploaded {sum(seen.values()) / 2**20:,.0f} MB and "
+                f"may upload {limits.MAX_SESSION_UPLOAD_MB:,} MB in all. Reload the page to "
+                "start a new session."
+            )
+            return None
+        seen[upload.file_id] = upload.size
+    return upload.getvalue()
+
+
 def session_device() -> str:
     """This session's device ('cuda', 'mps' or 'cpu'); stops the page with a message if unusable."""
     try:
@@ -263,6 +293,7 @@ __all__ = [
     "TOOLS",
     "Measurement",
     "TOUR",
+    "upload_bytes",
     "forget_job",
     "is_admin",
     "require_login",
