@@ -57,7 +57,7 @@ h3 { font-size: 17px; margin: 22px 0 6px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 13px; }
 th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid #dde1e6;
          overflow-wrap: anywhere; }
-td.num { text-align: right; white-space: nowrap; }
+.num { text-align: right; white-space: nowrap; }
 .chart { width: 100%; break-inside: avoid; page-break-inside: avoid; }
 .turn { margin: 6px 0; padding: 6px 10px; border-radius: 6px; background: #f0f3f8;
         white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -85,17 +85,17 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _table(header: Iterable[str], rows: Iterable[Iterable[object]], numeric: int = 0) -> str:
-    """An HTML table; the last `numeric` columns right-aligned."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for row in rows:
-        cells = list(row)
-        split = len(cells) - numeric
-        tds = [f"<td>{_e(c)}</td>" for c in cells[:split]]
-        tds += [f'<td class="num">{_e(c)}</td>' for c in cells[split:]]
-        body.append(f"<tr>{''.join(tds)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _table(
+    header: Iterable[str], rows: Iterable[Iterable[object]], numeric: set[int] = frozenset()
+) -> str:
+    """An HTML table; the columns at the `numeric` indexes right-aligned and never wrapped."""
+    cls = lambda i: ' class="num"' if i in numeric else ""  # noqa: E731
+    head = "".join(f"<th{cls(i)}>{_e(h)}</th>" for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{_e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 class _Charts:
@@ -142,7 +142,7 @@ def _source(run: RunDetail) -> str:
 
 def _metrics_table(run: RunDetail) -> str:
     shown = sorted(run.metrics.items())[:METRICS_SHOWN]
-    return _table(("metric", "value"), ((k, f"{v:.4g}") for k, v in shown), numeric=1)
+    return _table(("metric", "value"), ((k, f"{v:.4g}") for k, v in shown), numeric={1})
 
 
 def _rows_table(name: str, rows: list[dict]) -> str:
@@ -216,30 +216,34 @@ def _chat(run: RunDetail) -> str:
         + _table(
             ("figure", "value", "unit"),
             [("Speed", speed, "tokens/s"), ("Cost", cost, "USD per 1,000 tokens")],
-            numeric=0,
+            numeric={1},
         )
         + f'<p class="source">{_source(run)} Cost: this hardware\'s price per hour / speed.</p>'
     )
 
 
-def _unit_of(metric: str) -> str:
-    return next((unit for suffix, unit in UNIT_SUFFIXES if metric.endswith(suffix)), "")
+def _business_row(metric: str, value: float, source: str) -> tuple[str, str, str, str]:
+    """('Serving cost', '$2.1k', 'USD per month', source) for 'serving_cost_usd_per_month'."""
+    suffix, unit = next(((x, u) for x, u in UNIT_SUFFIXES if metric.endswith(x)), ("", ""))
+    name = metric.removesuffix(suffix).replace("_", " ").capitalize() if suffix else metric
+    shown = units.usd(value) if unit.startswith("USD") else f"{value:,.4g}"
+    return name, shown, unit, source
 
 
 def _business(case: RunDetail) -> str:
     """Every figure of the case with its unit and source."""
     rows = case.tables.get(BUSINESS_FIGURES)
-    source = f"business case {case.summary.name}, core.costs formulas"
+    source = "Business case page: core.costs formulas on the inputs below"
     if rows:
         body = [
             (r.get("figure", ""), r.get("value", ""), r.get("unit", ""), r.get("source", source))
             for r in rows
         ]
     else:
-        body = [(k, f"{v:,.4g}", _unit_of(k), source) for k, v in sorted(case.metrics.items())]
-    inputs = _table(("input", "value"), sorted(case.params.items()))
+        body = [_business_row(k, v, source) for k, v in sorted(case.metrics.items())]
+    inputs = _table(("input", "value"), sorted(case.params.items()), numeric={1})
     return (
-        _table(("figure", "value", "unit", "source"), body)
+        _table(("figure", "value", "unit", "source"), body, numeric={1})
         + f"<h3>Inputs</h3>{inputs}"
         + f'<p class="source">{_source(case)}</p>'
     )

@@ -80,7 +80,7 @@ class Headline:
 HEADLINES = {
     "cnn": Headline(label="Test accuracy", metrics=("test_accuracy",), unit="%"),
     "gpt2": Headline(label="Final val loss", metrics=("val_loss",), unit=""),
-    "chat": Headline(label="Tokens/s", metrics=("tokens_per_s",), unit="tokens/s"),
+    "chat": Headline(label="Speed", metrics=("tokens_per_s",), unit="tokens/s"),
     "optimizers": Headline(
         label="Best final loss", metrics=("best_val_loss", "best_final_loss"), unit=""
     ),

@@ -58,20 +58,22 @@ def filters_ui() -> tuple[str | None, str | None, dt.date | None]:
 
 
 def runs_frame(rows: list[runs.RunSummary]) -> pd.DataFrame:
-    """One line per run, newest first, with each tool's headline in its own column."""
-    table = []
-    for r in rows:
-        line = {
-            "Started (UTC)": r.start.strftime("%Y-%m-%d %H:%M"),
-            "Tool": runs.TOOL_LABELS[r.tool],
+    """One line per run, newest first, with its tool's headline figure: under the figure's
+    own name when all runs are of one tool, as 'Test accuracy 97.5 %' otherwise."""
+    one_tool = len({r.tool for r in rows}) == 1
+    result = rows[0].headline_label if one_tool else "Result"
+    table = [
+        {
             "Name": r.name,
+            result: r.headline_text if one_tool else f"{r.headline_label} {r.headline_text}",
+            "Tool": runs.TOOL_LABELS[r.tool],
+            "Started (UTC)": r.start.strftime("%Y-%m-%d %H:%M"),
             "Status": r.status.lower(),
-            r.headline_label: r.headline_text,
-            "Time": "-" if r.duration_s is None else f"{r.duration_s:.1f} s",
             "Device": r.device or "-",
             "Run id": r.id,
         }
-        table.append(line)
+        for r in rows
+    ]
     return pd.DataFrame(table)
 
 
@@ -88,7 +90,13 @@ def curves_figure(details: list[runs.RunDetail], metric: str) -> go.Figure:
         points = d.history.get(metric, [])
         steps, values = [s for s, _ in points], [v for _, v in points]
         fig.add_scatter(x=steps, y=values, mode="lines+markers", name=d.summary.name)
-    fig.update_layout(title=metric, height=320, margin={"t": 50, "b": 30}, xaxis_title="step")
+    fig.update_layout(
+        title=metric,
+        height=340,
+        margin={"t": 50, "b": 30},
+        xaxis_title="step",
+        legend={"orientation": "h", "y": -0.25},
+    )
     return fig
 
 
@@ -101,10 +109,18 @@ def differing(details: list[runs.RunDetail], field: str) -> pd.DataFrame:
     return pd.DataFrame.from_dict(changed, orient="index", columns=list(columns))
 
 
+def charts_ui(figures: dict[str, go.Figure]) -> None:
+    """Plotly charts two to a row; the dict keys are their element keys."""
+    items = list(figures.items())
+    for i in range(0, len(items), 2):
+        for col, (key, fig) in zip(st.columns(2), items[i : i + 2]):  # noqa: B905 - odd count
+            col.plotly_chart(fig, key=key)
+
+
 def compare_ui(details: list[runs.RunDetail]) -> None:
     """Curves overlaid, what differs in the configs and results, figures side by side."""
-    for metric in sorted(set().union(*(d.history for d in details))):
-        st.plotly_chart(curves_figure(details, metric), key=f"cmp_curve_{metric}")
+    metrics = sorted(set().union(*(d.history for d in details)))
+    charts_ui({f"cmp_curve_{m}": curves_figure(details, m) for m in metrics})
     st.markdown("**Settings that differ**")
     diff = differing(details, "params")
     if len(diff):
@@ -116,6 +132,7 @@ def compare_ui(details: list[runs.RunDetail]) -> None:
     for name in sorted(set().union(*(d.figures for d in details))):
         st.markdown(f"**{name}**")
         for col, d in zip(st.columns(len(details)), details, strict=True):
+            col.caption(d.summary.name)
             if name in d.figures:
                 col.plotly_chart(d.figure(name), key=f"cmp_fig_{name}_{d.summary.id}")
 
@@ -178,8 +195,7 @@ def run_ui(detail: runs.RunDetail) -> None:
     )
     st.metric(s.headline_label, s.headline_text)
     links_ui(s)
-    for metric in sorted(detail.history):
-        st.plotly_chart(curves_figure([detail], metric), key=f"run_curve_{metric}")
+    charts_ui({f"run_curve_{m}": curves_figure([detail], m) for m in sorted(detail.history)})
     for name in detail.figures:
         st.plotly_chart(detail.figure(name), key=f"run_fig_{name}")
     for name, rows in detail.tables.items():
@@ -263,7 +279,8 @@ def open_tab_ui(by_id: dict[str, runs.RunSummary], wanted: str | None) -> None:
 def list_or_stop(tool: str | None, status: str | None, since: dt.date | None) -> list:
     """The runs that match, newest first; a message and the page ends when none can be read."""
     try:
-        listed = runs.list_runs(tool=tool, status=status, since=since)
+        with st.spinner("Opening the run store..."):  # the first call in a process imports MLflow
+            listed = runs.list_runs(tool=tool, status=status, since=since)
     except runs.StoreError as err:
         st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")
         st.stop()

@@ -98,7 +98,7 @@ def test_pack_has_every_section_with_units_and_sources(pack):
     assert "2026-11-25" in pack and "CPU, 2 threads" in pack
     assert "99.1 %" in pack  # the CNN's headline
     assert "16.1 tokens/s" in pack and "$0.00042" in pack and "USD per 1,000 tokens" in pack
-    assert "<td>Runway</td><td>18</td><td>months</td><td>burn</td>" in pack
+    assert '<td>Runway</td><td class="num">18</td><td>months</td><td>burn</td>' in pack
     assert "Source: run digits" in pack
 
 
@@ -125,6 +125,17 @@ def test_pack_without_case_or_chat_leaves_their_sections_out():
     )
     assert "<h2>Model results</h2>" in only and "Final val loss: 2.5" in only
     assert "Business case" not in only and "Chat demo" not in only
+
+
+def test_case_without_a_figures_table_takes_units_from_metric_names():
+    case = detail(
+        "business",
+        "metrics only",
+        metrics={"serving_cost_usd_per_month": 2100.0, "runway_months": 19.5},
+    )
+    page = pitch.build([], case, product="X", hardware="Y", date=dt.date(2026, 1, 1))
+    assert '<td>Serving cost</td><td class="num">$2.1k</td><td>USD per month</td>' in page
+    assert '<td>Runway</td><td class="num">19.5</td><td>months</td>' in page
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium")

@@ -64,8 +64,8 @@ def test_recorded_runs_are_listed_newest_first_with_headlines(store):
     assert not at.exception
     rows = table(at)
     assert [r["Name"] for r in rows] == ["seed case", "chat", "mid", "big lr", "small lr"]
-    assert rows[2]["Test accuracy"] == "95 %" and rows[0]["Training cost"] == "$9k"
-    assert rows[1]["Tokens/s"] == "16.1 tokens/s"
+    assert rows[2]["Result"] == "Test accuracy 95 %" and rows[0]["Result"] == "Training cost $9k"
+    assert rows[1]["Result"] == "Speed 16.1 tokens/s"
     assert "No job is running." in [c.value for c in at.caption]
 
 
@@ -73,6 +73,7 @@ def test_filter_by_tool(store):
     at = open_page(PAGE)
     at.selectbox(key="runs_tool").set_value("cnn").run()
     assert [r["Tool"] for r in table(at)] == ["Train a CNN"] * 3
+    assert [r["Test accuracy"] for r in table(at)] == ["95 %", "97 %", "91 %"]
     at.selectbox(key="runs_status").set_value("KILLED").run()
     assert [i.value for i in at.info] == [
         "No runs match. Train a CNN, race optimizers, or save a chat or a business case."
