@@ -242,6 +242,13 @@ class ZipReport:
     converted: dict[str, int] = field(default_factory=dict)  # image mode -> count converted
     resized: int = 0  # images whose size differed from the target
 
+    def changes(self, size: int) -> str:
+        """'Converted: 3 RGBA; resized to 32x32: 12.', or '' when nothing was changed."""
+        if not (self.converted or self.resized):
+            return ""
+        modes = ", ".join(f"{n} {m}" for m, n in self.converted.items()) or "none"
+        return f"Converted: {modes}; resized to {size}x{size}: {self.resized}."
+
 
 def _is_junk(path: PurePosixPath) -> bool:
     return "__MACOSX" in path.parts or path.name.startswith("._") or path.name == ".DS_Store"

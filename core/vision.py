@@ -8,12 +8,12 @@ Stop every batch and always hands back the best model seen so far.
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,6 +52,11 @@ class CNNConfig:
             raise ValueError(f"Dropout must be in [0, 1), got {self.dropout}.")
         if self.num_classes < 2 or self.in_channels not in (1, 3):
             raise ValueError("Need at least 2 classes and 1 or 3 input channels.")
+
+    def describe(self) -> str:
+        """'2 blocks x 24 channels, batch norm, dropout 0.1'."""
+        norm = "batch norm" if self.batch_norm else "no batch norm"
+        return f"{self.blocks} blocks x {self.width} channels, {norm}, dropout {self.dropout:g}"
 
 
 class Normalize(nn.Module):
@@ -122,6 +127,13 @@ class TrainConfig:
             raise ValueError(f"Schedule must be one-cycle or constant, got {self.schedule!r}.")
         if not 0 <= self.label_smoothing < 1 or self.weight_decay < 0 or self.patience < 0:
             raise ValueError("Label smoothing must be in [0, 1); decay and patience >= 0.")
+
+    def describe(self) -> str:
+        """'AdamW at lr 0.01, batch 128, 15 epochs one-cycle, seed 0'."""
+        return (
+            f"{self.optimizer} at lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epochs "
+            f"{self.schedule}, seed {self.seed}"
+        )
 
 
 @dataclass
@@ -268,8 +280,11 @@ def _train_epoch(loop: _Loop, data: ImageTensors, train_idx, cfg: TrainConfig, e
             result.images_seen += len(batch)
             if step % 20 == 0 and not torch.isfinite(loss_sum):
                 raise _Diverged
+            # progress and speed as the final result will count it: training time only
             done = (epoch + (step + 1) / loop.steps_per_epoch) / cfg.epochs
-            loop.ctx.report(done, f"epoch {epoch + 1}/{cfg.epochs}")
+            seconds = result.train_seconds + time.perf_counter() - t0
+            speed = result.images_seen / seconds
+            loop.ctx.report(done, f"Epoch {epoch + 1} of {cfg.epochs}", speed, "images")
     finally:  # a stopped epoch counts too, so images/s stays images over their time
         result.train_seconds += time.perf_counter() - t0
     if not torch.isfinite(loss_sum):
@@ -544,22 +559,25 @@ def load_safetensors(weights: bytes, meta_json: str) -> Classifier:
 
 
 def export_onnx(model: nn.Module, cfg: CNNConfig) -> bytes:
-    """The model as ONNX (input 'image' (batch, C, H, W) floats in [0, 1]; output 'logits')."""
+    """The model as ONNX (input 'image' (batch, C, H, W) floats in [0, 1]; output 'logits').
+
+    TorchScript-based exporter, deprecated since torch 2.9 but kept on purpose: for this plain
+    Sequential it writes an equivalent graph in about 0.3 s where the dynamo exporter takes
+    6-25 s on a 2-core CPU, and every recorded run exports one."""
     example = torch.rand(2, cfg.in_channels, cfg.image_size, cfg.image_size)
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    program = torch.onnx.export(
-        model.eval(),
-        (example,),
-        dynamo=True,
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_shapes=({0: batch},),
-        verbose=False,
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        program.save(str(path))
-        return path.read_bytes()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model.eval(),
+            (example,),
+            buffer,
+            dynamo=False,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        )
+    return buffer.getvalue()
 
 
 # ---- pictures for the page ----------------------------------------------------------------

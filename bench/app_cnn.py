@@ -1,0 +1,111 @@
+"""In-app CNN training speed: from pressing Train in a real browser to seeing the results,
+against the same run on bench/cnn.py's code path in this process.
+
+- click_to_results_s: headless Chromium on a freshly started app (a temporary run store),
+  Train a CNN with the page defaults on digits: the time from the click on Train to the
+  "Test accuracy" figure on screen. Median over --repeats, each in a new browser session.
+- page_wall_s: what the page itself reports as the run's wall time (worker: train + evaluate).
+- bench_seconds: bench/cnn.py's `digits_defaults` (core.cnn.train, same config and seeds),
+  run here between the browser runs, so machine noise hits both alike.
+- ratio: click_to_results_s / bench_seconds. Target <= 1.3.
+Last line: a JSON object.
+
+    python3 bench/app_cnn.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.appserver import chromium_path, launch_chromium, serving  # noqa: E402
+
+
+def bench_cnn():
+    """bench/cnn.py as a module (bench/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_cnn", ROOT / "bench" / "cnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def click_to_results(browser, url: str, timeout_s: float = 300) -> tuple[float, float]:
+    """(seconds from the click on Train to the test accuracy on screen, the page's wall time)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{url}/train_cnn")
+        train = page.get_by_role("button", name="Train", exact=True)
+        train.wait_for(timeout=timeout_s * 1000)
+        page.wait_for_timeout(500)  # let the first render settle, as a person would
+        t0 = time.perf_counter()
+        train.click()
+        page.get_by_text("Test accuracy").first.wait_for(timeout=timeout_s * 1000)
+        seconds = time.perf_counter() - t0
+        wall = page.get_by_test_id("stMetric").filter(has_text="Wall time")
+        shown = float(wall.get_by_test_id("stMetricValue").inner_text().split()[0])
+        page.get_by_text("Recorded as run").first.wait_for(timeout=timeout_s * 1000)
+        return seconds, shown
+    finally:
+        page.close()
+
+
+def spread(values: list[float]) -> dict:
+    return {"min": round(min(values), 2), "max": round(max(values), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if chromium_path() is None:
+        raise SystemExit("No Chromium: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    bench = bench_cnn()
+    ds = bench.data.load_digits("cpu")
+    home = tempfile.TemporaryDirectory(prefix="bench-app-cnn-")
+    os.environ["DASHBOARD_HOME"] = home.name  # the server inherits it: bench runs stay apart
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    bench.digits_defaults(ds, 0)  # warm-up: imports, allocator
+    clicks, walls, plain = [], [], []
+    with serving() as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        click_to_results(browser, url)  # warm-up: the server's first page view and imports
+        for r in range(args.repeats):
+            seconds, shown = click_to_results(browser, url)
+            clicks.append(seconds)
+            walls.append(shown)
+            plain.append(bench.digits_defaults(ds, 0)[1])
+            print(
+                f"repeat {r + 1}: click to results {seconds:.2f} s (page wall time "
+                f"{shown:.1f} s), bench {plain[-1]:.2f} s"
+            )
+        browser.close()
+    click, ref = statistics.median(clicks), statistics.median(plain)
+    print(
+        json.dumps(
+            {
+                "click_to_results_s": round(click, 2),
+                "page_wall_s": round(statistics.median(walls), 2),
+                "bench_seconds": round(ref, 2),
+                "ratio": round(click / ref, 3),
+                "click_to_results_spread": spread(clicks),
+                "bench_seconds_spread": spread(plain),
+                "repeats": args.repeats,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

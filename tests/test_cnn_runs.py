@@ -1,0 +1,82 @@
+"""core.cnn against a real SQLite MLflow store in a temporary home: a run is recorded with
+its metrics, tables, figures and model files, and loads back with the same predictions;
+a store that cannot be written costs the record, not the model."""
+
+import pytest
+import torch
+
+from core import cnn, data, jobs, runs, vision
+
+DIGITS = data.load_digits("cpu")
+MODEL = vision.CNNConfig(in_channels=1, num_classes=10, image_size=8, blocks=1, width=8)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def run_job(epochs: int = 2) -> cnn.Outcome:
+    request = cnn.Request(data=DIGITS, model=MODEL, train=vision.TrainConfig(epochs=epochs))
+    job = jobs.Job(cnn.train_job(request), "train cnn", tool="cnn").start()
+    assert job.wait(120) and job.status == "done", job.details
+    assert job.result.recorded.wait(120)
+    return job.result
+
+
+def test_a_finished_run_is_recorded_and_loads_back(store):
+    outcome = run_job(2)
+    assert outcome.run_id and outcome.not_recorded is None
+    detail = runs.get_run(outcome.run_id)
+    assert detail.metrics["test_accuracy"] == pytest.approx(outcome.evaluation.accuracy)
+    assert detail.metrics["images_per_s"] == pytest.approx(outcome.result.images_per_s)
+    assert {"wall_seconds", "cost_usd", "best_epoch"} <= set(detail.metrics)
+    assert [s for s, _ in detail.history["val_accuracy"]] == [1, 2]
+    assert [r["Class"] for r in detail.tables["per_class"]] == list(DIGITS.classes)
+    assert sum(r[c] for r in detail.tables["confusion"] for c in DIGITS.classes) == len(
+        outcome.splits[2]
+    )
+    assert {"curves", "confusion"} <= set(detail.figures)
+    files = {a.path for a in detail.artifacts}
+    assert set(cnn.MODEL_FILES.values()) <= files
+    assert detail.params["data.name"] == "digits" and detail.params["train.epochs"] == "2"
+
+    recorded = cnn.load_run(outcome.run_id)
+    x = DIGITS.floats(outcome.splits[2])
+    with torch.inference_mode():
+        torch.testing.assert_close(recorded.classifier.model(x), outcome.result.model(x))
+    assert [e.val_accuracy for e in recorded.history] == pytest.approx(
+        [e.val_accuracy for e in outcome.result.history]
+    )
+    again = cnn.outcome_of(recorded, DIGITS)
+    assert again.evaluation.accuracy == pytest.approx(outcome.evaluation.accuracy)
+    assert again.result.images_per_s == pytest.approx(outcome.result.images_per_s, rel=1e-3)
+
+
+def test_an_unwritable_store_keeps_the_model(store, monkeypatch):
+    blocked = store / "not-a-folder"
+    blocked.write_text("a file where the store's folder should be")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{blocked}/mlflow.db")
+    outcome = run_job(1)
+    assert outcome.run_id is None and outcome.not_recorded
+    assert len(outcome.result.history) == 1 and outcome.evaluation is not None
+    top = vision.top_k(outcome.result.model, DIGITS.floats()[0], DIGITS.classes)
+    assert len(top) == 3  # the trained model is there and predicts
+
+
+def test_a_run_stopped_before_any_epoch_is_not_recorded(store):
+    request = cnn.Request(data=DIGITS, model=MODEL, train=vision.TrainConfig(epochs=50))
+    job = jobs.Job(cnn.train_job(request), "train cnn", tool="cnn")
+    job.stop()
+    job.start()
+    assert job.wait(60)
+    assert job.result.evaluation is None and job.result.recorded.is_set()
+    assert job.result.run_id is None
+
+
+def test_loading_a_run_of_another_tool_is_refused(store):
+    run_id = runs.record("business", name="a case", params={"users": 5}, metrics={"runway": 3})
+    with pytest.raises(ValueError, match="not a CNN"):
+        cnn.load_run(run_id)
