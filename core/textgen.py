@@ -10,6 +10,7 @@ with an 'end' or 'error' event, so a failure shows in the page instead of hangin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import queue
@@ -31,6 +32,16 @@ from core.distributed import TrainHooks
 
 SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
 PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
+# The User:/Assistant: transcript as a chat template, saved with the models trained here so
+# servers (`transformers serve`'s /v1/chat/completions) can chat with them.
+TRANSCRIPT_TEMPLATE = (
+    "{%- set names = {'user': 'User', 'assistant': 'Assistant', 'system': 'System'} -%}"
+    "{%- for m in messages -%}"
+    "{%- if not loop.first %}{{ '\\n' }}{% endif -%}"
+    "{{ names[m['role']] }}: {{ m['content'] }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt %}{{ '\\nAssistant:' }}{% endif -%}"
+)
 
 
 class ModelLoadError(ValueError):
@@ -232,6 +243,11 @@ def default_max_new_tokens(context: int) -> int:
     return max(1, min(120, context // 3))
 
 
+def max_new_tokens_cap(context: int) -> int:
+    """The most new tokens a `context`-token window allows while keeping room for a prompt."""
+    return max(1, min(1024, context - 8))
+
+
 def fresh_seed() -> int:
     """A new random seed (recorded with a reply so it can be reproduced)."""
     return random.SystemRandom().randrange(2**31)
@@ -419,8 +435,9 @@ class _QueueStreamer:
 
 
 def _stops(lm: LoadedModel, s: Settings) -> list[str]:
-    """The user's stop sequences, plus the next-turn markers for a base model in chat mode."""
-    plain = s.mode == "chat" and not lm.has_chat_template
+    """The user's stop sequences, plus the next-turn markers for a transcript-style chat."""
+    template = getattr(lm.tokenizer, "chat_template", None)
+    plain = s.mode == "chat" and template in (None, "", TRANSCRIPT_TEMPLATE)
     return list(s.stop) + (list(PLAIN_STOPS) if plain else [])
 
 
@@ -500,8 +517,9 @@ def stream_reply(
                 if not ids:
                     reply.ttft_s = at - t_start
                 ids.append(payload)
-                reply.text = lm.tokenizer.decode(ids, skip_special_tokens=True)
-                yield "text", reply.text
+                if q.empty():  # decode only when caught up, not once per queued token
+                    reply.text = lm.tokenizer.decode(ids, skip_special_tokens=True)
+                    yield "text", reply.text
             elif kind == "error":
                 yield "error", payload
                 return
@@ -535,6 +553,90 @@ def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stop
                 [(tok.decode([j]), float(q)) for q, j in zip(p.tolist(), i.tolist(), strict=True)],
             )
         )
+
+
+# ---- chat messages -----------------------------------------------------------------------
+
+REDRAW_EVERY_S = 0.05  # the page redraws a streaming reply at most 20 times a second
+
+
+def parse_stops(raw: str) -> tuple[str, ...]:
+    """'a, b,,c' -> ('a', 'b', 'c'): comma-separated stop sequences."""
+    return tuple(s for s in (x.strip() for x in raw.split(",")) if s)
+
+
+def settings_record(settings: Settings) -> dict:
+    """The settings as plain JSON-able values (kept with each reply)."""
+    return asdict(settings) | {"stop": list(settings.stop)}
+
+
+def turns(history: list[dict]) -> list[dict]:
+    """Chat messages reduced to role and content (what a prompt is built from)."""
+    return [{"role": m["role"], "content": m["content"]} for m in history]
+
+
+def reply_message(settings: Settings) -> dict:
+    """An empty assistant message for a reply about to stream with `settings`."""
+    return {"role": "assistant", "content": "", "stats": None, "tokens": []} | {
+        "settings": settings_record(settings)
+    }
+
+
+def chat_events(
+    lm: LoadedModel,
+    prompt: Prompt,
+    settings: Settings,
+    message: dict,
+    every: float = REDRAW_EVERY_S,
+    clock=time.monotonic,
+) -> Iterator[tuple[str, object]]:
+    """Stream a reply into `message` (from reply_message), yielding what the page draws:
+    ('waiting', None), ('text', reply so far) at most once per `every` s whatever the token
+    rate, ('error', why), ('end', Reply). A stream cut short (Stop, or any click that reruns
+    the page) keeps its text, marked [stopped]."""
+    last = -math.inf
+    try:
+        for kind, payload in stream_reply(lm, prompt, settings, threading.Event()):
+            if kind == "text":
+                message["content"] = payload
+                if clock() - last < every:
+                    continue
+                last = clock()
+            elif kind == "error":
+                message["content"] += f" [failed: {payload}]"
+            elif kind == "end":
+                message |= {"content": payload.text, "stats": payload.stats()}
+                message["tokens"] = [asdict(t) for t in payload.tokens]
+            yield kind, payload
+    finally:
+        if message["stats"] is None and not message["content"].endswith("]"):
+            message["content"] += " [stopped]"
+
+
+def token_markdown(tokens: list[dict]) -> str:
+    """Tokens as Markdown, each on a background coloured by its probability (green >= 50 %,
+    orange >= 10 %, red below), the text itself shown literally."""
+    colour = lambda p: "green" if p >= 0.5 else ("orange" if p >= 0.1 else "red")  # noqa: E731
+    return "".join(
+        f":{colour(t['probability'])}-background[{markdown_literal(t['text'])}]" for t in tokens
+    )
+
+
+def alternatives_table(token: dict) -> list[dict]:
+    """The top-5 alternatives of one generated token, as table rows."""
+    return [{"Alternative": repr(a), "Probability": round(p, 4)} for a, p in token["alternatives"]]
+
+
+def run_card(lm: LoadedModel, settings: Settings, device: str) -> dict:
+    """What produced a chat: model, device, size and settings."""
+    card = {"model": lm.name, "device": device, "parameters": lm.parameters}
+    return card | {"settings": settings_record(settings)}
+
+
+def transcript_json(card: dict, messages: list[dict]) -> str:
+    """A chat as JSON: the run card and the messages with their stats (no token details)."""
+    kept = [{k: v for k, v in m.items() if k != "tokens"} for m in messages]
+    return json.dumps({"run_card": card, "messages": kept}, indent=2)
 
 
 # ---- reports -----------------------------------------------------------------------------
@@ -650,13 +752,14 @@ def lr_factor(step: int, total: int) -> float:
     return 0.1 + 0.45 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
-def _tokenizer_from(text: str, vocab_size: int):
+def train_tokenizer(text: str, vocab_size: int, min_frequency: int = 2):
+    """A byte-level BPE tokenizer trained on `text`, as a transformers fast tokenizer."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        [text], vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"]
+        [text], vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=["<|endoftext|>"]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,
@@ -677,7 +780,7 @@ def train_small_gpt2(
 
     hooks = hooks or TrainHooks()  # train hook
     torch.manual_seed(cfg.seed)
-    tok = _tokenizer_from(text, cfg.vocab_size)
+    tok = train_tokenizer(text, cfg.vocab_size)
     ids = torch.tensor(tok(text)["input_ids"], dtype=torch.long)
     cut = int(len(ids) * 0.9)
     train, val = ids[:cut].to(device), ids[cut:].to(device)
@@ -707,6 +810,7 @@ def train_small_gpt2(
         starts = torch.randint(0, len(data) - cfg.context - 1, (cfg.batch_size,), generator=gen)
         return torch.stack([data[s : s + cfg.context + 1] for s in starts.tolist()])
 
+    t0 = time.perf_counter()
     for step in range(start + 1, cfg.steps + 1):  # train hook: start
         if ctx is not None and ctx.should_stop():
             break
@@ -719,7 +823,9 @@ def train_small_gpt2(
         opt.step()
         sched.step()
         if ctx is not None:
-            ctx.report(step / cfg.steps, f"step {step}/{cfg.steps}, loss {loss.item():.3f}")
+            rate = (step - start) * cfg.batch_size * cfg.context / (time.perf_counter() - t0)
+            msg = f"step {step}/{cfg.steps}, loss {loss.item():.3f}"
+            ctx.report(step / cfg.steps, msg, rate=rate, unit="tokens")
             if step % cfg.sample_every == 0 or step == cfg.steps or step == 1:
                 ctx.log(
                     step=step,
@@ -732,6 +838,7 @@ def train_small_gpt2(
     if not hooks.is_main:  # train hook: rank 0 alone saves
         return out
     model.eval().to("cpu").save_pretrained(out)
+    tok.chat_template = TRANSCRIPT_TEMPLATE
     tok.save_pretrained(out)
     return out
 
@@ -753,3 +860,119 @@ def _sample(model, tok, device: str, n: int = 40) -> str:
         start, max_new_tokens=n, do_sample=True, top_k=40, pad_token_id=tok.eos_token_id
     )
     return tok.decode(out[0, 1:], skip_special_tokens=True)
+
+
+# ---- recording runs (core.runs, MLflow) ------------------------------------------------------
+
+
+class NotRecorded(Exception):
+    """The run store could not record a run; the message says why. Nothing else is lost."""
+
+
+def record_run(tool: str, **run) -> str:
+    """`core.runs.record(tool, **run)`; NotRecorded with the store's message when it fails."""
+    try:
+        from core import runs  # lazily: it brings MLflow, which Home never needs
+    except ImportError:
+        raise NotRecorded("This copy of the app has no run store (core.runs).") from None
+    try:
+        return runs.record(tool, **run)
+    except runs.StoreError as err:
+        raise NotRecorded(str(err)) from None
+
+
+def chat_run(card: dict, messages: list[dict], usd_per_hour: float) -> dict:
+    """A saved chat as a run: its run card, per-reply stats and cost, the transcript."""
+    replies = [
+        {"reply": i, "seed": m["settings"]["seed"]} | m["stats"]
+        for i, m in enumerate(messages)
+        if m.get("stats")
+    ]
+    for r in replies:
+        tps = r["tokens_per_s"]
+        ok = math.isfinite(tps) and tps > 0
+        r["usd_per_1k_tokens"] = costs.usd_per_1k_tokens(usd_per_hour, tps) if ok else None
+    timed = [r for r in replies if r["usd_per_1k_tokens"] is not None]
+    metrics = {"replies": len(replies), "new_tokens": sum(r["new_tokens"] for r in replies)}
+    if timed:
+        metrics |= {
+            "tokens_per_s": sum(r["tokens_per_s"] for r in timed) / len(timed),
+            "ttft_s": sum(r["ttft_s"] for r in timed) / len(timed),
+            "usd_per_1k_tokens": sum(r["usd_per_1k_tokens"] for r in timed) / len(timed),
+        }
+    return {
+        "name": f"chat with {card['model']}",
+        "params": card | {"usd_per_hour": usd_per_hour},
+        "metrics": metrics,
+        "tables": {"replies": replies, "transcript": turns(messages)},
+        "artifacts": {
+            "chat.json": transcript_json(card, messages),
+            "chat.md": transcript_markdown(card, messages, usd_per_hour),
+        },
+        "tags": {"device": card["device"]},
+    }
+
+
+def save_chat(card: dict, messages: list[dict], usd_per_hour: float) -> str:
+    """Record a chat (tool 'chat'); its run id, or NotRecorded saying why."""
+    return record_run("chat", **chat_run(card, messages, usd_per_hour))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainedModel:
+    """A model trained here: where it is saved and the run that records it."""
+
+    folder: Path
+    run_id: str | None = None  # None when the store could not record it
+    not_recorded: str = ""  # why not (the model itself is saved)
+
+
+class _KeepRows:
+    """A job context that also keeps the rows logged, for the run record."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx, self.rows = ctx, []
+
+    def should_stop(self) -> bool:
+        return self.ctx is not None and self.ctx.should_stop()
+
+    def report(self, *args, **kwargs) -> None:
+        if self.ctx is not None:
+            self.ctx.report(*args, **kwargs)
+
+    def log(self, **row) -> None:
+        self.rows.append(row)
+        if self.ctx is not None:
+            self.ctx.log(**row)
+
+
+def gpt2_run(cfg: TinyGPTConfig, device: str, rows: list[dict], folder, status: str) -> dict:
+    """A training of the small GPT-2 as a run: config, loss curve, samples, the model folder."""
+    return {  # the losses' latest values come from the history (a final point would be step 0)
+        "name": cfg.name,
+        "params": asdict(cfg) | {"device": device},
+        "metrics": {"steps": rows[-1]["step"] if rows else 0},
+        "history": [{k: v for k, v in r.items() if k != "sample"} for r in rows],
+        "tables": {"samples": [{"step": r["step"], "sample": r["sample"]} for r in rows]},
+        "artifacts": {"model": Path(folder)} if folder else {},
+        "tags": {"device": device},
+        "status": status,
+    }
+
+
+def train_and_record(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> TrainedModel:
+    """train_small_gpt2, then record the run (tool 'gpt2') from the worker as it ends, so a
+    training whose page is gone is recorded too; a store failure leaves the model saved."""
+    keep = _KeepRows(ctx)
+    try:
+        folder = train_small_gpt2(text, cfg, device, keep)
+    except Exception:
+        with contextlib.suppress(NotRecorded):
+            record_run("gpt2", **gpt2_run(cfg, device, keep.rows, None, "FAILED"))
+        raise
+    status = "KILLED" if keep.should_stop() else "FINISHED"
+    try:
+        run_id = record_run("gpt2", **gpt2_run(cfg, device, keep.rows, folder, status))
+    except NotRecorded as err:
+        return TrainedModel(folder=folder, not_recorded=str(err))
+    return TrainedModel(folder=folder, run_id=run_id)

@@ -3,6 +3,7 @@ stats; defaults that fit the window and a warning before a message is cut; Regen
 fresh, recorded seeds; model text shown literally; failed loads, blank messages, side by
 side, training (at the Steps field's minimum) and overwriting a model name."""
 
+import importlib.util
 import threading
 
 import pytest
@@ -16,8 +17,11 @@ TEXT = "the fox and the dog. User: hello Assistant: hi. " * 50
 
 @pytest.fixture
 def models(tmp_path, monkeypatch):
-    """DASHBOARD_MODELS pointing at a folder with one tiny saved GPT-2."""
+    """DASHBOARD_MODELS pointing at a folder with one tiny saved GPT-2; runs recorded into a
+    fresh home folder."""
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(textgen, "hub_reachable", lambda *a, **k: False)
     save_tiny_gpt2(tmp_path / "tiny", TEXT, positions=128, vocab=280)
     return tmp_path
@@ -166,11 +170,15 @@ def test_training_at_the_fewest_steps_makes_a_model_selectable(page, models):
     page.select_slider(key="gpt_ctx").set_value(32)
     page.select_slider(key="gpt_vocab").set_value(512)
     page.number_input(key="gpt_steps").set_value(10)  # the field's minimum
-    page.button(key="gpt_train").click().run()
+    page.button(key="gpt_train_job_start").click().run()
     job = page.session_state["gpt_train_job"]
     assert job.wait(120) and job.status == "done", job.error
     page.run()
     assert any("Saved to" in s.value and "unit-gpt" in s.value for s in page.success)
+    if importlib.util.find_spec("core.runs"):  # the run store is part of this copy
+        assert any("Recorded as run" in c.value for c in page.caption)
+    else:
+        assert any("not recorded" in w.value and "no run store" in w.value for w in page.warning)
     assert any(
         o.startswith("unit-gpt - ") for o in page.selectbox(key="chat_model_source_pick").options
     )
@@ -179,9 +187,9 @@ def test_training_at_the_fewest_steps_makes_a_model_selectable(page, models):
 def test_reusing_a_model_name_warns_before_overwriting(page, models):
     page.text_input(key="gpt_name").set_value("tiny").run()
     assert any("overwrite" in w.value and "tiny" in w.value for w in page.warning)
-    assert page.button(key="gpt_train").disabled
+    assert page.button(key="gpt_train_job_start").disabled
     page.checkbox(key="gpt_overwrite").check().run()
-    assert not page.button(key="gpt_train").disabled
+    assert not page.button(key="gpt_train_job_start").disabled
 
 
 def test_side_by_side_starts_different_and_keeps_outputs(page, models):
@@ -196,3 +204,25 @@ def test_side_by_side_starts_different_and_keeps_outputs(page, models):
     shown = [t.value for t in page.text]
     assert all(o in shown for o in outputs)
     assert any("earlier settings" in c.value for c in page.caption)
+
+
+def test_save_this_chat_records_it_and_a_store_failure_loses_nothing(page, models, monkeypatch):
+    runs = pytest.importorskip("core.runs")  # lands from the runs branch
+    runs.reset()
+    load(page)
+    page.chat_input(key="chat_input").set_value("hello").run()
+    page.button(key="chat_save").click().run()
+    saved = [s.value for s in page.success if "Saved as run" in s.value]
+    assert saved, [e.value for e in page.error]
+    run_id = saved[0].split("run ")[1].split(":")[0]
+    assert runs.get_run(run_id).tables["transcript"][0]["content"] == "hello"
+
+    def fail(*args, **kwargs):
+        raise runs.StoreError("The store folder is read-only: pick another DASHBOARD_HOME.")
+
+    monkeypatch.setattr(runs, "record", fail)
+    page.button(key="chat_save").click().run()
+    errors = [e.value for e in page.error]
+    assert errors and "not saved" in errors[0] and "read-only" in errors[0]
+    assert [m["role"] for m in page.session_state["chat_history"]] == ["user", "assistant"]
+    runs.reset()

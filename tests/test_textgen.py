@@ -27,6 +27,12 @@ def run(lm, prompt, settings, stop=None):
     return list(textgen.stream_reply(lm, prompt, settings, stop or threading.Event()))
 
 
+def tiny_config(name: str, **changes) -> textgen.TinyGPTConfig:
+    """A one-layer, 32-wide GPT-2 on a 16-token window: seconds to train."""
+    shape = dict(vocab_size=300, layers=1, width=32, heads=2, context=16, steps=2)
+    return textgen.TinyGPTConfig(name=name, **shape | changes)
+
+
 GREEDY = textgen.Settings(
     temperature=0, repetition_penalty=1.0, max_new_tokens=12, mode="completion"
 )
@@ -187,17 +193,7 @@ def test_bad_corpora_are_refused(raw, why):
 
 def test_training_lowers_the_loss_and_saves_a_loadable_model(monkeypatch, tmp_path):
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
-    cfg = textgen.TinyGPTConfig(
-        name="unit",
-        vocab_size=300,
-        layers=1,
-        width=32,
-        heads=2,
-        context=32,
-        steps=60,
-        batch_size=8,
-        sample_every=20,
-    )
+    cfg = tiny_config("unit", context=32, steps=60, batch_size=8, sample_every=20)
     job = jobs.Job(lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
     assert job.wait(120) and job.status == "done", job.error
     rows = job.metrics()
@@ -258,9 +254,7 @@ def test_the_learning_rate_schedule_works_for_every_step_count(total):
 @pytest.mark.parametrize("steps", [1, 2, 10])
 def test_training_runs_at_the_fewest_steps(monkeypatch, tmp_path, steps):
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
-    cfg = textgen.TinyGPTConfig(
-        name="edge", vocab_size=300, layers=1, width=32, heads=2, context=16, steps=steps
-    )
+    cfg = tiny_config("edge", steps=steps)
     job = jobs.Job(lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
     assert job.wait(120) and job.status == "done", job.error
     assert job.metrics()[-1]["step"] == steps
@@ -310,3 +304,124 @@ def test_the_markdown_export_shows_text_literally():
         assert tag not in body, tag
     assert html.count("&lt;script&gt;x&lt;/script&gt;") == 2
     assert html.count("**bold**") == 2 and html.count("&gt;&gt;&gt; code line") == 2
+
+
+def fake_stream(n: int, clock: list[float], step_s: float):
+    """What stream_reply yields for `n` tokens arriving `step_s` apart on a fake clock."""
+
+    def stream(lm, prompt, settings, stop):
+        text = ""
+        for i in range(n):
+            clock[0] += step_s
+            text += f" w{i}"
+            yield "text", text
+        yield "end", textgen.Reply(text=text, new_tokens=n, ttft_s=step_s, seconds=n * step_s)
+
+    return stream
+
+
+@pytest.mark.parametrize(("step_s", "most"), [(0.0, 1), (0.001, 11), (0.0001, 2)])
+def test_a_fast_stream_redraws_at_most_20_times_a_second(monkeypatch, step_s, most):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(500, clock, step_s))
+    message = textgen.reply_message(GREEDY)
+    events = list(textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0]))
+    redraws = [p for k, p in events if k == "text"]
+    assert 1 <= len(redraws) <= most  # 500 tokens in 0.5 s: at most 0.5 / 0.05 + 1 redraws
+    assert events[-1][0] == "end" and message["content"].endswith(" w499")
+    assert message["stats"]["new_tokens"] == 500
+
+
+def test_a_slow_stream_still_redraws_every_token(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(30, clock, 0.1))
+    message = textgen.reply_message(GREEDY)
+    events = list(textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0]))
+    assert len([k for k, _ in events if k == "text"]) == 30
+
+
+def test_a_stream_cut_short_keeps_its_text(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(30, clock, 0.1))
+    message = textgen.reply_message(GREEDY)
+    stream = textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0])
+    for _ in range(5):
+        next(stream)
+    stream.close()  # what a rerun of the page does
+    assert message["content"] == " w0 w1 w2 w3 w4 [stopped]" and message["stats"] is None
+
+
+def test_trained_models_carry_the_transcript_as_their_chat_template(monkeypatch, tmp_path):
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    cfg = tiny_config("chatty", context=64, steps=1)
+    folder = textgen.train_small_gpt2(CORPUS, cfg, "cpu")
+    trained = textgen.load_model(str(folder), "cpu")
+    assert trained.tokenizer.chat_template == textgen.TRANSCRIPT_TEMPLATE
+    history = [
+        {"role": "user", "content": "hi there"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "what is a fox?"},
+    ]
+    for system in ("", "Be brief."):
+        settings = textgen.Settings(max_new_tokens=8, system=system)
+        prompt = textgen.build_prompt(trained, history, settings)
+        assert prompt.text == textgen._plain_transcript(history, system)
+        assert "\nUser:" in textgen._stops(trained, settings)
+    reply = run(trained, prompt, textgen.Settings(max_new_tokens=8, temperature=0))[-1]
+    assert reply[0] == "end" and "User:" not in reply[1].text
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """core.runs pointed at an embedded MLflow store in a fresh home folder."""
+    runs = pytest.importorskip("core.runs")  # lands from the runs branch
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path / "models"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runs.reset()
+    yield runs
+    runs.reset()
+
+
+def test_a_saved_chat_is_a_run_with_its_stats_and_transcript(store, lm):
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "fox"}], GREEDY)
+    reply = textgen.reply_message(GREEDY)
+    list(textgen.chat_events(lm, prompt, GREEDY, reply))
+    history = [{"role": "user", "content": "fox <b>"}, reply]
+    card = textgen.run_card(lm, GREEDY, "cpu")
+    run = store.get_run(textgen.save_chat(card, history, usd_per_hour=0.5))
+    assert run.summary.tool == "chat" and run.metrics["replies"] == 1
+    assert run.metrics["new_tokens"] == reply["stats"]["new_tokens"]
+    assert run.metrics["usd_per_1k_tokens"] > 0 and run.params["settings.temperature"] == "0"
+    assert run.tables["replies"][0]["seed"] == GREEDY.seed
+    assert run.tables["transcript"][0]["content"] == "fox <b>"
+    md = store.load_artifact(run.summary.id, "chat.md").decode()
+    assert "fox \\<b\\>" in md
+
+
+def test_a_store_failure_is_a_clear_message(store, monkeypatch, lm):
+    def fail(*args, **kwargs):
+        raise store.StoreError("The disk is full: free space and retry.")
+
+    monkeypatch.setattr(store, "record", fail)
+    card = textgen.run_card(lm, GREEDY, "cpu")
+    with pytest.raises(textgen.NotRecorded, match="disk is full"):
+        textgen.save_chat(card, [{"role": "user", "content": "hi"}], 0.5)
+    cfg = tiny_config("kept")
+    trained = textgen.train_and_record(CORPUS, cfg, "cpu")
+    assert trained.run_id is None and "disk is full" in trained.not_recorded
+    assert (trained.folder / "config.json").is_file()  # the model itself is kept
+
+
+def test_training_records_config_curve_samples_and_the_model(store):
+    cfg = tiny_config("recorded", steps=4, sample_every=2)
+    job = jobs.Job(lambda ctx: textgen.train_and_record(CORPUS, cfg, "cpu", ctx)).start()
+    assert job.wait(120) and job.status == "done", job.error
+    run = store.get_run(job.result.run_id)
+    assert run.summary.tool == "gpt2" and run.summary.status == "FINISHED"
+    assert run.params["steps"] == "4" and run.params["device"] == "cpu"
+    assert [s for s, _ in run.history["train_loss"]] == [1, 2, 4]
+    assert run.metrics["val_loss"] == run.history["val_loss"][-1][1]
+    assert [r["step"] for r in run.tables["samples"]] == [1, 2, 4]
+    files = {a.path for a in run.artifacts}
+    assert {"model/config.json", "model/model.safetensors", "model/tokenizer.json"} <= files
