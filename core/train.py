@@ -27,7 +27,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import shlex
@@ -83,7 +82,6 @@ class RunSpec:
     kind: str  # "cnn" or "gpt2"
     name: str  # the job's folder under runs_dir()/jobs and its run's name
     seed: int = 0
-    onnx: bool = True  # also record the CNN as ONNX (as the page's export does)
     data: DataSpec = field(default_factory=DataSpec)
     model: dict = field(default_factory=dict)  # CNNConfig or TinyGPTConfig fields
     train: dict = field(default_factory=dict)  # TrainConfig fields (cnn)
@@ -512,17 +510,13 @@ def exact_command() -> str:
     return shlex.join([Path(sys.executable).name, "-m", "core.train", *sys.argv[1:]])
 
 
-def run_params(spec: RunSpec, world, per_rank_batch: int, effective_batch: int) -> dict:
-    """What the store keeps about a headless run, beside run.json itself."""
+def run_params(spec: RunSpec, world, per_rank_batch: int) -> dict:
+    """What the store keeps about a headless run beside the trainer's own params."""
     return {
         "run_json": to_dict(spec),
-        "data": dataclasses.asdict(spec.data),
-        "model": spec.model,
-        "train": spec.train,
-        "seed": spec.seed,
         "world_size": world.world_size,
         "per_rank_batch": per_rank_batch,
-        "effective_batch": effective_batch,
+        "effective_batch": per_rank_batch * world.world_size,
         "device": world.device,
         "backend": world.backend if world.world_size > 1 else "none",
         "host": socket.gethostname(),
@@ -568,8 +562,9 @@ def _check_world(n_train: int, world, what: str) -> None:
 
 
 def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
-    """Train the spec's CNN (the page's own trainer) under `world`; rank 0 records it."""
-    from core import data, distributed, vision
+    """Train the spec's CNN (the page's own trainer) under `world`; rank 0 records it as the
+    page records a run (`core.cnn`), with the distributed figures beside."""
+    from core import cnn, data, distributed, vision
 
     ds = load_images(spec.data, world.device)
     model_cfg, train_cfg = cnn_configs(spec, ds)
@@ -578,11 +573,10 @@ def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
     local_batch = per_rank_batch(train_cfg.batch_size, world.world_size)
     distributed.join(world)  # only now: a bad config or data fails without waiting for others
     hooks = JobHooks(world, jobs_dir() / spec.name, spec.fingerprint(), 1, train_cfg.epochs)
+    request = cnn.Request(data=ds, model=model_cfg, train=train_cfg)
     ck = hooks.read()
     if hooks.is_main:
-        params = run_params(spec, world, local_batch, local_batch * world.world_size)
-        params |= {"data_set": ds.describe(), "model": dataclasses.asdict(model_cfg)}
-        params["train"] = dataclasses.asdict(train_cfg)
+        params = cnn._params(request) | run_params(spec, world, local_batch)
         recorder.open("cnn", spec.name, params, run_tags(world), ck and ck.get("run_id"))
         hooks.run_id = recorder.run_id
         _note_run_id(hooks.folder, recorder.run_id)
@@ -593,7 +587,10 @@ def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
         return {}
     evaluation = vision.evaluate(result.model, ds, splits[2])
     summary = _cnn_summary(result, evaluation, hooks, local_batch)
-    _record_cnn(recorder, result, evaluation, ds, model_cfg, summary, spec.onnx)
+    outcome = cnn.Outcome(
+        request=request, splits=splits, result=result, evaluation=evaluation, waited_s=0.0
+    )
+    _record_cnn(recorder, cnn._record_args(outcome), summary, world)
     return summary
 
 
@@ -615,81 +612,53 @@ def _cnn_summary(result, evaluation, hooks: JobHooks, local_batch: int) -> dict:
         "world_size": hooks.world_size,
         "per_rank_batch": local_batch,
         "effective_batch": local_batch * hooks.world_size,
-        "wall_time_s": result.seconds,
-        "images_per_s": result.images_per_s * hooks.world_size,
+        "wall_seconds": result.seconds,
+        "images_per_s": result.images_per_s * hooks.world_size,  # all ranks together
     }
 
 
-def _cost_usd(device: str, seconds: float, world_size: int) -> float:
-    """The run's price on this hardware: every rank's share of it, for `seconds`."""
-    from core import costs
-    from core import device as dev
-
-    gpu = dev.probe_hardware().gpu_name
-    threads = dev.cpu_threads() if device == "cpu" else 1
-    rate, _ = costs.hardware_rate(device, gpu, threads)
-    return rate * (world_size if device == "cuda" else 1) * seconds / 3600
-
-
-def _record_cnn(
-    recorder: Recorder, result, evaluation, ds, model_cfg, summary: dict, onnx: bool
-) -> None:
-    """The artifacts, tables and figures an in-app CNN run records."""
-    from core import charts, vision
-
-    rows = [dataclasses.asdict(e) for e in result.history]
-    dark = vision.dark_background(ds.x[:1000].float() / 255)
-    model = vision.Classifier(result.model, model_cfg, ds.classes, dark)
-    weights, meta = vision.export_safetensors(model)
-    artifacts: dict[str, bytes | str] = {"model/cnn.safetensors": weights, "model/cnn.json": meta}
-    try:
-        if onnx:
-            artifacts["model/cnn.onnx"] = vision.export_onnx(result.model, model_cfg)
-    except Exception as err:  # the exporter's failures are many; the weights are what matter
-        print(f"ONNX export skipped ({type(err).__name__}: {err})", file=sys.stderr)
-    per_class = [
-        {"class": c, "precision": p, "recall": r}
-        for c, p, r in zip(ds.classes, evaluation.precision, evaluation.recall, strict=True)
-    ]
-    numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
-    numbers["cost_usd"] = _cost_usd(ds.device, result.seconds, summary["world_size"])
-    recorder.tag(reason=summary["reason"], resumed_from_epoch=summary["resumed_from_epoch"])
+def _record_cnn(recorder: Recorder, run: dict, summary: dict, world) -> None:
+    """End the live run with what `core.cnn` records for a page's run (the per-epoch
+    history is in already), the distributed figures overriding the one-process ones."""
+    metrics = run["metrics"] | {k: v for k, v in summary.items() if isinstance(v, int | float)}
+    if world.device == "cuda":  # every rank's GPU is paid for
+        metrics["cost_usd"] = run["metrics"]["cost_usd"] * world.world_size
+    recorder.tag(**run["tags"], resumed_from_epoch=summary["resumed_from_epoch"])
     recorder.finish(
-        "FINISHED" if result.reason in ("done", "early stop", "did not learn") else "FAILED",
-        metrics=numbers,
-        tables={"per_class": per_class, "history": rows},
-        figures={
-            "curves": charts.training_curves(rows),
-            "confusion": charts.confusion(evaluation.confusion, ds.classes),
-        },
-        artifacts=artifacts,
+        run["status"],
+        metrics=metrics,
+        tables=run["tables"],
+        figures=run["figures"],
+        artifacts=run["artifacts"],
     )
 
 
 def run_gpt2(spec: RunSpec, world, recorder: Recorder) -> dict:
-    """Train the spec's small GPT-2 (the chat page's own trainer); rank 0 saves and records."""
+    """Train the spec's small GPT-2 (the chat page's own trainer); rank 0 saves it into
+    models_dir() (the chat picker lists it) and records it as the page does
+    (`textgen.gpt2_run`)."""
     from core import distributed, textgen
 
     text = load_text(spec.data)
     cfg = gpt2_config(spec)
     local_batch = per_rank_batch(cfg.batch_size, world.world_size)
     distributed.join(world)
-    local_cfg = dataclasses.replace(cfg, batch_size=local_batch)
     every = max(1, cfg.sample_every)
     hooks = JobHooks(world, jobs_dir() / spec.name, spec.fingerprint(), every, cfg.steps)
     hooks.min_shard = cfg.context + 2
     ck = hooks.read()
     if hooks.is_main:
-        params = run_params(spec, world, local_batch, local_batch * world.world_size)
+        params = textgen.gpt2_run(cfg, world.device, [], None, "RUNNING")["params"]
+        params |= run_params(spec, world, local_batch)
         recorder.open("gpt2", spec.name, params, run_tags(world), ck and ck.get("run_id"))
         hooks.run_id = recorder.run_id
         _note_run_id(hooks.folder, recorder.run_id)
     ctx = _rank_context(hooks, recorder, "step")
     t0 = time.perf_counter()
+    local_cfg = dataclasses.replace(cfg, batch_size=local_batch)
     folder = textgen.train_small_gpt2(text, local_cfg, world.device, ctx, hooks)
     if not hooks.is_main:
         return {}
-    rows = [r for r in ctx.rows if "val_loss" in r]
     summary = {
         "model_folder": str(folder),
         "steps": cfg.steps,
@@ -697,25 +666,18 @@ def run_gpt2(spec: RunSpec, world, recorder: Recorder) -> dict:
         "world_size": world.world_size,
         "per_rank_batch": local_batch,
         "effective_batch": local_batch * world.world_size,
-        "wall_time_s": time.perf_counter() - t0,
-        "val_loss": rows[-1]["val_loss"] if rows else math.nan,
+        "wall_seconds": time.perf_counter() - t0,
     }
-    _record_gpt2(recorder, rows, folder, summary)
-    return summary
-
-
-def _record_gpt2(recorder: Recorder, rows: list[dict], folder: Path, summary: dict) -> None:
-    from core import charts
-
+    run = textgen.gpt2_run(cfg, world.device, ctx.rows, folder, "FINISHED")
     numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
-    recorder.tag(resumed_from_step=summary["resumed_from_step"])
+    recorder.tag(**run["tags"], resumed_from_step=hooks.resumed_from)
     recorder.finish(
-        "FINISHED",
-        metrics=numbers,
-        tables={"samples": [{"step": r["step"], "sample": r.get("sample", "")} for r in rows]},
-        figures={"loss": charts.loss_by_step(rows)} if rows else {},
-        artifacts={"model": folder},
+        run["status"],
+        metrics=run["metrics"] | numbers,
+        tables=run["tables"],
+        artifacts=run["artifacts"],
     )
+    return summary
 
 
 # ---- commands for elsewhere, and a local check as a managed subprocess ---------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import data, runs, train, vision
+from core import cnn, data, runs, train, vision
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = vision.CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
@@ -49,7 +49,7 @@ def write_config(folder: Path, name: str, **overrides) -> Path:
     raw = train.run_config(
         "cnn", name=name, data={"source": "digits"}, model=MODEL, train=TRAIN, seed=TRAIN.seed
     )
-    raw |= {"onnx": False} | overrides
+    raw |= overrides
     path = folder / f"{name}.json"
     path.write_text(json.dumps(raw))
     return path
@@ -88,12 +88,9 @@ def epochs_logged(run_id: str) -> list[int]:
 
 
 def loaded_accuracy(run_id: str) -> float:
-    """Test accuracy of the model stored with the run, loaded as the Try-it tab loads one."""
-    weights = runs.load_artifact(run_id, "model/cnn.safetensors")
-    meta = runs.load_artifact(run_id, "model/cnn.json").decode()
-    model = vision.load_safetensors(weights, meta).model
+    """Test accuracy of the run's model loaded back as the Train page loads one (core.cnn)."""
     ds = data.load_digits("cpu")
-    return vision.evaluate(model, ds, data.split(ds.y, TRAIN.seed)[2]).accuracy
+    return cnn.outcome_of(cnn.load_run(run_id), ds).evaluation.accuracy
 
 
 # ---- single process: the command reproduces the page ----------------------------------
