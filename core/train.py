@@ -71,8 +71,6 @@ class DataSpec:
         if self.source not in IMAGE_SOURCES + TEXT_SOURCES:
             known = ", ".join(IMAGE_SOURCES + TEXT_SOURCES)
             raise ConfigError(f"Unknown data source {self.source!r}: use one of {known}.")
-        if self.source in ("zip", "folder", "text") and not self.path:
-            raise ConfigError(f'Data source {self.source!r} needs a "path".')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,6 +203,8 @@ def _zip_folder(folder: Path) -> bytes:
 
 
 def _existing(path: str) -> Path:
+    if not path:
+        raise ConfigError('This data source needs a "path" in "data" (the file or folder).')
     found = Path(path).expanduser()
     if not found.exists():
         raise ConfigError(

@@ -60,7 +60,8 @@ def _progress_ui(job: train.LocalJob, run_config: dict) -> None:
     from core import runs
 
     run_id = job.run_id()
-    total = run_config["train"].get("epochs") or run_config["train"].get("steps") or 1
+    sizes = run_config["train"] | run_config["model"]  # a GPT-2's steps are in "model"
+    total = sizes.get("epochs") or sizes.get("steps") or 1
     step_key = "val_loss"
     if run_id is None:
         st.progress(0.0, text="Starting the processes...")
@@ -105,11 +106,14 @@ def run_here_ui(run_config: dict, key: str) -> None:
     name = run_config["name"]
     job = train.local_job(name)
     running = job is not None and job.running
+    data = run_config["data"]
+    no_path = data["source"] in PATH_SOURCES and not data.get("path")
     b1, b2 = st.columns(2)
     if b1.button(
         f"Run here as a check ({LOCAL_RANKS} CPU processes)",
         key=f"{key}_start",
-        disabled=running,
+        disabled=running or no_path,
+        help="Give the data path first." if no_path else None,
     ):
         try:
             train.start_local(run_config, LOCAL_RANKS)
