@@ -72,6 +72,12 @@ def use_device(world: World) -> None:
     if world.world_size == 1:
         return
     if world.device == "cuda":
+        gpus = torch.cuda.device_count()
+        if world.local_rank >= gpus:
+            raise ValueError(
+                f"{world.local_world_size} processes on this node but {gpus} GPU(s): use "
+                f"--nproc-per-node {gpus}, or DASHBOARD_DEVICE=cpu for CPU processes."
+            )
         torch.cuda.set_device(world.local_rank)
     else:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.local_world_size))
@@ -83,8 +89,16 @@ def join(world: World) -> None:
     if world.world_size == 1:
         return
     seconds = timeout_s()
+    timeout = dt.timedelta(seconds=seconds)
     try:
-        torch.distributed.init_process_group(world.backend, timeout=dt.timedelta(seconds=seconds))
+        store, rank, size = next(torch.distributed.rendezvous("env://", timeout=timeout))
+        # torchrun may keep its store across restarts: keys of an earlier attempt (a dead
+        # rank's address) must not be read by this one
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        store = torch.distributed.PrefixStore(f"dashboard/attempt_{attempt}/", store)
+        torch.distributed.init_process_group(
+            world.backend, store=store, rank=rank, world_size=size, timeout=timeout
+        )
         torch.distributed.barrier()
     except Exception as err:  # the store and the backends raise several kinds
         first = (str(err).splitlines() or [""])[0][:200]
