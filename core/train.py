@@ -160,6 +160,30 @@ def run_config(kind: str, *, name: str, data: dict, model, train=None, seed: int
     return to_dict(spec_from_dict(raw))
 
 
+def _job_name(text: str) -> str:
+    """`text` as a job name: letters, digits, dots, dashes, underscores."""
+    name = re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-.")[:80]
+    return name or "job"
+
+
+def cnn_run_config(ds, model, train, name: str | None = None) -> dict:
+    """run.json for the CNN page's data set `ds` and settings: a built-in or downloadable
+    set by name, an upload as a zip whose path on the workers is still to be given."""
+    known = ds.name in IMAGE_SOURCES
+    source = {"source": ds.name} if known else {"source": "zip", "image_size": ds.shape[1]}
+    name = name or _job_name(f"{ds.name}-cnn")
+    return run_config("cnn", name=name, data=source, model=model, train=train, seed=train.seed)
+
+
+def gpt2_run_config(cfg, text_path: str | None = None) -> dict:
+    """run.json for the chat page's own-GPT-2 settings: the built-in text (None) or a text
+    file at `text_path` on the workers ("" until given)."""
+    data = (
+        {"source": "builtin-text"} if text_path is None else {"source": "text", "path": text_path}
+    )
+    return run_config("gpt2", name=cfg.name, data=data, model=cfg, seed=cfg.seed)
+
+
 def cnn_configs(spec: RunSpec, ds) -> tuple:
     """(CNNConfig, TrainConfig) of a cnn spec; the data set `ds` (or None before loading)
     fills channels, classes and image size, which must agree with any given."""

@@ -362,3 +362,20 @@ def test_panel_commands_and_a_local_check_that_stop_ends(home):
     with pytest.raises(ProcessLookupError):  # the whole process group is gone
         os.killpg(job.process.pid, 0)
     assert runs.get_run(job.run_id()).summary.status == "KILLED", job.log_tail()
+
+
+def test_run_configs_from_the_pages_settings():
+    from core import textgen
+
+    ds = data.load_digits("cpu")
+    raw = train.cnn_run_config(ds, MODEL, TRAIN)
+    spec = train.spec_from_dict(raw)
+    assert raw["data"] == {"source": "digits", "path": "", "image_size": 32}
+    assert train.cnn_configs(spec, ds) == (MODEL, TRAIN)
+    upload = data.ImageTensors("my cats!", ds.x, ds.y, ds.classes)
+    assert train.cnn_run_config(upload, MODEL, TRAIN)["data"]["source"] == "zip"
+    assert train.cnn_run_config(upload, MODEL, TRAIN)["name"] == "my-cats-cnn"
+    gpt = textgen.TinyGPTConfig(name="mine", steps=7, seed=3)
+    raw = train.gpt2_run_config(gpt, "/data/book.txt")
+    assert raw["data"]["path"] == "/data/book.txt" and raw["seed"] == 3
+    assert train.gpt2_config(train.spec_from_dict(raw)) == gpt
