@@ -21,6 +21,7 @@ MODEL = vision.CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
 TRAIN = vision.TrainConfig(epochs=4, patience=0, seed=0)
 ONE_POINT = 0.01  # test accuracy: 2 ranks against 1 process
 LAUNCH_TIMEOUT_S = 420  # a torchrun job on this shared 2-core machine, imports included
+SLOW = pytest.mark.timeout(900)  # torchrun jobs: minutes of imports when six agents share 2 cores
 
 
 @pytest.fixture
@@ -96,6 +97,7 @@ def loaded_accuracy(run_id: str) -> float:
 # ---- single process: the command reproduces the page ----------------------------------
 
 
+@SLOW
 def test_exported_run_json_reproduces_the_page_run(home, tmp_path, page_accuracy, capsys):
     config = write_config(tmp_path, "repro")
     assert train.main(["cnn", "--config", str(config)]) == 0
@@ -113,6 +115,7 @@ def test_exported_run_json_reproduces_the_page_run(home, tmp_path, page_accuracy
 # ---- two ranks -----------------------------------------------------------------------
 
 
+@SLOW
 def test_two_ranks_match_one_process_and_are_recorded(home, tmp_path, page_accuracy):
     config = write_config(tmp_path, "ddp")
     out = launch(
@@ -135,6 +138,7 @@ def test_two_ranks_match_one_process_and_are_recorded(home, tmp_path, page_accur
     assert loaded_accuracy(summary["run_id"]) == pytest.approx(summary["test_accuracy"])
 
 
+@SLOW
 def test_killed_worker_restarts_and_resumes_from_checkpoint(home, tmp_path, page_accuracy):
     config = write_config(tmp_path, "fault")
     marker = tmp_path / "rank1-died"
@@ -167,6 +171,7 @@ def test_killed_worker_restarts_and_resumes_from_checkpoint(home, tmp_path, page
     assert len(runs.list_runs("cnn")) == 1  # the restart went on with the same run
 
 
+@SLOW
 def test_gpt2_on_two_ranks_is_saved_and_loads(home, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -334,6 +339,7 @@ def _panel_script() -> None:
     cluster.run_elsewhere_ui("cnn", config, key="el")
 
 
+@SLOW
 def test_panel_commands_and_a_local_check_that_stop_ends(home):
     import time
 
