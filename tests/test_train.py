@@ -166,7 +166,7 @@ def test_killed_worker_restarts_and_resumes_from_checkpoint(home, tmp_path, page
     assert detail.summary.status == "FINISHED"
     assert detail.summary.tags["restarts"] == "1"
     assert detail.summary.tags["resumed_from_epoch"] == "2"
-    assert [row["epoch"] for row in detail.tables["history"]] == [1, 2, 3, 4]
+    assert [e.epoch for e in cnn.load_run(summary["run_id"]).history] == [1, 2, 3, 4]
     assert abs(summary["test_accuracy"] - page_accuracy) <= ONE_POINT, (summary, page_accuracy)
     assert len(runs.list_runs("cnn")) == 1  # the restart went on with the same run
 
