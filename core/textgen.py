@@ -28,6 +28,7 @@ import torch
 
 from core import costs, paths, units
 from core import device as dev
+from core.distributed import TrainHooks
 
 SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
 PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
@@ -818,12 +819,16 @@ def train_tokenizer(text: str, vocab_size: int, min_frequency: int = 2):
     )
 
 
-def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Path:
+def train_small_gpt2(
+    text: str, cfg: TinyGPTConfig, device: str, ctx=None, hooks: TrainHooks | None = None
+) -> Path:
     """Train a byte-level BPE tokenizer and a small GPT2LMHeadModel on `text`; report loss
     (train and validation, 90/10 split) and a sample as it goes; save with save_pretrained
-    into models_dir()/name, also when stopped. Returns the folder."""
+    into models_dir()/name, also when stopped. Returns the folder. `hooks`: the distributed
+    wrapper and checkpoints of `core.train` (none for the page)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    hooks = hooks or TrainHooks()  # train hook
     torch.manual_seed(cfg.seed)
     tok = train_tokenizer(text, cfg.vocab_size)
     ids = torch.tensor(tok(text)["input_ids"], dtype=torch.long)
@@ -844,28 +849,31 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
             eos_token_id=tok.eos_token_id,
         )
     ).to(device)
+    train = hooks.shard(train, contiguous=True)  # train hook: this rank's share of the text
+    trained = hooks.wrap(model)  # train hook: the module the steps call
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(i, cfg.steps))
     gen = torch.Generator().manual_seed(cfg.seed)
+    start = hooks.resume(model, opt, sched, gen)  # train hook: from a checkpoint
 
     def batch(data: torch.Tensor) -> torch.Tensor:
         starts = torch.randint(0, len(data) - cfg.context - 1, (cfg.batch_size,), generator=gen)
         return torch.stack([data[s : s + cfg.context + 1] for s in starts.tolist()])
 
     t0 = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
+    for step in range(start + 1, cfg.steps + 1):  # train hook: start
         if ctx is not None and ctx.should_stop():
             break
         model.train()
         xb = batch(train)
-        loss = model(input_ids=xb[:, :-1], labels=xb[:, :-1]).loss
+        loss = trained(input_ids=xb[:, :-1], labels=xb[:, :-1]).loss  # train hook: trained
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         if ctx is not None:
-            rate = step * cfg.batch_size * cfg.context / (time.perf_counter() - t0)
+            rate = (step - start) * cfg.batch_size * cfg.context / (time.perf_counter() - t0)
             msg = f"step {step}/{cfg.steps}, loss {loss.item():.3f}"
             ctx.report(step / cfg.steps, msg, rate=rate, unit="tokens")
             if step % cfg.sample_every == 0 or step == cfg.steps or step == 1:
@@ -875,7 +883,10 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
                     val_loss=_val_loss(model, val, cfg, gen),
                     sample=_sample(model, tok, device),
                 )
+        hooks.epoch_end(step, model, opt, sched, gen)  # train hook: checkpoint
     out = models_dir() / cfg.name
+    if not hooks.is_main:  # train hook: rank 0 alone saves
+        return out
     model.eval().to("cpu").save_pretrained(out)
     tok.chat_template = TRANSCRIPT_TEMPLATE
     tok.save_pretrained(out)
