@@ -3,7 +3,9 @@
 Run with `streamlit run app.py`. Nothing heavy is imported here, so Home opens at once.
 """
 
+import contextlib
 import importlib
+import os
 import threading
 
 import streamlit as st
@@ -13,13 +15,24 @@ import ui
 WARM = ("pandas", "plotly.graph_objects", "plotly.subplots")  # the calculator's imports
 
 
+def warm() -> None:
+    """The calculator's libraries, then the run store (mlflow's import and, on a new store,
+    its migrations: seconds that would otherwise fall on the first recorded run)."""
+    for module in WARM:
+        importlib.import_module(module)
+    from core import runs
+
+    with contextlib.suppress(runs.StoreError):
+        runs.warm()
+
+
 @st.cache_resource(show_spinner=False)
-def warm_imports() -> threading.Thread:
-    """Import the calculator's libraries in the background once per process, after the
-    first page has been served, so the first switch to a tool page is quick."""
-    thread = threading.Thread(
-        target=lambda: [importlib.import_module(m) for m in WARM], name="warm imports", daemon=True
-    )
+def warm_imports() -> threading.Thread | None:
+    """Warm up in the background once per process, after the first page has been served, so
+    the first switch to a tool page is quick. DASHBOARD_WARM=0 turns it off."""
+    if os.environ.get("DASHBOARD_WARM") == "0":
+        return None
+    thread = threading.Thread(target=warm, name="warm imports", daemon=True)
     thread.start()
     return thread
 
@@ -29,10 +42,11 @@ def main() -> None:
         page_title="AI Prototyping Dashboard",
         page_icon=":material/science:",
         layout="wide",
-        initial_sidebar_state="expanded",
+        initial_sidebar_state="auto",  # collapsed on a phone, open on a desktop
     )
     home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
     tools = [st.Page(t.path, title=t.title, icon=t.icon) for t in ui.TOOLS]
+    ui.require_login()
     page = st.navigation({"": [home], "Tools": tools})
     ui.sidebar_ui()
     page.run()

@@ -43,15 +43,17 @@ def random_case(rng: random.Random) -> tuple:
         price_per_hour=rng.uniform(0.2, 8),
         checkpointing=rng.random() < 0.5,
     )
+    shape = rng.choice(presets)
     serve = business.ServeInputs(
-        shape=rng.choice(presets),
+        shape=shape,
         precision=rng.choice(list(costs.BYTES_PER_PARAM)),
-        context_len=rng.choice([512, 2048, 8192]),
+        context_len=min(shape.context, rng.choice([512, 2048, 8192])),
         requests_per_day=10 ** rng.uniform(1, 8),
         gpu=rng.choice(gpus),
         price_per_hour=rng.uniform(0.2, 8),
     )
-    return train, serve, business.StartupInputs(cash=rng.uniform(1e5, 1e8))
+    startup = business.StartupInputs(cash=rng.uniform(1e5, 1e8), monthly_growth=rng.uniform(0, 0.2))
+    return train, serve, startup
 
 
 def one_recalc(train, serve, startup, apis) -> float:

@@ -16,7 +16,7 @@ from core import costs, units
 PRICING = {"on-demand": 1.0, "spot": 0.5, "1-yr reserved": 0.7}  # x on-demand (assumed typical)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainInputs:
     """One training run."""
 
@@ -34,7 +34,7 @@ class TrainInputs:
     grid_g_per_kwh: float = 400.0  # grid carbon intensity, g CO2e per kWh
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServeInputs:
     """Serving a model under a daily load."""
 
@@ -43,7 +43,7 @@ class ServeInputs:
     )
     precision: str = "bf16"  # weights: fp32, bf16, fp16, int8 or int4
     context_len: int = 4096  # tokens of context reserved per request
-    requests_per_day: float = 50_000  # requests per day
+    requests_per_day: float = 50_000  # requests per day (the page: paying users x per user)
     input_tokens: float = 500  # prompt tokens per request
     output_tokens: float = 300  # generated tokens per request
     gpu: str = "H100-SXM"  # catalog name
@@ -52,15 +52,16 @@ class ServeInputs:
     measured_tokens_per_s: float | None = None  # a speed measured here replaces the bound
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StartupInputs:
     """The company around the model."""
 
     cash: float = 1_000_000  # USD in the bank
     retrains_per_year: float = 4  # training runs like the one above per year
     other_monthly: float = 50_000  # everything that is not compute, USD per month
-    users: float = 5_000  # paying users
+    users: float = 5_000  # paying users today (they make the serving load)
     price_per_user: float = 20  # USD per user per month
+    monthly_growth: float = 0.05  # users added per month, as a share (0.05 = 5 %)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,45 @@ class ApiPrice:
     output_per_m: float  # USD per 1M output tokens
 
 
+def gpus_from_rows(rows: list[dict]) -> tuple[dict[str, costs.GPU], list[str]]:
+    """name -> GPU from edited table rows, and a message per row that was refused."""
+    catalog, problems = {}, []
+    for row in rows:
+        try:
+            catalog[str(row["name"])] = costs.gpu_from_row(row)
+        except ValueError as err:
+            problems.append(str(err))
+    return catalog, problems
+
+
+def apis_from_rows(rows: list[dict]) -> tuple[list[ApiPrice], list[str]]:
+    """API prices from edited table rows, and a message per row that was refused."""
+    apis, problems = [], []
+    for row in rows:
+        name = str(row.get("name"))
+        try:
+            price_in = costs.non_negative(f"{name} input price", float(row["input_per_m"]))
+            price_out = costs.non_negative(f"{name} output price", float(row["output_per_m"]))
+        except (TypeError, ValueError, KeyError) as err:
+            problems.append(str(err))
+            continue
+        apis.append(ApiPrice(name, price_in, price_out))
+    return apis, problems
+
+
+def measured_speed_warning(label: str, params: float | None, shape: costs.ModelShape) -> str:
+    """What a measured speed means when it prices another model."""
+    if params and abs(params / shape.params - 1) < 0.1:
+        return f"Using the speed measured on {label} for {shape.name}: the same size."
+    size = f" ({units.params(params)})" if params else ""
+    return (
+        f"This speed was measured on {label}{size}, not on {shape.name} "
+        f"({units.params(shape.params)}). Decode speed falls roughly in proportion to the bytes "
+        "of weights read per token, so unless it is the same model the cost below is off by "
+        "about their size ratio."
+    )
+
+
 def default_apis() -> list[ApiPrice]:
     """API prices from core/catalog/api_prices.csv."""
     return [
@@ -80,7 +120,7 @@ def default_apis() -> list[ApiPrice]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ApiComparison:
     """Self-hosting against one API at the given load."""
 
@@ -90,7 +130,7 @@ class ApiComparison:
     break_even_requests_per_day: float | None  # None: the API is cheaper at any volume
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Report:
     """Everything the calculator shows."""
 
@@ -102,8 +142,8 @@ class Report:
     apis: list[ApiComparison]
     startup: costs.Runway
     chinchilla_loss: float  # predicted loss of the training run, nats/token
-    optimal_params: float  # compute-optimal N for the run's FLOPs
-    optimal_tokens: float  # compute-optimal D
+    optimal_params: float  # N with the lowest predicted loss at the run's FLOPs
+    optimal_tokens: float  # its D = C / 6N
     runs: list[costs.RunCheck]  # published training runs checked at the run's MFU
 
 
@@ -115,6 +155,7 @@ def evaluate(
     catalog: dict | None = None,
 ) -> Report:
     """Every figure of the business case; ValueError with a clear message on bad input."""
+    check_inputs(train, serve)
     tgpu = costs.lookup_gpu(train.gpu, catalog)
     sgpu = costs.lookup_gpu(serve.gpu, catalog)
     est = costs.estimate_training(
@@ -145,15 +186,17 @@ def evaluate(
     )
     comparisons = [compare_api(api, serve, served) for api in apis]
     runway = costs.runway(
-        startup.cash,
-        served.monthly_usd,
-        est.usd,
-        startup.retrains_per_year,
-        startup.other_monthly,
-        startup.users,
-        startup.price_per_user,
+        cash=startup.cash,
+        serving_monthly=served.monthly_usd,
+        training_usd=est.usd,
+        retrains_per_year=startup.retrains_per_year,
+        other_monthly=startup.other_monthly,
+        users=startup.users,
+        price_per_user=startup.price_per_user,
+        monthly_growth=startup.monthly_growth,
+        users_per_replica=users_per_replica(served, serve, startup),
     )
-    n_opt, d_opt = costs.chinchilla_optimal(est.flops)
+    n_opt, d_opt = costs.loss_optimal(est.flops)
     return Report(
         train=est,
         memory=memory,
@@ -167,6 +210,16 @@ def evaluate(
         optimal_tokens=d_opt,
         runs=costs.check_published_runs(train.mfu, {**costs.GPU_CATALOG, **(catalog or {})}),
     )
+
+
+def users_per_replica(
+    served: costs.ServingEstimate, serve: ServeInputs, startup: StartupInputs
+) -> float:
+    """Paying users one serving replica carries: its capacity over requests per user."""
+    per_user = costs.positive("Requests per day", serve.requests_per_day) / costs.positive(
+        "Paying users", startup.users
+    )
+    return served.capacity_requests_per_day / per_user
 
 
 def api_usd_per_request(api: ApiPrice, serve: ServeInputs) -> float:
@@ -222,11 +275,137 @@ def size_curve(train: TrainInputs, catalog: dict | None = None) -> dict[str, lis
 
 def isoflop_curve(compute_flops: float, points: int = 41) -> dict[str, list[float]]:
     """Chinchilla loss against model size at a fixed FLOP budget (D = C / 6N), spanning
-    1/30x to 30x the compute-optimal size: {'params': [...], 'loss': [...]}."""
-    n_opt, _ = costs.chinchilla_optimal(compute_flops)
+    1/30x to 30x the loss-optimal size (its middle point): {'params': [...], 'loss': [...]}."""
+    n_opt, _ = costs.loss_optimal(compute_flops)
     sizes = [n_opt * 30 ** (-1 + 2 * i / (points - 1)) for i in range(points)]
     losses = [costs.chinchilla_loss(n, compute_flops / (6 * n)) for n in sizes]
     return {"params": sizes, "loss": losses}
+
+
+def check_inputs(train: TrainInputs, serve: ServeInputs) -> None:
+    """ValueError naming the first input the formulas cannot use (the rest check themselves)."""
+    for name, value in (
+        ("GPUs", train.n_gpus),
+        ("Sequence length", train.seq_len),
+        ("Micro-batch", train.micro_batch),
+        ("Context per request", serve.context_len),
+    ):
+        if costs.positive(name, value) != int(value):
+            raise ValueError(f"{name} must be a whole number, got {value!r}.")
+    if serve.context_len > serve.shape.context:
+        raise ValueError(
+            f"Context per request ({serve.context_len:,} tokens) is longer than "
+            f"{serve.shape.name}'s window of {serve.shape.context:,} tokens."
+        )
+
+
+Figure = tuple[str, str, str]  # (label, value with its unit, help text)
+
+
+def train_figures(train: TrainInputs, r: Report) -> list[Figure]:
+    """The Train tab's headline figures; units in the labels keep the values short."""
+    t, m = r.train, r.memory
+    plain = units.count(r.gpus_plain, "GPU") if r.gpus_plain else "does not fit one GPU"
+    return [
+        ("Training cost", units.usd(t.usd), ""),
+        ("GPU time (GPU-hours)", units.compact(t.gpu_hours), ""),
+        (f"Wall clock on {units.count(train.n_gpus, 'GPU')}", units.days(t.wall_days), ""),
+        ("Compute (FLOPs)", units.flops(t.flops).removesuffix(" FLOPs"), ""),
+        ("Energy (kWh)", units.compact(t.kwh), ""),
+        ("Emissions", units.co2(t.co2_kg), ""),
+        ("Training memory", units.gigabytes(m.total), ""),
+        (
+            "GPUs to fit (ZeRO-3)",
+            units.count(r.gpus_sharded, "GPU") if r.gpus_sharded else "never",
+            f"Without sharding: {plain}. Never: one GPU cannot hold the activations.",
+        ),
+    ]
+
+
+def memory_parts(r: Report) -> dict[str, float]:
+    """Training memory per replica by part, GB."""
+    m = r.memory
+    parts = {"Weights": m.weights, "Gradients": m.gradients, "Adam states": m.optimizer}
+    return {**{k: v / 1e9 for k, v in parts.items()}, "Activations": m.activations / 1e9}
+
+
+def serve_figures(serve: ServeInputs, r: Report) -> list[Figure]:
+    """The Serve tab's headline figures."""
+    s = r.serve
+    speed = "measured, applied to every batch" if serve.measured_tokens_per_s else "bound"
+    return [
+        ("Monthly serving cost", units.usd(s.monthly_usd), ""),
+        ("Cost per 1M tokens", units.usd(s.usd_per_m_tokens), ""),
+        (
+            "GPUs for the load",
+            units.count(s.gpus, "GPU"),
+            f"{units.count(s.replicas, 'replica')} x {units.count(s.gpus_per_replica, 'GPU')}, "
+            f"at {units.percent(serve.utilisation)} average utilisation.",
+        ),
+        ("Concurrent requests per replica", f"{s.max_batch:,}", ""),
+        ("Weights", units.gigabytes(s.weight_bytes), ""),
+        ("KV cache per request", units.gigabytes(s.kv_bytes_per_request), ""),
+        (
+            "Decode at batch 1 (tokens/s)",
+            units.compact(s.tokens_per_s_batch1),
+            f"{speed}: memory-bandwidth bound, every weight read once per token.",
+        ),
+        (
+            f"Decode at batch {s.max_batch:,} (tokens/s)",
+            units.compact(s.tokens_per_s_full),
+            f"{speed}: the whole replica, all requests together.",
+        ),
+    ]
+
+
+def startup_figures(startup: StartupInputs, r: Report) -> list[Figure]:
+    """The Startup tab's headline figures."""
+    u = r.startup
+    return [
+        ("Monthly costs", units.usd(u.monthly_costs), "Serving + training spread + other."),
+        ("Monthly revenue", units.usd(u.monthly_revenue), "Paying users x price."),
+        ("Net burn (per month)", units.usd(u.net_burn), "Costs - revenue; negative: profit."),
+        ("Runway", units.months(u.runway_months), "Until the cash runs out, with growth."),
+        ("Months to profitability", profit_text(u), ""),
+        ("Compute cost per user", f"{units.usd(u.cost_per_user)}/month", ""),
+        ("Gross margin per user", units.percent(u.gross_margin), ""),
+        ("User growth", f"{units.percent(startup.monthly_growth)}/month", ""),
+    ]
+
+
+def verdict(startup: StartupInputs, r: Report) -> str:
+    """One sentence: default alive or default dead, and why."""
+    u = r.startup
+    if u.default_alive:
+        return (
+            f"Default alive: profitable {profit_text(u)}, before the cash runs out "
+            f"({units.months(u.runway_months)} of runway)."
+        )
+    return (
+        f"Default dead: at {units.percent(startup.monthly_growth)} user growth a month the cash "
+        f"runs out in {units.months(u.runway_months)}, and profit comes {profit_text(u)}."
+    )
+
+
+def scaling_figures(r: Report) -> list[Figure]:
+    """The Scaling tab's headline figures."""
+    return [
+        ("Predicted loss of this run", f"{r.chinchilla_loss:.3f} nats/token", ""),
+        ("Loss-optimal size", units.params(r.optimal_params), "Lowest point of the curve."),
+        ("Loss-optimal data", units.tokens(r.optimal_tokens), ""),
+    ]
+
+
+def runs_sentence(train: TrainInputs, r: Report) -> str:
+    """How well the estimates match published runs, in one paragraph."""
+    summary = summarise_runs(r.runs)
+    return (
+        f"At **MFU {train.mfu:.2f}** (set on the Train tab) the GPU-hour estimates land within "
+        f"**{units.percent(summary.worst_hours_error)}** of what was reported (median "
+        f"{units.percent(summary.median_hours_error)}). The furthest is {summary.worst_model}, "
+        f"whose reported hours imply an MFU of {summary.worst_implied_mfu:.2f}. 6ND matches "
+        f"the FLOPs papers report within **{units.percent(summary.worst_flops_error)}**."
+    )
 
 
 def api_table(report: Report) -> list[dict]:
@@ -243,11 +422,12 @@ def api_table(report: Report) -> list[dict]:
 
 
 def burn_breakdown(report: Report, startup: StartupInputs) -> dict[str, float]:
-    """USD per month by cause."""
+    """USD per month by cause, and revenue as a negative cost."""
     return {
         "Serving": report.serve.monthly_usd,
         "Training (spread per month)": report.train.usd * startup.retrains_per_year / 12,
         "Other": startup.other_monthly,
+        "Revenue": -report.startup.monthly_revenue,
     }
 
 
@@ -277,7 +457,7 @@ def runs_table(runs: list[costs.RunCheck]) -> list[dict]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunsSummary:
     """How far the published-run estimates land from what was reported."""
 
@@ -355,8 +535,12 @@ def result_rows(
             )
         )
     rows += [
-        ("startup", "result", "monthly burn", u.monthly_burn, "USD/month"),
+        ("startup", "result", "monthly costs", u.monthly_costs, "USD/month"),
+        ("startup", "result", "monthly revenue", u.monthly_revenue, "USD/month"),
+        ("startup", "result", "net burn", u.net_burn, "USD/month"),
         ("startup", "result", "runway", u.runway_months, "months"),
+        ("startup", "result", "months to profitability", u.months_to_profit, "months"),
+        ("startup", "result", "default alive", u.default_alive, "yes/no"),
         ("startup", "result", "compute cost per user", u.cost_per_user, "USD/month"),
         ("startup", "result", "gross margin", u.gross_margin, "fraction"),
     ]
@@ -377,6 +561,15 @@ def break_even_text(c: ApiComparison) -> str:
     if c.break_even_requests_per_day is None:
         return "never (the API is cheaper at any volume)"
     return f"{units.compact(c.break_even_requests_per_day)} requests/day"
+
+
+def profit_text(u: costs.Runway) -> str:
+    """'now', 'in 7.0 months' or 'not within 10 years'."""
+    if u.months_to_profit == 0:
+        return "now"
+    if math.isinf(u.months_to_profit):
+        return f"not within {costs.RUNWAY_HORIZON_MONTHS // 12} years"
+    return f"in {units.months(u.months_to_profit)}"
 
 
 def summary_markdown(
@@ -414,8 +607,11 @@ def summary_markdown(
     lines += [
         "",
         "## Company",
-        f"- Monthly compute burn: **{units.usd(u.monthly_burn)}**; runway "
-        f"{u.runway_months:.3g} months on {units.usd(startup.cash)}",
+        f"- Costs {units.usd(u.monthly_costs)} and revenue {units.usd(u.monthly_revenue)} per "
+        f"month: net burn **{units.usd(u.net_burn)}**; runway {units.months(u.runway_months)} "
+        f"on {units.usd(startup.cash)}",
+        f"- Profitable {profit_text(u)} at {units.percent(startup.monthly_growth)} user growth "
+        f"a month: **{'default alive' if u.default_alive else 'default dead'}**",
         f"- Compute per user: {units.usd(u.cost_per_user)} per month; gross margin "
         f"{units.percent(u.gross_margin)} at {units.usd(startup.price_per_user)} per user",
         "",

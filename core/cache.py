@@ -6,7 +6,10 @@ gets the same object. Those objects are shared, so callers treat them as read-on
 session's own model or history lives in `st.session_state`, never here.
 
 Each loader records what it holds in a small ledger so the sidebar can show what is
-resident, and `free_cached_resources()` drops everything and hands GPU memory back.
+resident, and `free_cached_resources()` drops what is idle and hands GPU memory back. A
+resource is busy while a queued or running job keeps it in its `meta` (or lists it in
+`meta["uses"]`), or while a model's generation lock is held: freeing never breaks another
+session's training or chat.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -31,15 +35,25 @@ class Resident:
     name: str  # e.g. "digits"
     device: str  # "cuda", "mps" or "cpu"
     nbytes: int  # bytes it occupies on the device
+    obj: Any = field(default=None, repr=False, compare=False)  # the cached object itself
+    clear: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Freed:
+    """What `free_cached_resources` did."""
+
+    released: int  # bytes dropped
+    kept: list[str]  # names of resources kept because a job or a chat is using them
 
 
 _ledger: dict[tuple[str, str], Resident] = {}
 _ledger_lock = threading.Lock()  # loaders run in any session's script thread
 
 
-def _record(name: str, device: str, nbytes: int) -> None:
+def _record(name: str, device: str, obj: Any, nbytes: int, clear: Callable[[], None]) -> None:
     with _ledger_lock:
-        _ledger[(name, device)] = Resident(name, device, nbytes)
+        _ledger[(name, device)] = Resident(name, device, nbytes, obj, clear)
 
 
 def resident() -> list[Resident]:
@@ -54,7 +68,7 @@ def digits(device: str) -> ImageTensors:
     from core.data import load_digits
 
     data = load_digits(device)
-    _record(data.name, device, data.nbytes)
+    _record(data.name, device, data, data.nbytes, lambda: digits.clear(device))
     return data
 
 
@@ -65,7 +79,7 @@ def downloaded(name: str, device: str) -> ImageTensors:
     from core.data import load_download
 
     data = load_download(name, device)
-    _record(data.name, device, data.nbytes)
+    _record(data.name, device, data, data.nbytes, lambda: downloaded.clear(name, device))
     return data
 
 
@@ -77,7 +91,7 @@ def causal_lm(source: str, device: str) -> LoadedModel:
 
     lm = load_model(source, device)
     nbytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
-    _record(f"model {source}", device, nbytes)
+    _record(f"model {source}", device, lm, nbytes, lambda: causal_lm.clear(source, device))
     return lm
 
 
@@ -94,12 +108,34 @@ def _empty_device_caches() -> None:
         mps.empty_cache()
 
 
-def free_cached_resources() -> int:
-    """Drop every cached data set and model and empty the GPU cache; returns bytes released."""
-    st.cache_resource.clear()
+def in_use(obj: Any) -> bool:
+    """True while an active job holds `obj` in its meta, or a model's generation lock is held."""
+    lock = getattr(obj, "lock", None)
+    if lock is not None and lock.locked():
+        return True
+    from core import jobs
+
+    for job in jobs.active():
+        held = [*job.meta.values(), *job.meta.get("uses", ())]
+        if any(h is obj for h in held):
+            return True
+    return False
+
+
+def free_cached_resources() -> Freed:
+    """Drop every cached data set and model nobody is using and empty the GPU cache."""
     with _ledger_lock:
-        released = sum(r.nbytes for r in _ledger.values())
-        _ledger.clear()
+        entries = list(_ledger.items())
+    released, kept = 0, []
+    for key, entry in entries:
+        if in_use(entry.obj):
+            kept.append(entry.name)
+            continue
+        if entry.clear is not None:
+            entry.clear()
+        with _ledger_lock:
+            _ledger.pop(key, None)
+        released += entry.nbytes
     gc.collect()
     _empty_device_caches()
-    return released
+    return Freed(released, kept)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+import pandas  # noqa: F401 - plotly peeks at sys.modules["pandas"]; importing it here waits
+import plotly.graph_objects as go  # for app.py's background import instead of racing it
 
 from core import units
 
@@ -83,6 +84,15 @@ def isoflop(curve: dict, optimum: tuple[float, float], run: tuple[float, float],
     )
 
 
+def cash_curve(cash_by_month) -> go.Figure:
+    """Cash at the start of each month, USD, with zero marked."""
+    months = list(range(len(cash_by_month)))
+    shown = [c if c > -1e15 else None for c in cash_by_month]
+    fig = go.Figure(go.Scatter(x=months, y=shown, mode="lines", name="cash"))
+    fig.add_hline(y=0, line_color="black", line_dash="dot", annotation_text="cash runs out")
+    return _layout(fig, "Cash over the next 10 years", 340, xaxis_title="month", yaxis_title="USD")
+
+
 # ---- optimizer page ---------------------------------------------------------------------------
 
 PALETTE = (
@@ -100,6 +110,10 @@ PALETTE = (
 )
 
 
+SURFACE_LEVELS = 30  # colour bands of the surface picture
+SURFACE_SCALE = "Blues"  # reversed: low ground dark
+
+
 def _contour_z(z, log_levels: bool):
     """Contour values: log10 of the height above the minimum where levels are logarithmic."""
     import numpy as np
@@ -107,41 +121,90 @@ def _contour_z(z, log_levels: bool):
     return np.log10(z - z.min() + 1e-3) if log_levels else z
 
 
-def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60) -> go.Figure:
-    """Contour of `surface` with each optimizer's path, its minima starred, and a Play button
-    that draws the paths step by step. `paths`: name -> (steps + 1, 2) array; `diverged`:
-    name -> step it diverged at (or -1)."""
-    xs, ys, z = grid
-    title = "log10 height" if surface.log_levels else "height"
-    fig = go.Figure(
-        go.Contour(
-            x=xs,
-            y=ys,
-            z=_contour_z(z, surface.log_levels),
-            ncontours=30,
-            colorscale="Blues",
-            reversescale=True,
-            showscale=True,
-            colorbar={"title": title},
-            hoverinfo="skip",
-            contours={"showlines": False},
+def _png(rgb) -> bytes:
+    """A (H, W, 3) uint8 array as PNG bytes (zlib only, no imaging library)."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[row].tobytes() for row in range(h))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
         )
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
     )
-    if surface.minima:
-        mx, my = zip(*surface.minima, strict=True)
-        fig.add_scatter(
-            x=mx,
-            y=my,
-            mode="markers",
-            name="global minimum",
-            marker={
-                "symbol": "star",
-                "size": 16,
-                "color": "gold",
-                "line": {"color": "black", "width": 1},
-            },
-        )
-    start = next(iter(paths.values()))[0]
+
+
+def surface_picture(values) -> tuple[str, float, float]:
+    """The surface as filled colour bands in a PNG data URI (first row at the bottom), with
+    the value range its colours span. A picture, not a contour trace: plotly's animation
+    removes contour and heatmap traces while it plays, but never touches layout images."""
+    import base64
+
+    import numpy as np
+    from plotly.colors import sample_colorscale
+
+    finite = np.where(np.isfinite(values), values, np.nanmax(values[np.isfinite(values)]))
+    low, high = float(finite.min()), float(finite.max())
+    band = np.clip(
+        ((finite - low) / ((high - low) or 1.0) * SURFACE_LEVELS).astype(int), 0, SURFACE_LEVELS - 1
+    )
+    colours = sample_colorscale(
+        SURFACE_SCALE,
+        [1 - (k + 0.5) / SURFACE_LEVELS for k in range(SURFACE_LEVELS)],
+        colortype="tuple",
+    )
+    table = (np.array(colours) * (255 if max(map(max, colours)) <= 1 else 1)).astype(np.uint8)
+    rgb = table[band[::-1]]  # image rows run top-down, the grid's bottom-up
+    return (
+        "data:image/png;base64," + base64.b64encode(_png(np.ascontiguousarray(rgb))).decode(),
+        low,
+        high,
+    )
+
+
+def _add_surface(fig: go.Figure, surface, grid) -> None:
+    """The surface as a background picture spanning the view, and its colour bar."""
+    xs, ys, z = grid
+    uri, low, high = surface_picture(_contour_z(z, surface.log_levels))
+    fig.add_layout_image(
+        source=uri,
+        xref="x",
+        yref="y",
+        x=xs[0],
+        y=ys[-1],
+        sizex=xs[-1] - xs[0],
+        sizey=ys[-1] - ys[0],
+        sizing="stretch",
+        layer="below",
+    )
+    fig.add_scatter(  # an empty trace that only carries the colour bar
+        x=[None],
+        y=[None],
+        mode="markers",
+        showlegend=False,
+        hoverinfo="skip",
+        marker={
+            "colorscale": SURFACE_SCALE,
+            "reversescale": True,
+            "cmin": low,
+            "cmax": high,
+            "showscale": True,
+            "color": [low],
+            "colorbar": {"title": "log10 height" if surface.log_levels else "height"},
+        },
+    )
+
+
+def _add_start(fig: go.Figure, start) -> None:
     fig.add_scatter(
         x=[start[0]],
         y=[start[1]],
@@ -149,6 +212,10 @@ def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60
         name="start",
         marker={"symbol": "circle-open", "size": 14, "color": "black"},
     )
+
+
+def _add_paths(fig: go.Figure, paths: dict, diverged: dict) -> list[int]:
+    """One line per optimizer; returns their trace indices (what the frames animate)."""
     first = len(fig.data)
     for i, (name, path) in enumerate(paths.items()):
         label = f"{name} (diverged at {diverged[name]})" if diverged.get(name, -1) > 0 else name
@@ -159,17 +226,49 @@ def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60
             name=label,
             line={"color": PALETTE[i % len(PALETTE)], "width": 2.5},
         )
+    return list(range(first, len(fig.data)))
+
+
+def _add_minima(fig: go.Figure, minima) -> None:
+    """Gold stars, added last so they sit above every path."""
+    if not minima:
+        return
+    mx, my = zip(*minima, strict=True)
+    fig.add_scatter(
+        x=mx,
+        y=my,
+        mode="markers",
+        name="global minimum",
+        marker={
+            "symbol": "star",
+            "size": 18,
+            "color": "gold",
+            "line": {"color": "black", "width": 1.5},
+        },
+    )
+
+
+def _path_frames(paths: dict, traces: list[int], frames: int) -> list[int]:
+    """Frames that grow each path step by step, touching only the path traces; the step
+    counts they end at."""
     steps = len(next(iter(paths.values()))) - 1
     cuts = sorted({max(1, round(steps * k / frames)) for k in range(1, frames + 1)})
-    fig.frames = [
+    return cuts, [
         go.Frame(
             name=str(c),
-            traces=list(range(first, first + len(paths))),
+            traces=traces,
             data=[go.Scatter(x=p[: c + 1, 0], y=p[: c + 1, 1]) for p in paths.values()],
         )
         for c in cuts
     ]
+
+
+def _play_controls(cuts: list[int]) -> dict:
+    """Play / Pause buttons and a step slider, as layout entries."""
+    still = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}
     play = {
+        "label": "Play",
+        "method": "animate",
         "args": [
             None,
             {
@@ -178,46 +277,44 @@ def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60
                 "transition": {"duration": 0},
             },
         ],
-        "label": "Play",
-        "method": "animate",
     }
-    pause = {
-        "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}],
-        "label": "Pause",
-        "method": "animate",
-    }
+    pause = {"label": "Pause", "method": "animate", "args": [[None], still]}
     slider = {
         "active": len(cuts) - 1,
         "currentvalue": {"prefix": "step "},
         "pad": {"t": 30},
-        "steps": [
-            {
-                "args": [
-                    [str(c)],
-                    {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"},
-                ],
-                "label": str(c),
-                "method": "animate",
-            }
-            for c in cuts
-        ],
+        "x": 0.15,
+        "len": 0.85,
+        "y": -0.08,
+        "steps": [{"args": [[str(c)], still], "label": str(c), "method": "animate"} for c in cuts],
     }
+    buttons = {
+        "type": "buttons",
+        "buttons": [play, pause],
+        "direction": "right",
+        "x": 0,
+        "y": -0.12,
+        "xanchor": "left",
+        "yanchor": "top",
+    }
+    return {"updatemenus": [buttons], "sliders": [slider]}
+
+
+def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60) -> go.Figure:
+    """The surface with each optimizer's path, its minima starred, and a Play button that
+    draws the paths step by step. `paths`: name -> (steps + 1, 2) array; `diverged`:
+    name -> step it diverged at (or -1)."""
+    fig = go.Figure()
+    _add_surface(fig, surface, grid)
+    _add_start(fig, next(iter(paths.values()))[0])
+    traces = _add_paths(fig, paths, diverged)
+    _add_minima(fig, surface.minima)
+    cuts, fig.frames = _path_frames(paths, traces, frames)
     x0, x1, y0, y1 = surface.view
     fig.update_layout(
-        updatemenus=[
-            {
-                "type": "buttons",
-                "buttons": [play, pause],
-                "x": 0,
-                "y": -0.12,
-                "xanchor": "left",
-                "yanchor": "top",
-                "direction": "right",
-            }
-        ],
-        sliders=[{**slider, "x": 0.15, "len": 0.85, "y": -0.08}],
-        xaxis={"range": [x0, x1], "title": "x"},
-        yaxis={"range": [y0, y1], "title": "y"},
+        **_play_controls(cuts),
+        xaxis={"range": [x0, x1], "title": "x", "showgrid": False, "zeroline": False},
+        yaxis={"range": [y0, y1], "title": "y", "showgrid": False, "zeroline": False},
         legend={"orientation": "h", "y": -0.3, "x": 0},
     )
     return _layout(fig, f"{surface.name}: {surface.formula}", 720)

@@ -448,14 +448,26 @@ def break_even_requests_per_day(
 # ---- startup view -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Runway:
-    """A startup's compute burn against its cash."""
+RUNWAY_HORIZON_MONTHS = 120  # how far the month-by-month projection looks ahead
 
-    monthly_burn: float  # USD per month: serving + training spread over months + other costs
-    runway_months: float  # cash / burn (inf with no burn)
-    cost_per_user: float  # USD per user per month for compute
+
+@dataclass(frozen=True, kw_only=True)
+class Runway:
+    """A startup's cash against its costs and revenue, month by month."""
+
+    monthly_costs: float  # USD per month now: serving + training spread over months + other
+    monthly_revenue: float  # USD per month now: paying users x price
+    net_burn: float  # costs - revenue now, USD per month (negative: profitable)
+    runway_months: float  # months until the cash runs out (inf: it never does)
+    months_to_profit: float  # months until revenue covers costs (0: now; inf: not in 10 years)
+    default_alive: bool  # profit comes before the cash runs out
+    cost_per_user: float  # compute USD per user per month
     gross_margin: float  # (price - compute cost) / price per user
+    cash_by_month: tuple[float, ...]  # cash at the start of each month, USD
+
+
+def _users_at(users: float, growth: float, month: float) -> float:
+    return users * (1.0 + growth) ** month
 
 
 def runway(
@@ -466,20 +478,65 @@ def runway(
     other_monthly: float,
     users: float,
     price_per_user: float,
+    monthly_growth: float = 0.0,
+    users_per_replica: float = math.inf,
 ) -> Runway:
-    """Monthly burn, months of runway and gross margin per user."""
-    training_monthly = (
+    """Runway on net burn (costs - revenue), months to profitability and whether the company
+    is "default alive". Users grow by `monthly_growth` a month (0.05 = 5 %); serving grows
+    with them in whole replicas, each carrying `users_per_replica` users (inf: a fixed cost)."""
+    cash = non_negative("Cash", cash)
+    serving_now = non_negative("Serving cost", serving_monthly)
+    training = (
         non_negative("Training cost", training_usd)
         * non_negative("Retrains per year", retrains_per_year)
         / 12.0
     )
-    burn = non_negative("Serving cost", serving_monthly) + training_monthly
-    burn += non_negative("Other monthly costs", other_monthly)
-    users = positive("Users", users)
-    price = positive("Price per user", price_per_user)
-    per_user = (non_negative("Serving cost", serving_monthly) + training_monthly) / users
-    months = non_negative("Cash", cash) / burn if burn > 0 else math.inf
-    return Runway(burn, months, per_user, (price - per_user) / price)
+    other = non_negative("Other monthly costs", other_monthly)
+    users, price = positive("Users", users), positive("Price per user", price_per_user)
+    growth = non_negative("Monthly user growth", monthly_growth)
+    if growth > 10:
+        raise ValueError(f"Monthly user growth is a share (0.05 = 5 %), got {growth!r}.")
+    capacity = (
+        users_per_replica
+        if users_per_replica == math.inf
+        else positive("Users per replica", users_per_replica)
+    )
+    replicas_now = max(1, math.ceil(users / capacity)) if math.isfinite(capacity) else 1
+    replica_usd = serving_now / replicas_now
+
+    def net(month: int) -> tuple[float, float]:
+        """(costs, revenue) in `month`."""
+        u = _users_at(users, growth, month)
+        replicas = max(1, math.ceil(u / capacity)) if math.isfinite(capacity) else 1
+        serving = replica_usd * replicas if math.isfinite(u) else math.inf
+        return serving + training + other, u * price
+
+    cash_left, history, out_at, profit_at = cash, [], math.inf, math.inf
+    for month in range(RUNWAY_HORIZON_MONTHS):
+        costs_m, revenue_m = net(month)
+        history.append(cash_left)
+        if revenue_m >= costs_m and math.isinf(profit_at):
+            profit_at = float(month)
+        gap = costs_m - revenue_m
+        if gap > 0 and math.isinf(out_at) and cash_left < gap:
+            out_at = month + cash_left / gap  # runs out part-way through this month
+        cash_left = cash_left - gap if math.isfinite(gap) else -math.inf
+    costs_0, revenue_0 = net(0)
+    burn = costs_0 - revenue_0
+    if growth == 0:  # a flat company: the closed form, not the ten-year window
+        out_at = cash / burn if burn > 0 else math.inf
+    per_user = (serving_now + training) / users
+    return Runway(
+        monthly_costs=costs_0,
+        monthly_revenue=revenue_0,
+        net_burn=burn,
+        runway_months=out_at,
+        months_to_profit=profit_at,
+        default_alive=profit_at <= out_at and math.isfinite(profit_at),
+        cost_per_user=per_user,
+        gross_margin=(price - per_user) / price,
+        cash_by_month=tuple(history),
+    )
 
 
 # ---- scaling laws -------------------------------------------------------------------------
@@ -497,6 +554,17 @@ def chinchilla_optimal(compute_flops: float) -> tuple[float, float]:
     c = positive("Compute budget", compute_flops)
     n = math.sqrt(c / (6.0 * TOKENS_PER_PARAM))
     return n, TOKENS_PER_PARAM * n
+
+
+def loss_optimal(compute_flops: float) -> tuple[float, float]:
+    """(parameters, tokens) with the lowest `chinchilla_loss` at a FLOP budget (D = C / 6N):
+    N = (alpha A / (beta B))^(1 / (alpha + beta)) x (C / 6)^(beta / (alpha + beta)). The exact
+    minimum of the plotted iso-FLOP curve; the fit's constants put it below 20 tokens/param."""
+    c = positive("Compute budget", compute_flops)
+    a, b = CHINCHILLA_ALPHA, CHINCHILLA_BETA
+    g = (a * CHINCHILLA_A / (b * CHINCHILLA_B)) ** (1 / (a + b))
+    n = g * (c / 6.0) ** (b / (a + b))
+    return n, c / (6.0 * n)
 
 
 # ---- published runs -----------------------------------------------------------------------
@@ -593,3 +661,11 @@ def hardware_rate(device: str, gpu_name: str | None, threads: int) -> tuple[floa
         return 0.0, "your own Mac: no hourly price"
     rate = CPU_USD_PER_THREAD_HOUR * threads
     return rate, f"{threads} cloud vCPUs at {CPU_USD_PER_THREAD_HOUR} USD/h each"
+
+
+def usd_per_1k_tokens(usd_per_hour: float, tokens_per_s: float) -> float:
+    """USD per 1,000 generated tokens on hardware costing `usd_per_hour` that generates
+    `tokens_per_s` tokens per second (the chat page's cost per reply)."""
+    usd_per_hour = non_negative("Price per hour", usd_per_hour)
+    tokens_per_s = positive("Tokens per second", tokens_per_s)
+    return usd_per_hour / 3600 / tokens_per_s * 1000

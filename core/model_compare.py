@@ -129,13 +129,29 @@ def train_run(data, x, idx_train, idx_val, name, lr, seed, cfg, ctx: JobContext 
     return run
 
 
+def pick_rate(name: str, seed0: dict[float, Run], result: Comparison) -> float:
+    """Record the grid scores of `name` (finished rates only) and the best rate; returns it."""
+    scores = {
+        lr: r.val_loss[-1] if r.val_loss and not r.diverged else math.inf for lr, r in seed0.items()
+    }
+    best = min(scores, key=scores.get)
+    result.grid[name], result.best_lr[name] = scores, best
+    result.runs.append(seed0[best])
+    return best
+
+
 def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = None) -> Comparison:
-    """Tune each optimizer's rate on the grid (seed 0), then train the other seeds at it."""
+    """Tune each optimizer's rate on the grid (seed 0), then train the other seeds at it.
+    A stop at any moment returns every run that finished: during a rate sweep, the rates
+    tried so far count as that optimizer's grid; a run cut short by the stop is left out."""
     idx_train, idx_val, _ = datasets.split(data.y, 0, val=cfg.val_share, test=0)
     x = data.floats()  # once for every run
     result, done = Comparison(cfg), 0
 
-    def finished(run: Run) -> bool:
+    def stopped() -> bool:
+        return ctx is not None and ctx.should_stop()
+
+    def finished(run: Run) -> None:
         nonlocal done
         done += 1
         if ctx is not None:
@@ -146,28 +162,33 @@ def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = Non
                 seed=run.seed,
                 val_loss=run.val_loss[-1] if run.val_loss else math.nan,
             )
-        return ctx is not None and ctx.should_stop()
+
+    def complete(run: Run) -> bool:
+        return run.diverged or len(run.val_loss) == cfg.epochs
 
     for name in cfg.optimizers:
         base = optimizers.spec(name).default_lr
         seed0: dict[float, Run] = {}
+        # 1) the rate sweep at seed 0
         for mult in cfg.lr_multipliers:
             run = train_run(data, x, idx_train, idx_val, name, base * mult, 0, cfg, ctx)
-            seed0[run.lr] = run
-            if finished(run):
-                result.stopped = True
-                return result
-        scores = {
-            lr: r.val_loss[-1] if r.val_loss and not r.diverged else math.inf
-            for lr, r in seed0.items()
-        }
-        best = min(scores, key=scores.get)
-        result.grid[name], result.best_lr[name] = scores, best
-        result.runs.append(seed0[best])
+            if complete(run):
+                seed0[run.lr] = run
+                finished(run)
+            if stopped():
+                break
+        if seed0:
+            best = pick_rate(name, seed0, result)
+        if stopped():
+            result.stopped = True
+            return result
+        # 2) the other seeds at the chosen rate
         for seed in range(1, cfg.seeds):
             run = train_run(data, x, idx_train, idx_val, name, best, seed, cfg, ctx)
-            result.runs.append(run)
-            if finished(run):
+            if complete(run):
+                result.runs.append(run)
+                finished(run)
+            if stopped():
                 result.stopped = True
                 return result
     return result
@@ -186,6 +207,7 @@ def summary(result: Comparison) -> list[dict]:
             {
                 "Optimizer": name,
                 "Best learning rate": result.best_lr[name],
+                "Rates tried": len(grid),
                 "Seeds": len(runs),
                 "Val accuracy (mean)": acc.mean().item(),
                 "Val accuracy (std)": acc.std().item() if len(runs) > 1 else 0.0,

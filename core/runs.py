@@ -23,7 +23,6 @@ import datetime as dt
 import errno
 import functools
 import json
-import math
 import os
 import re
 import shutil
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, units
 
 TOOLS = ("cnn", "gpt2", "chat", "optimizers", "business")  # one MLflow experiment each
 TOOL_LABELS = {
@@ -62,6 +61,7 @@ HTTP_DEFAULTS = {  # MLflow's own HTTP retries, bounded unless the user set them
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # no "View run at" line per run
 }
 BATCH_PARAMS = 100  # MLflow's limit of params (and tags) per log_batch
 BATCH_METRICS = 1000  # MLflow's limit of metric points per log_batch
@@ -81,7 +81,7 @@ class Headline:
 HEADLINES = {
     "cnn": Headline(label="Test accuracy", metrics=("test_accuracy",), unit="%"),
     "gpt2": Headline(label="Final val loss", metrics=("val_loss",), unit=""),
-    "chat": Headline(label="Tokens/s", metrics=("tokens_per_s",), unit="tokens/s"),
+    "chat": Headline(label="Speed", metrics=("tokens_per_s",), unit="tokens/s"),
     "optimizers": Headline(
         label="Best final loss", metrics=("best_val_loss", "best_final_loss"), unit=""
     ),
@@ -149,15 +149,14 @@ class RunDetail:
 
 
 def format_value(value: float | None, unit: str) -> str:
-    """A metric for people: '99.1 %', '$1,234', '16.1 tokens/s', '0.0412'."""
-    if value is None or not math.isfinite(value):
-        return "-" if value is None else str(value)
+    """A metric for people: '99.1 %', '$1.23k', '16.1 tokens/s', '0.0412'; '-' when missing."""
+    if value is None:
+        return "-"
     if unit == "%":
-        return f"{value * 100:.1f} %"
+        return units.percent(value)
     if unit == "USD":
-        return f"${value:,.2f}" if abs(value) < 100 else f"${value:,.0f}"
-    text = f"{value:.4g}"
-    return f"{text} {unit}" if unit else text
+        return units.usd(value)
+    return units.rate(value, unit) if unit else f"{value:.4g}"
 
 
 # ---- where the store is -------------------------------------------------------------
@@ -230,13 +229,30 @@ def _client() -> tuple[Any, str]:
     with _clients_lock:
         if uri not in _clients:
             _prepare(uri)
-            with _translated(uri, "open it"):
+            with _translated(uri, "open the run store"), _first_open_lock(uri):
                 from mlflow import MlflowClient
 
                 client = MlflowClient(tracking_uri=uri)
                 client.search_experiments(max_results=1)  # opens the store: migrations happen here
             _clients[uri] = client
         return _clients[uri], uri
+
+
+@contextlib.contextmanager
+def _first_open_lock(uri: str) -> Iterator[None]:
+    """Hold a file lock beside a SQLite store while opening it: two processes creating the
+    same new store at once would both run the schema migrations and one would fail."""
+    folder = _local_folder(uri)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        fcntl = None
+    if fcntl is None or folder is None or not uri.startswith("sqlite:"):
+        yield
+        return
+    with open(folder / ".mlflow-open.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def warm() -> None:
@@ -325,7 +341,7 @@ def _message(err: Exception, uri: str, action: str) -> str:
     if "not found" in lowered or "does not exist" in lowered:
         return f"Could not {action}: it is not in the run store (deleted?)."
     first = text.splitlines()[0] if text else type(err).__name__
-    return f"Could not {action} in the run store {uri}: {first[:300]}"
+    return f"Could not {action} ({uri}): {first[:300]}"
 
 
 @contextlib.contextmanager

@@ -10,22 +10,38 @@ with an 'end' or 'error' event, so a failure shows in the page instead of hangin
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import queue
+import random
+import re
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from core import costs, paths, units
 from core import device as dev
-from core import paths
+from core.distributed import TrainHooks
 
 SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
 PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
+# The User:/Assistant: transcript as a chat template, saved with the models trained here so
+# servers (`transformers serve`'s /v1/chat/completions) can chat with them.
+TRANSCRIPT_TEMPLATE = (
+    "{%- set names = {'user': 'User', 'assistant': 'Assistant', 'system': 'System'} -%}"
+    "{%- for m in messages -%}"
+    "{%- if not loop.first %}{{ '\\n' }}{% endif -%}"
+    "{{ names[m['role']] }}: {{ m['content'] }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt %}{{ '\\nAssistant:' }}{% endif -%}"
+)
 
 
 class ModelLoadError(ValueError):
@@ -45,6 +61,51 @@ def local_models() -> list[str]:
     return sorted(str(p.parent) for p in root.glob("*/config.json"))
 
 
+def model_label(source: str) -> str:
+    """How the picker names a model: a local folder by its name, size (MB) and date."""
+    folder = Path(source)
+    if not (folder / "config.json").is_file():
+        return source
+    stamp = time.strftime(
+        "%Y-%m-%d %H:%M", time.localtime((folder / "config.json").stat().st_mtime)
+    )
+    return f"{folder.name} - {_folder_bytes(folder) / 1e6:,.1f} MB, {stamp}"
+
+
+def model_exists(name: str) -> bool:
+    """Whether a trained model called `name` is already saved (training would replace it)."""
+    return (models_dir() / name / "config.json").is_file()
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+
+
+def check_source(source: str) -> Path | str:
+    """A model folder (Path) or a hub id (str); ModelLoadError saying why it is neither."""
+    source = source.strip()
+    if not source:
+        raise ModelLoadError("Type a Hugging Face model id (e.g. gpt2) or pick a local folder.")
+    if "://" in source:
+        raise ModelLoadError(
+            f"{source!r} is a web address, not a model: type a hub id such as gpt2 or "
+            "openai-community/gpt2, or a folder on this machine."
+        )
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(
+                f"{source} is not a model folder: it has no config.json. Pick the folder "
+                "that save_pretrained wrote (config.json, weights and tokenizer files)."
+            )
+        return folder
+    if not HUB_ID.match(source) or ".." in source:
+        raise ModelLoadError(
+            f"No folder {source!r} exists here, and it is not a hub id (those look like "
+            "gpt2 or org/name)."
+        )
+    return source
+
+
 @dataclass
 class LoadedModel:
     """A model, its tokenizer and the lock that serialises generation on it."""
@@ -56,10 +117,58 @@ class LoadedModel:
     context: int  # tokens the model can attend to
     parameters: int
     lock: threading.Lock = field(default_factory=threading.Lock)
+    fast: str = ""  # what the fast path changed ("" for the model as loaded)
+    static_cache: bool = False  # generate with a static KV cache (the CUDA fast path)
+    _fast_copy: LoadedModel | None = field(default=None, init=False, repr=False)
 
     @property
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def lowered_precision(self) -> bool:
+        """The fast path runs this model in lower precision than it was loaded in."""
+        return "bf16" in self.fast
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), so bf16 weights pay."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fast_path_pays(device: str) -> bool:
+    """Whether the fast path is worth turning on by default on `device`: on CUDA, and on
+    CPUs with native bf16 (elsewhere bf16 matmuls are emulated and slower)."""
+    return device == "cuda" or (device == "cpu" and cpu_has_bf16())
+
+
+_fast_lock = threading.Lock()
+
+
+def fast_variant(lm: LoadedModel) -> LoadedModel:
+    """The fast path of `lm`, built once and shared, generating under `lm`'s lock: on CPU a
+    bf16 copy of the weights (half the bytes read per token: decode is memory-bound); on
+    CUDA half-precision weights with a static KV cache (which transformers compiles).
+    Elsewhere `lm` itself."""
+    import copy
+
+    if lm.device not in ("cpu", "cuda") or lm.fast:
+        return lm
+    with _fast_lock:
+        if lm._fast_copy is None:
+            model, changes = lm.model, []
+            if model.dtype == torch.float32:  # GPUs load in half precision already
+                model = copy.deepcopy(model).to(torch.bfloat16).eval()
+                changes.append("bf16 weights (precision lowered)")
+            if lm.device == "cuda":
+                changes.append("static KV cache, compiled")
+            fast = ", ".join(changes)
+            lm._fast_copy = replace(lm, model=model, fast=fast, static_cache=lm.device == "cuda")
+    return lm._fast_copy
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -78,8 +187,11 @@ def needs_download(source: str) -> bool:
     """True for a hub id that is neither a local folder nor in the local hub cache."""
     from transformers import AutoConfig
 
-    if not source.strip() or Path(source).expanduser().is_dir():
-        return False
+    try:
+        if isinstance(check_source(source), Path):
+            return False
+    except ModelLoadError:
+        return False  # loading explains what is wrong with it
     try:
         AutoConfig.from_pretrained(source, local_files_only=True)
         return False
@@ -132,12 +244,10 @@ def load_model(source: str, device: str) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = source.strip()
-    if not source:
-        raise ModelLoadError("Type a Hugging Face model id (e.g. gpt2) or pick a local folder.")
-    local = Path(source).expanduser()
+    checked = check_source(source)
     kwargs = {"trust_remote_code": False}
-    if local.is_dir():
-        path, kwargs["local_files_only"] = str(local), True
+    if isinstance(checked, Path):
+        path, kwargs["local_files_only"] = str(checked), True
     else:
         path = source
         try:
@@ -175,7 +285,23 @@ def _context_length(config, tokenizer) -> int:
 # ---- prompts ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+def default_max_new_tokens(context: int) -> int:
+    """Max new tokens that leave most of a `context`-token window to the conversation: a
+    third of it, at most 120."""
+    return max(1, min(120, context // 3))
+
+
+def max_new_tokens_cap(context: int) -> int:
+    """The most new tokens a `context`-token window allows while keeping room for a prompt."""
+    return max(1, min(1024, context - 8))
+
+
+def fresh_seed() -> int:
+    """A new random seed (recorded with a reply so it can be reproduced)."""
+    return random.SystemRandom().randrange(2**31)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Sampling and prompt settings for one reply."""
 
@@ -200,7 +326,7 @@ class Settings:
             raise ValueError(f"Mode must be chat or completion, got {self.mode!r}.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prompt:
     """The token ids sent to the model and how the history was cut to fit."""
 
@@ -208,12 +334,39 @@ class Prompt:
     text: str  # as the model sees it
     budget: int  # prompt tokens allowed: window - max new tokens
     dropped_turns: int  # oldest turns left out
-    truncated: bool  # the newest message itself was cut from the left
+    cut_tokens: int = 0  # tokens cut from the left of the newest message (0 = it fits)
+
+    @property
+    def truncated(self) -> bool:
+        """The newest message itself was cut from the left."""
+        return self.cut_tokens > 0
 
 
 def clean(text: str) -> str:
     """Text with control characters (other than newline and tab) removed."""
     return "".join(c for c in text if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127))
+
+
+BLANK_LOOKING = set("\u115f\u1160\u2800\u3164\uffa0")  # fillers that draw nothing
+
+
+def is_blank(text: str) -> bool:
+    """True when `text` shows nothing: spaces, control, zero-width and format characters."""
+    return all(
+        c.isspace() or c in BLANK_LOOKING or unicodedata.category(c) in ("Cc", "Cf", "Zs")
+        for c in text
+    )
+
+
+def markdown_literal(text: str) -> str:
+    """Markdown that shows `text` literally: punctuation escaped (so no HTML, links or
+    formatting), leading spaces kept as no-break spaces (so no code blocks), hard breaks."""
+    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~^$:=&\"'])", r"\\\1", text)
+    lines = [
+        "\u00a0" * (len(line) - len(line.lstrip(" \t"))) + line.lstrip(" \t")
+        for line in escaped.split("\n")
+    ]
+    return "  \n".join(lines) or " "
 
 
 def _plain_transcript(messages: list[dict], system: str) -> str:
@@ -263,9 +416,16 @@ def build_prompt(lm: LoadedModel, history: list[dict], settings: Settings) -> Pr
             low = mid + 1
     text, ids = encode(low)
     if len(ids) <= budget:
-        return Prompt(ids, text, budget, low, False)
+        return Prompt(ids=ids, text=text, budget=budget, dropped_turns=low)
+    cut = len(ids) - budget
     ids = ids[-budget:]
-    return Prompt(ids, lm.tokenizer.decode(ids), budget, len(history) - 1, True)
+    return Prompt(
+        ids=ids,
+        text=lm.tokenizer.decode(ids),
+        budget=budget,
+        dropped_turns=len(history) - 1,
+        cut_tokens=cut,
+    )
 
 
 # ---- streaming ----------------------------------------------------------------------------
@@ -323,8 +483,9 @@ class _QueueStreamer:
 
 
 def _stops(lm: LoadedModel, s: Settings) -> list[str]:
-    """The user's stop sequences, plus the next-turn markers for a base model in chat mode."""
-    plain = s.mode == "chat" and not lm.has_chat_template
+    """The user's stop sequences, plus the next-turn markers for a transcript-style chat."""
+    template = getattr(lm.tokenizer, "chat_template", None)
+    plain = s.mode == "chat" and template in (None, "", TRANSCRIPT_TEMPLATE)
     return list(s.stop) + (list(PLAIN_STOPS) if plain else [])
 
 
@@ -358,6 +519,8 @@ def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threadi
         kwargs |= dict(do_sample=False, temperature=None, top_k=None, top_p=None)
     if stops:
         kwargs |= dict(stop_strings=stops, tokenizer=tok)
+    if lm.static_cache:
+        kwargs["cache_implementation"] = "static"
     return kwargs
 
 
@@ -404,8 +567,9 @@ def stream_reply(
                 if not ids:
                     reply.ttft_s = at - t_start
                 ids.append(payload)
-                reply.text = lm.tokenizer.decode(ids, skip_special_tokens=True)
-                yield "text", reply.text
+                if q.empty():  # decode only when caught up, not once per queued token
+                    reply.text = lm.tokenizer.decode(ids, skip_special_tokens=True)
+                    yield "text", reply.text
             elif kind == "error":
                 yield "error", payload
                 return
@@ -429,16 +593,135 @@ def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stop
     stops = _stops(lm, s)
     cut = min((text.find(x) for x in stops if x and x in text), default=-1)
     reply.text = (text[:cut] if cut >= 0 else text).strip() if s.mode == "chat" else text
-    for token, logits in zip(new, out.logits, strict=False):
-        probs = logits[0].float().softmax(-1)
-        p, i = probs.topk(5)
-        reply.tokens.append(
-            TokenInfo(
-                tok.decode([token]),
-                float(probs[token]),
-                [(tok.decode([j]), float(q)) for q, j in zip(p.tolist(), i.tolist(), strict=True)],
-            )
-        )
+    if not new:
+        return
+    # one softmax and one top-k for the whole reply, not one per token
+    probs = torch.cat([step[:1] for step in out.logits[: len(new)]]).float().softmax(-1)
+    chosen = probs.gather(1, torch.tensor(new, device=probs.device)[:, None])[:, 0].tolist()
+    top_p, top_i = (t.tolist() for t in probs.topk(5, dim=-1))
+    text_of = {j: tok.decode([j]) for j in set(new).union(*top_i)}
+    for k, token in enumerate(new):
+        alternatives = [(text_of[j], q) for q, j in zip(top_p[k], top_i[k], strict=True)]
+        reply.tokens.append(TokenInfo(text_of[token], chosen[k], alternatives))
+
+
+# ---- chat messages -----------------------------------------------------------------------
+
+REDRAW_EVERY_S = 0.05  # the page redraws a streaming reply at most 20 times a second
+
+
+def parse_stops(raw: str) -> tuple[str, ...]:
+    """'a, b,,c' -> ('a', 'b', 'c'): comma-separated stop sequences."""
+    return tuple(s for s in (x.strip() for x in raw.split(",")) if s)
+
+
+def settings_record(settings: Settings) -> dict:
+    """The settings as plain JSON-able values (kept with each reply)."""
+    return asdict(settings) | {"stop": list(settings.stop)}
+
+
+def turns(history: list[dict]) -> list[dict]:
+    """Chat messages reduced to role and content (what a prompt is built from)."""
+    return [{"role": m["role"], "content": m["content"]} for m in history]
+
+
+def reply_message(settings: Settings) -> dict:
+    """An empty assistant message for a reply about to stream with `settings`."""
+    return {"role": "assistant", "content": "", "stats": None, "tokens": []} | {
+        "settings": settings_record(settings)
+    }
+
+
+def chat_events(
+    lm: LoadedModel,
+    prompt: Prompt,
+    settings: Settings,
+    message: dict,
+    every: float = REDRAW_EVERY_S,
+    clock=time.monotonic,
+) -> Iterator[tuple[str, object]]:
+    """Stream a reply into `message` (from reply_message), yielding what the page draws:
+    ('waiting', None), ('text', reply so far) at most once per `every` s whatever the token
+    rate, ('error', why), ('end', Reply). A stream cut short (Stop, or any click that reruns
+    the page) keeps its text, marked [stopped]."""
+    last = -math.inf
+    try:
+        for kind, payload in stream_reply(lm, prompt, settings, threading.Event()):
+            if kind == "text":
+                message["content"] = payload
+                if clock() - last < every:
+                    continue
+                last = clock()
+            elif kind == "error":
+                message["content"] += f" [failed: {payload}]"
+            elif kind == "end":
+                message |= {"content": payload.text, "stats": payload.stats()}
+                message["tokens"] = [asdict(t) for t in payload.tokens]
+            yield kind, payload
+    finally:
+        if message["stats"] is None and not message["content"].endswith("]"):
+            message["content"] += " [stopped]"
+
+
+def token_markdown(tokens: list[dict]) -> str:
+    """Tokens as Markdown, each on a background coloured by its probability (green >= 50 %,
+    orange >= 10 %, red below), the text itself shown literally."""
+    colour = lambda p: "green" if p >= 0.5 else ("orange" if p >= 0.1 else "red")  # noqa: E731
+    return "".join(
+        f":{colour(t['probability'])}-background[{markdown_literal(t['text'])}]" for t in tokens
+    )
+
+
+def alternatives_table(token: dict) -> list[dict]:
+    """The top-5 alternatives of one generated token, as table rows."""
+    return [{"Alternative": repr(a), "Probability": round(p, 4)} for a, p in token["alternatives"]]
+
+
+def run_card(lm: LoadedModel, settings: Settings, device: str) -> dict:
+    """What produced a chat: model, device, size and settings."""
+    card = {"model": lm.name, "device": device, "parameters": lm.parameters}
+    return card | {"settings": settings_record(settings)}
+
+
+def transcript_json(card: dict, messages: list[dict]) -> str:
+    """A chat as JSON: the run card and the messages with their stats (no token details)."""
+    kept = [{k: v for k, v in m.items() if k != "tokens"} for m in messages]
+    return json.dumps({"run_card": card, "messages": kept}, indent=2)
+
+
+# ---- reports -----------------------------------------------------------------------------
+
+
+def describe_stats(stats: dict, usd_per_hour: float, seed: int | None = None) -> str:
+    """One line for a reply: tokens, time to first token, tokens/s, USD per 1,000 tokens."""
+    tps = stats["tokens_per_s"]
+    cost = (
+        f"{units.usd(costs.usd_per_1k_tokens(usd_per_hour, tps))} per 1,000 tokens"
+        if math.isfinite(tps) and tps > 0
+        else "too short to time"
+    )
+    return (
+        f"{stats['prompt_tokens']} prompt + {stats['new_tokens']} new tokens - first token "
+        f"{stats['ttft_s']:.2f} s - {tps:.1f} tokens/s - {cost}"
+        + (f" - seed {seed}" if seed is not None else "")
+        + (" - stopped" if stats["stopped"] else "")
+    )
+
+
+def transcript_markdown(card: dict, messages: list[dict], usd_per_hour: float) -> str:
+    """A chat as Markdown that shows every user and model text literally."""
+    md = [
+        f"# Conversation with {markdown_literal(card['model'])}",
+        "",
+        f"Run card: {markdown_literal(json.dumps(card))}",
+        "",
+    ]
+    for m in messages:
+        md += [f"**{m['role']}**: {markdown_literal(m['content'])}", ""]
+        if m.get("stats"):
+            seed = m.get("settings", {}).get("seed")
+            md += [f"_{markdown_literal(describe_stats(m['stats'], usd_per_hour, seed))}_", ""]
+    return "\n".join(md)
 
 
 # ---- training a small GPT-2 ---------------------------------------------------------------
@@ -477,7 +760,7 @@ def read_corpus(raw: bytes) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TinyGPTConfig:
     """A small GPT-2 and how long to train it."""
 
@@ -508,13 +791,25 @@ class TinyGPTConfig:
             raise ValueError("Steps 1-100,000, batch 1-512, learning rate in (0, 1].")
 
 
-def _tokenizer_from(text: str, vocab_size: int):
+def lr_factor(step: int, total: int) -> float:
+    """Learning-rate multiplier at 0-based `step` of `total`: linear warm-up over the first
+    tenth (at least one step), then cosine decay to a tenth. Defined for every total >= 1
+    (torch's OneCycleLR divides by zero for fewer than ~20 steps)."""
+    warm = max(1, total // 10)
+    if step < warm:
+        return (step + 1) / warm
+    done = (step - warm) / max(1, total - warm)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * min(done, 1.0)))
+
+
+def train_tokenizer(text: str, vocab_size: int, min_frequency: int = 2):
+    """A byte-level BPE tokenizer trained on `text`, as a transformers fast tokenizer."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        [text], vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"]
+        [text], vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=["<|endoftext|>"]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,
@@ -524,14 +819,18 @@ def _tokenizer_from(text: str, vocab_size: int):
     )
 
 
-def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Path:
+def train_small_gpt2(
+    text: str, cfg: TinyGPTConfig, device: str, ctx=None, hooks: TrainHooks | None = None
+) -> Path:
     """Train a byte-level BPE tokenizer and a small GPT2LMHeadModel on `text`; report loss
     (train and validation, 90/10 split) and a sample as it goes; save with save_pretrained
-    into models_dir()/name, also when stopped. Returns the folder."""
+    into models_dir()/name, also when stopped. Returns the folder. `hooks`: the distributed
+    wrapper and checkpoints of `core.train` (none for the page)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    hooks = hooks or TrainHooks()  # train hook
     torch.manual_seed(cfg.seed)
-    tok = _tokenizer_from(text, cfg.vocab_size)
+    tok = train_tokenizer(text, cfg.vocab_size)
     ids = torch.tensor(tok(text)["input_ids"], dtype=torch.long)
     cut = int(len(ids) * 0.9)
     train, val = ids[:cut].to(device), ids[cut:].to(device)
@@ -550,27 +849,33 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
             eos_token_id=tok.eos_token_id,
         )
     ).to(device)
+    train = hooks.shard(train, contiguous=True)  # train hook: this rank's share of the text
+    trained = hooks.wrap(model)  # train hook: the module the steps call
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(i, cfg.steps))
     gen = torch.Generator().manual_seed(cfg.seed)
+    start = hooks.resume(model, opt, sched, gen)  # train hook: from a checkpoint
 
     def batch(data: torch.Tensor) -> torch.Tensor:
         starts = torch.randint(0, len(data) - cfg.context - 1, (cfg.batch_size,), generator=gen)
         return torch.stack([data[s : s + cfg.context + 1] for s in starts.tolist()])
 
-    for step in range(1, cfg.steps + 1):
+    t0 = time.perf_counter()
+    for step in range(start + 1, cfg.steps + 1):  # train hook: start
         if ctx is not None and ctx.should_stop():
             break
         model.train()
         xb = batch(train)
-        loss = model(input_ids=xb[:, :-1], labels=xb[:, :-1]).loss
+        loss = trained(input_ids=xb[:, :-1], labels=xb[:, :-1]).loss  # train hook: trained
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         if ctx is not None:
-            ctx.report(step / cfg.steps, f"step {step}/{cfg.steps}, loss {loss.item():.3f}")
+            rate = (step - start) * cfg.batch_size * cfg.context / (time.perf_counter() - t0)
+            msg = f"step {step}/{cfg.steps}, loss {loss.item():.3f}"
+            ctx.report(step / cfg.steps, msg, rate=rate, unit="tokens")
             if step % cfg.sample_every == 0 or step == cfg.steps or step == 1:
                 ctx.log(
                     step=step,
@@ -578,8 +883,12 @@ def train_small_gpt2(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Pa
                     val_loss=_val_loss(model, val, cfg, gen),
                     sample=_sample(model, tok, device),
                 )
+        hooks.epoch_end(step, model, opt, sched, gen)  # train hook: checkpoint
     out = models_dir() / cfg.name
+    if not hooks.is_main:  # train hook: rank 0 alone saves
+        return out
     model.eval().to("cpu").save_pretrained(out)
+    tok.chat_template = TRANSCRIPT_TEMPLATE
     tok.save_pretrained(out)
     return out
 
@@ -601,3 +910,119 @@ def _sample(model, tok, device: str, n: int = 40) -> str:
         start, max_new_tokens=n, do_sample=True, top_k=40, pad_token_id=tok.eos_token_id
     )
     return tok.decode(out[0, 1:], skip_special_tokens=True)
+
+
+# ---- recording runs (core.runs, MLflow) ------------------------------------------------------
+
+
+class NotRecorded(Exception):
+    """The run store could not record a run; the message says why. Nothing else is lost."""
+
+
+def record_run(tool: str, **run) -> str:
+    """`core.runs.record(tool, **run)`; NotRecorded with the store's message when it fails."""
+    try:
+        from core import runs  # lazily: it brings MLflow, which Home never needs
+    except ImportError:
+        raise NotRecorded("This copy of the app has no run store (core.runs).") from None
+    try:
+        return runs.record(tool, **run)
+    except runs.StoreError as err:
+        raise NotRecorded(str(err)) from None
+
+
+def chat_run(card: dict, messages: list[dict], usd_per_hour: float) -> dict:
+    """A saved chat as a run: its run card, per-reply stats and cost, the transcript."""
+    replies = [
+        {"reply": i, "seed": m["settings"]["seed"]} | m["stats"]
+        for i, m in enumerate(messages)
+        if m.get("stats")
+    ]
+    for r in replies:
+        tps = r["tokens_per_s"]
+        ok = math.isfinite(tps) and tps > 0
+        r["usd_per_1k_tokens"] = costs.usd_per_1k_tokens(usd_per_hour, tps) if ok else None
+    timed = [r for r in replies if r["usd_per_1k_tokens"] is not None]
+    metrics = {"replies": len(replies), "new_tokens": sum(r["new_tokens"] for r in replies)}
+    if timed:
+        metrics |= {
+            "tokens_per_s": sum(r["tokens_per_s"] for r in timed) / len(timed),
+            "ttft_s": sum(r["ttft_s"] for r in timed) / len(timed),
+            "usd_per_1k_tokens": sum(r["usd_per_1k_tokens"] for r in timed) / len(timed),
+        }
+    return {
+        "name": f"chat with {card['model']}",
+        "params": card | {"usd_per_hour": usd_per_hour},
+        "metrics": metrics,
+        "tables": {"replies": replies, "transcript": turns(messages)},
+        "artifacts": {
+            "chat.json": transcript_json(card, messages),
+            "chat.md": transcript_markdown(card, messages, usd_per_hour),
+        },
+        "tags": {"device": card["device"]},
+    }
+
+
+def save_chat(card: dict, messages: list[dict], usd_per_hour: float) -> str:
+    """Record a chat (tool 'chat'); its run id, or NotRecorded saying why."""
+    return record_run("chat", **chat_run(card, messages, usd_per_hour))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainedModel:
+    """A model trained here: where it is saved and the run that records it."""
+
+    folder: Path
+    run_id: str | None = None  # None when the store could not record it
+    not_recorded: str = ""  # why not (the model itself is saved)
+
+
+class _KeepRows:
+    """A job context that also keeps the rows logged, for the run record."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx, self.rows = ctx, []
+
+    def should_stop(self) -> bool:
+        return self.ctx is not None and self.ctx.should_stop()
+
+    def report(self, *args, **kwargs) -> None:
+        if self.ctx is not None:
+            self.ctx.report(*args, **kwargs)
+
+    def log(self, **row) -> None:
+        self.rows.append(row)
+        if self.ctx is not None:
+            self.ctx.log(**row)
+
+
+def gpt2_run(cfg: TinyGPTConfig, device: str, rows: list[dict], folder, status: str) -> dict:
+    """A training of the small GPT-2 as a run: config, loss curve, samples, the model folder."""
+    return {  # the losses' latest values come from the history (a final point would be step 0)
+        "name": cfg.name,
+        "params": asdict(cfg) | {"device": device},
+        "metrics": {"steps": rows[-1]["step"] if rows else 0},
+        "history": [{k: v for k, v in r.items() if k != "sample"} for r in rows],
+        "tables": {"samples": [{"step": r["step"], "sample": r["sample"]} for r in rows]},
+        "artifacts": {"model": Path(folder)} if folder else {},
+        "tags": {"device": device},
+        "status": status,
+    }
+
+
+def train_and_record(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> TrainedModel:
+    """train_small_gpt2, then record the run (tool 'gpt2') from the worker as it ends, so a
+    training whose page is gone is recorded too; a store failure leaves the model saved."""
+    keep = _KeepRows(ctx)
+    try:
+        folder = train_small_gpt2(text, cfg, device, keep)
+    except Exception:
+        with contextlib.suppress(NotRecorded):
+            record_run("gpt2", **gpt2_run(cfg, device, keep.rows, None, "FAILED"))
+        raise
+    status = "KILLED" if keep.should_stop() else "FINISHED"
+    try:
+        run_id = record_run("gpt2", **gpt2_run(cfg, device, keep.rows, folder, status))
+    except NotRecorded as err:
+        return TrainedModel(folder=folder, not_recorded=str(err))
+    return TrainedModel(folder=folder, run_id=run_id)

@@ -49,13 +49,25 @@ def gigabytes(n_bytes: float) -> str:
 
 
 def hours(h: float) -> str:
-    """'186,966 GPU-hours'."""
+    """'186,966 GPU-hours'; '0.0012 GPU-hours' for small ones."""
     return f"{h:,.0f} GPU-hours" if h >= 10 else f"{h:.2g} GPU-hours"
 
 
 def days(d: float) -> str:
-    """'7.6 days' (or hours when under one day)."""
+    """'7.6 days'; hours under one day, years past two years ('1,219 years')."""
+    if d >= 730:
+        return f"{d / 365:,.3g} years" if d < 365_000 else f"{d / 365:,.0f} years"
     return f"{d:.3g} days" if d >= 1 else f"{d * 24:.2g} hours"
+
+
+def count(n: float, thing: str) -> str:
+    """'1 GPU', '8 GPUs', '12.4k GPUs'."""
+    return f"{compact(n)} {thing}{'' if n == 1 else 's'}"
+
+
+def co2(kg: float) -> str:
+    """'850 kg CO2e', '12.3 t CO2e' (tonnes from 1,000 kg)."""
+    return f"{compact(kg / 1000)} t CO2e" if kg >= 1000 else f"{compact(kg)} kg CO2e"
 
 
 def percent(x: float) -> str:
@@ -66,3 +78,10 @@ def percent(x: float) -> str:
 def rate(x: float, unit: str) -> str:
     """'239 tokens/s'."""
     return f"{compact(x)} {unit}"
+
+
+def months(m: float) -> str:
+    """'19.1 months', '4.2 years' past two years, 'never' for inf."""
+    if math.isinf(m):
+        return "never"
+    return f"{m / 12:.3g} years" if m >= 24 else f"{m:.3g} months"

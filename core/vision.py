@@ -25,6 +25,7 @@ from torch import nn
 from core import device as dev
 from core import optimizers
 from core.data import ImageTensors, Quiet
+from core.distributed import TrainHooks
 from core.jobs import JobContext
 
 # ---- model --------------------------------------------------------------------------------
@@ -340,26 +341,32 @@ def train_classifier(
     model_cfg: CNNConfig,
     cfg: TrainConfig,
     ctx: JobContext | None = None,
+    hooks: TrainHooks | None = None,
 ) -> TrainResult:
     """Train on splits[0], pick the best epoch on splits[1]; report every batch and log every
-    epoch to `ctx`, stop when it says so, and always return the best model seen."""
+    epoch to `ctx`, stop when it says so, and always return the best model seen. `hooks`:
+    the distributed wrapper and checkpoints of `core.train` (none for the page)."""
     train_idx, val_idx, _ = splits
     ctx = ctx or Quiet()
+    hooks = hooks or TrainHooks()  # train hook
     # setup: seeds, a model normalising with the training images' own statistics, optimizer
     torch.manual_seed(cfg.seed)
     model = build_cnn(model_cfg, *channel_stats(data, train_idx)).to(data.device)
     if data.device == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+    local_idx = hooks.shard(train_idx)  # train hook: this rank's share
+    steps_per_epoch = math.ceil(len(local_idx) / cfg.batch_size)
     opt, sched = _optimizer_and_schedule(model, cfg, cfg.epochs * steps_per_epoch)
     result = TrainResult(model=model)
     gen = torch.Generator().manual_seed(cfg.seed)
-    loop = _Loop(model, opt, sched, gen, result, ctx, steps_per_epoch)
-    best_loss, best_state, waited = math.inf, _snapshot(model), 0
+    loop = _Loop(hooks.wrap(model), opt, sched, gen, result, ctx, steps_per_epoch)  # train hook
+    start = hooks.resume(model, opt, sched, gen, result)  # train hook: from a checkpoint
+    best_loss, best_state, waited = hooks.best(model, result)  # train hook
     try:
-        for epoch in range(cfg.epochs):
+        for epoch in range(start, cfg.epochs):  # train hook: start
             # train one epoch, then validate
-            train_loss, train_acc = _train_epoch(loop, data, train_idx, cfg, epoch)
+            train_loss, train_acc = _train_epoch(loop, data, local_idx, cfg, epoch)
+            hooks.sync(model)  # train hook: every rank validates the same model
             probs, val_loss = predict(model, data, val_idx)
             val_acc = (probs.argmax(1) == data.y[val_idx]).float().mean().item()
             row = Epoch(
@@ -373,6 +380,7 @@ def train_classifier(
             )
             result.history.append(row)
             ctx.log(**asdict(row))
+            hooks.epoch_end(epoch, model, opt, sched, gen, result)  # train hook: checkpoint
             # keep the best model (lowest validation loss); stop when patience runs out
             if val_loss < best_loss:
                 best_loss, best_state, waited = val_loss, _snapshot(model), 0

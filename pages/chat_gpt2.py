@@ -1,19 +1,423 @@
 """Chat with GPT-2: any causal LM from the hub or a local folder, or a small GPT-2 trained
 here; replies stream token by token with speed, cost and per-token probabilities.
 
-Widgets -> Settings -> `core.textgen.stream_reply` (a worker generates, the page streams)
--> chat messages, stats, token view. Text from users and models is always shown as text.
+Widgets -> Settings -> `core.textgen.chat_events` (a worker generates, the page redraws at
+most 20 times a second) -> chat messages, stats, token view. Model and user text is shown
+with `st.text`: literally, wrapped, never as Markdown or HTML.
 """
 
-import json
-import re
-import threading
+from dataclasses import replace
 
 import streamlit as st
 
 import ui
-from core import cache, charts, costs, jobs, textgen, units
+from core import cache, charts, costs, textgen
 from core import device as dev
+
+CHAT, MODEL, TRAIN_JOB = "chat_history", "chat_model_source", "gpt_train_job"
+PENDING, SIDE = "chat_pending", "side_outputs"  # a message too long to send; side outputs
+OTHER = "Other hub id or folder..."
+
+
+def model_ui(key: str, device: str, label: str = "Model") -> textgen.LoadedModel | None:
+    """Pick and load a model; the loaded one stays (also when a later Load fails)."""
+    options = [*textgen.SUGGESTED, *textgen.local_models(), OTHER]
+    c1, c2 = st.columns([4, 1])
+    help_ = f"Your trained models are saved in {textgen.models_dir()}."
+    choice = c1.selectbox(
+        label, options, key=f"{key}_pick", format_func=textgen.model_label, help=help_
+    )
+    if choice == OTHER:
+        choice = c1.text_input("Hub id or local folder", key=f"{key}_other", placeholder="gpt2")
+    if c2.button("Load", key=f"{key}_load", type="primary"):
+        st.session_state[f"{key}_want"] = choice
+    if st.session_state.get(f"{key}_want") and download_ui(key, st.session_state[f"{key}_want"]):
+        try_load(key, st.session_state.pop(f"{key}_want"), device)
+    if not st.session_state.get(key):
+        st.info("Pick a model and press Load. With no network, train your own on the last tab.")
+        return None
+    try:
+        lm = cache.causal_lm(st.session_state[key], device)
+    except Exception as err:  # e.g. too big for the device picked since it was loaded
+        st.error(f"Cannot load {st.session_state.pop(key)} on {device}: {err}")
+        return None
+    template = ", chat template" if lm.has_chat_template else ""
+    st.caption(
+        f"Loaded {textgen.model_label(lm.name)}: {lm.parameters:,} parameters, "
+        f"{lm.context:,}-token window, on {device}{template}."
+    )
+    return lm
+
+
+def try_load(key: str, source: str, device: str) -> None:
+    """`source` replaces the loaded model only when it loads."""
+    try:
+        cache.causal_lm(source, device)
+    except Exception as err:  # a user's pick: any failure is a message, never a traceback
+        why = str(err) if isinstance(err, textgen.ModelLoadError) else f"{source}: {err}"
+        kept = " The model loaded before stays loaded." if st.session_state.get(key) else ""
+        st.error(f"{why}{kept}")
+        return
+    st.session_state[key] = source
+
+
+def download_ui(key: str, source: str) -> bool:
+    """True once `source` can be loaded from disk; meanwhile downloads it with progress."""
+    job_key = f"{key}_download"
+    job = ui.job_of(job_key)
+    if job is None or job.meta["source"] != source:
+        if not textgen.needs_download(source) or not textgen.hub_reachable():
+            return True  # on disk already, or loading explains that there is no network
+        target = lambda ctx: textgen.download_model(source, ctx)  # noqa: E731
+        if ui.submit_job(
+            job_key, target, "download", tool="download", device="network", meta={"source": source}
+        ):
+            st.rerun()
+        st.session_state.pop(f"{key}_want")
+        return False
+    if job.active:
+        ui.job_progress_ui(job_key)
+        return False
+    ui.forget_job(job_key)
+    if ui.job_failed_ui(job, "Download"):
+        st.session_state.pop(f"{key}_want")
+        return False
+    return True
+
+
+def settings_ui(key: str, context: int, mode: str, system: str, temperature=0.8, columns=False):
+    """Sampling settings for a `context`-token window; new tokens default to a third of it,
+    so the conversation keeps most of the window."""
+    with st.container() if columns else st.expander("Sampling and prompt settings"):
+        c1, c2, c3 = st.columns(3)
+        new_cap, new_default = (
+            textgen.max_new_tokens_cap(context),
+            textgen.default_max_new_tokens(context),
+        )
+        return textgen.Settings(
+            temperature=c1.slider(
+                "Temperature (0 = greedy)", 0.0, 2.0, temperature, 0.05, key=f"{key}_temp"
+            ),
+            top_k=c1.number_input("Top-k (0 = off)", 0, 1000, 50, key=f"{key}_topk"),
+            top_p=c2.slider("Top-p", 0.05, 1.0, 0.95, 0.01, key=f"{key}_topp"),
+            repetition_penalty=c2.slider(
+                "Repetition penalty", 1.0, 2.0, 1.1, 0.05, key=f"{key}_rep"
+            ),
+            # keyed by the window, so a model with another window gets fresh defaults
+            max_new_tokens=c3.number_input(
+                "Max new tokens", 1, new_cap, new_default, key=f"{key}_max_{context}"
+            ),
+            seed=c3.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed"),
+            stop=textgen.parse_stops(
+                st.text_input("Stop sequences (comma separated)", key=f"{key}_stops")
+            ),
+            mode=mode,
+            system=system,
+        )
+
+
+def token_view(reply: dict, index: int) -> None:
+    """Each generated token coloured by its probability; alternatives for a chosen token."""
+    tokens = reply.get("tokens") or []
+    if not tokens:
+        return
+    with st.expander("Token view"):
+        st.markdown(textgen.token_markdown(tokens))
+        st.caption("Green: probability >= 50 %, orange: >= 10 %, red: below.")
+        i = st.number_input("Token #", 0, len(tokens) - 1, 0, key=f"tok_{index}")
+        st.dataframe(textgen.alternatives_table(tokens[i]), hide_index=True)
+
+
+def stats_caption(where, message: dict, usd_per_hour: float) -> None:
+    if message.get("stats"):
+        seed = message["settings"]["seed"]
+        where.caption(textgen.describe_stats(message["stats"], usd_per_hour, seed))
+
+
+def stream_into(lm, prompt, settings, where, usd_per_hour: float, sink: list | None = None) -> dict:
+    """Stream a reply into `where`; it is in `sink` from the start, so a reply cut short
+    (Stop, or any click that reruns the page) keeps its text."""
+    holder, message = where.empty(), textgen.reply_message(settings)
+    if sink is not None:
+        sink.append(message)
+    for kind, payload in textgen.chat_events(lm, prompt, settings, message):
+        if kind == "waiting":
+            holder.caption("Waiting for the model: another session is generating...")
+        elif kind == "text":
+            holder.text(payload + " ▌")
+        elif kind == "error":
+            where.error(f"Generation failed: {payload}")
+        else:
+            holder.text(payload.text)
+            record_speed(lm, payload.tokens_per_s)
+    stats_caption(where, message, usd_per_hour)
+    return message
+
+
+def record_speed(lm, tokens_per_s: float) -> None:
+    gpu = dev.probe_hardware().gpu_name
+    hardware = gpu if lm.device == "cuda" and gpu else f"CPU, {dev.cpu_threads()} threads"
+    if tokens_per_s == tokens_per_s:
+        label = f"{lm.name} decode (chat{', fast path' if lm.fast else ''})"
+        ui.record_measurement(ui.Measurement(label, tokens_per_s, lm.device, hardware))
+
+
+def respond(lm, settings, history: list[dict], usd_per_hour: float) -> None:
+    try:
+        prompt = textgen.build_prompt(lm, textgen.turns(history), settings)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    with st.chat_message("assistant"):
+        stream_into(lm, prompt, settings, st, usd_per_hour, sink=history)
+
+
+def meter(lm, settings, history: list[dict]) -> None:
+    """How full the window is, and what was left out to fit."""
+    if not history:
+        st.caption(f"Room for a message of about {lm.context - settings.max_new_tokens} tokens.")
+        return
+    p = textgen.build_prompt(lm, textgen.turns(history), settings)
+    used = len(p.ids) + settings.max_new_tokens
+    note = f" - {p.dropped_turns} older turn(s) dropped to fit" if p.dropped_turns else ""
+    note += f" - the last message lost its first {p.cut_tokens} tokens" if p.truncated else ""
+    text = f"Context: {used:,} of {lm.context:,} tokens (prompt + max new){note}"
+    st.progress(min(used / lm.context, 1.0), text=text)
+
+
+def messages_ui(history: list[dict], usd_per_hour: float) -> None:
+    for i, msg in enumerate(history):
+        with st.chat_message(msg["role"]):
+            st.text(msg["content"])
+            stats_caption(st, msg, usd_per_hour)
+            token_view(msg, i)
+
+
+def chat_buttons_ui(lm, settings, history: list[dict], usd_per_hour: float) -> None:
+    b1, b2, b3, b4 = st.columns(4)
+    if b1.button("Regenerate", key="chat_regen", disabled=not history, help="A new random seed"):
+        while history and history[-1]["role"] == "assistant":
+            history.pop()
+        if history:  # each press samples anew; the seed is recorded with the reply
+            respond(lm, replace(settings, seed=textgen.fresh_seed()), history, usd_per_hour)
+            st.rerun()
+    if b2.button("Undo last turn", key="chat_undo", disabled=not history):
+        while history and history.pop()["role"] != "user":
+            pass
+        st.rerun()
+    if b3.button("Clear", key="chat_clear"):
+        history.clear()
+        st.rerun()
+    b4.button("Stop", key="chat_stop", help="Ends the reply being written; keeps its text.")
+
+
+def input_ui(lm, settings, history: list[dict], usd_per_hour: float) -> None:
+    """The message box; a message that would be cut to fit waits for "Send anyway"."""
+    text = st.chat_input("Message the model", key="chat_input")
+    if text is not None and textgen.is_blank(text):
+        st.warning("Type something first: an empty message has nothing to answer.")
+    elif text is not None:
+        st.session_state[PENDING] = textgen.clean(text)
+    if st.session_state.get(PENDING) is None:
+        return
+    turn = {"role": "user", "content": st.session_state[PENDING]}
+    prompt = textgen.build_prompt(lm, [*textgen.turns(history), turn], settings)
+    if not prompt.truncated or st.session_state.pop("chat_send_anyway", False):
+        history.append(turn | {"content": st.session_state.pop(PENDING)})
+        with st.chat_message("user"):
+            st.text(turn["content"])
+        respond(lm, settings, history, usd_per_hour)
+        st.rerun()
+    st.warning(
+        f"Too long for this model: the first {prompt.cut_tokens:,} tokens of your message "
+        f"would be cut off to fit its {lm.context:,}-token window with "
+        f"{settings.max_new_tokens} new tokens. Shorten it, lower Max new tokens, or send it."
+    )
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Send anyway", key="chat_send_cut"):
+        st.session_state["chat_send_anyway"] = True
+        st.rerun()
+    if c2.button("Cancel", key="chat_cancel"):
+        st.session_state.pop(PENDING)
+        st.rerun()
+
+
+def export_ui(card: dict, history: list[dict], usd_per_hour: float) -> None:
+    """Exports, and "Save this chat" into the run store (a failure loses nothing)."""
+    c1, c2, c3 = st.columns(3)
+    chat_json = textgen.transcript_json(card, history)
+    c1.download_button("Export JSON", chat_json, "chat.json", key="chat_json")
+    md = textgen.transcript_markdown(card, history, usd_per_hour)
+    c2.download_button("Export Markdown", md, "chat.md", key="chat_md")
+    if not c3.button("Save this chat", key="chat_save", help="Record it as a run (Runs page)"):
+        return
+    try:
+        run_id = textgen.save_chat(card, history, usd_per_hour)
+    except textgen.NotRecorded as err:
+        st.error(f"The chat was not saved: {err} It is still here; export it instead.")
+        return
+    st.success(f"Saved as run {run_id}: find it on the Runs page.")
+
+
+def fast_ui(lm: textgen.LoadedModel, device: str) -> textgen.LoadedModel:
+    """The fast generation path (on by default where it pays); says when it lowers precision."""
+    help_ = (
+        "CPU: a bf16 copy of the weights, half the bytes read per token (pays on CPUs with "
+        "AVX512-BF16 or AMX). CUDA: half precision and a static KV cache, compiled on first use."
+    )
+    if not st.toggle(
+        "Fast generation", textgen.fast_path_pays(device), key="chat_fast", help=help_
+    ):
+        return lm
+    fast = textgen.fast_variant(lm)
+    note = " - replies may differ slightly from full precision" if fast.lowered_precision else ""
+    st.caption(f"Fast path: {fast.fast or 'nothing faster on this device'}{note}.")
+    return fast
+
+
+def chat_tab(device: str, usd_per_hour: float) -> textgen.LoadedModel | None:
+    history = st.session_state.setdefault(CHAT, [])
+    lm = model_ui(MODEL, device)
+    lm = fast_ui(lm, device) if lm is not None else None
+    c1, c2 = st.columns([1, 3])
+    mode = c1.radio("Mode", ["chat", "completion"], key="chat_mode", horizontal=True)
+    system = c2.text_input("System prompt (optional)", key="chat_system")
+    settings = settings_ui("chat", lm.context if lm else 1024, mode, system)
+    messages_ui(history, usd_per_hour)
+    if lm is None:
+        return None
+    chat_buttons_ui(lm, settings, history, usd_per_hour)
+    meter(lm, settings, history)
+    input_ui(lm, settings, history, usd_per_hour)
+    if history:
+        export_ui(textgen.run_card(lm, settings, device), history, usd_per_hour)
+    return lm
+
+
+def side_outputs_ui(cols, outputs: list[dict], sides: list, usd_per_hour: float) -> None:
+    """The last outputs, kept when a setting changes (marked when they differ from it)."""
+    for col, out, s in zip(cols, outputs, sides, strict=False):
+        col.text(out["content"])
+        stats_caption(col, out, usd_per_hour)
+        if out["settings"] != textgen.settings_record(s):
+            col.caption("Made with earlier settings: press Generate both to refresh.")
+
+
+def side_tab(lm, device: str, usd_per_hour: float) -> None:
+    if lm is None:
+        st.info("Load a model on the Chat tab first.")
+        return
+    two = st.toggle("Compare two models", key="side_two", help="Off: two settings, one model.")
+    models = (lm, model_ui("side_model_b", device, "Model B") if two else lm)
+    prompt_text = st.text_area("One prompt for both", "Once upon a time", key="side_prompt")
+    cols, sides = st.columns(2), []
+    for col, name, model, temp in zip(cols, "AB", models, (0.0, 1.0), strict=True):
+        with col:  # A starts greedy, B sampling: two settings worth comparing
+            st.markdown(f"**{name}: {model.name if model else 'no model loaded'}**")
+            ctx = model.context if model else 1024
+            sides.append(settings_ui(f"side{name}", ctx, "completion", "", temp, columns=True))
+    if not st.button("Generate both", key="side_go", type="primary", disabled=models[1] is None):
+        side_outputs_ui(cols, st.session_state.get(SIDE, []), sides, usd_per_hour)
+        return
+    if textgen.is_blank(prompt_text):
+        st.warning("Type a prompt first.")
+        return
+    outputs = []  # one after the other: a shared model serves one generation at a time
+    for col, s, model in zip(cols, sides, models, strict=True):
+        try:
+            p = textgen.build_prompt(model, [{"role": "user", "content": prompt_text}], s)
+        except ValueError as err:
+            col.error(str(err))
+            continue
+        outputs.append(stream_into(model, p, s, col, usd_per_hour))
+    st.session_state[SIDE] = outputs
+
+
+def training_live(job) -> None:
+    """Loss curves and the latest sample while the model trains."""
+    rows = job.metrics()
+    if rows:
+        curves = {"step": [r["step"] for r in rows], "train": [r["train_loss"] for r in rows]}
+        st.line_chart(curves | {"validation": [r["val_loss"] for r in rows]}, x="step", height=240)
+        st.caption("Latest sample:")
+        st.text(rows[-1]["sample"])
+
+
+def corpus_ui() -> str | None:
+    """The training text: built in, or an uploaded file (None until a usable one is given)."""
+    builtin = "Built in (scikit-learn's data set descriptions, 43 KB)"
+    if st.radio("Text", [builtin, "Upload a .txt or .md file"], key="gpt_corpus") == builtin:
+        return textgen.builtin_corpus()
+    up = st.file_uploader("Text file", type=["txt", "md"], key="gpt_upload")
+    try:
+        return None if up is None else textgen.read_corpus(up.getvalue())
+    except ValueError as err:
+        st.error(str(err))
+        return None
+
+
+def train_config_ui() -> textgen.TinyGPTConfig | None:
+    """The model and training settings; None (with the reason shown) when they cannot run."""
+    c1, c2, c3, c4 = st.columns(4)
+    try:
+        cfg = textgen.TinyGPTConfig(
+            name=c1.text_input("Model name", "my-gpt2", key="gpt_name").strip(),
+            layers=c1.slider("Layers", 1, 8, 2, key="gpt_layers"),
+            width=c2.select_slider("Width", [64, 128, 192, 256, 384], 128, key="gpt_width"),
+            heads=c2.select_slider("Heads", [1, 2, 4, 8], 4, key="gpt_heads"),
+            context=c3.select_slider("Context (tokens)", [32, 64, 96, 128, 256], 96, key="gpt_ctx"),
+            vocab_size=c3.select_slider(
+                "Vocabulary", [512, 1024, 2048, 4096], 1024, key="gpt_vocab"
+            ),
+            steps=c4.number_input("Steps", 10, 20_000, 300, 10, key="gpt_steps"),
+            lr=c4.number_input("Learning rate", 1e-5, 1e-1, 3e-3, format="%.0e", key="gpt_lr"),
+            batch_size=16,
+        )
+    except ValueError as err:
+        st.error(str(err))
+        return None
+    if textgen.model_exists(cfg.name) and not st.checkbox(
+        f"Replace the saved {cfg.name}", key="gpt_overwrite"
+    ):
+        st.warning(
+            f"A model named {cfg.name} exists: training would overwrite it. Rename it or tick."
+        )
+        return None
+    return cfg
+
+
+def train_results_ui(job) -> None:
+    rows = job.metrics()
+    if rows:
+        st.plotly_chart(charts.loss_by_step(rows), key="gpt_curve")
+        st.caption(f"Sample after step {rows[-1]['step']}:")
+        st.text(rows[-1]["sample"])
+    saved = "Stopped; saved" if job.status == "stopped" else "Saved"
+    st.success(f"{saved} to {job.result.folder}. Pick it in the model picker on the Chat tab.")
+    if job.result.run_id:
+        st.caption(f"Recorded as run {job.result.run_id} (Runs page).")
+    else:
+        st.warning(f"The training was not recorded: {job.result.not_recorded}")
+
+
+def train_tab(device: str) -> None:
+    st.markdown(
+        "Train a byte-level BPE tokenizer and a small GPT-2 on text - no network needed. "
+        f"It is saved in `{textgen.models_dir()}` and appears in the model picker."
+    )
+    corpus, cfg = corpus_ui(), train_config_ui()
+    job = ui.job_of(TRAIN_JOB)
+    if ui.job_buttons_ui(job, TRAIN_JOB, "Train", disabled=corpus is None or cfg is None):
+        target = lambda ctx: textgen.train_and_record(corpus, cfg, device, ctx)  # noqa: E731
+        if ui.submit_job(
+            TRAIN_JOB, target, "train gpt2", tool="gpt2", device=device, meta={"config": cfg}
+        ):
+            st.rerun()
+    if job is not None and job.active:
+        ui.job_progress_ui(TRAIN_JOB, draw=training_live, every=2.0)
+    elif job is not None and not ui.job_failed_ui(job, "Training"):
+        train_results_ui(job)
+
 
 ui.require_navigation()
 st.title("Chat with GPT-2")
@@ -22,372 +426,11 @@ st.caption(
     "and how sure the model was of every token."
 )
 device = ui.session_device()
-CHAT, MODEL, TRAIN_JOB = "chat_history", "chat_model_source", "gpt_train_job"
-st.session_state.setdefault(CHAT, [])
+price, _ = costs.hardware_rate(device, dev.probe_hardware().gpu_name, dev.cpu_threads())
 tab_chat, tab_side, tab_train = st.tabs(["Chat", "Side by side", "Train your own GPT-2"])
-
-
-def plain(text: str) -> str:
-    """Markdown that shows `text` literally: no HTML, links, images or formatting."""
-    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~^$:])", r"\\\1", text)
-    return escaped.replace("\n", "  \n") or " "
-
-
-def model_ui(key: str, label: str = "Model"):
-    """Pick and load a model; the loaded one stays for the session. None until loaded."""
-    options = [*textgen.SUGGESTED, *textgen.local_models(), "Other hub id or folder..."]
-    c1, c2 = st.columns([4, 1])
-    choice = c1.selectbox(
-        label,
-        options,
-        key=f"{key}_pick",
-        help=f"Your trained models are saved in {textgen.models_dir()}.",
-    )
-    if choice == options[-1]:
-        choice = c1.text_input("Hub id or local folder", key=f"{key}_other", placeholder="gpt2")
-    c2.write("")
-    if c2.button("Load", key=f"{key}_load", type="primary"):
-        st.session_state[key] = choice
-    source = st.session_state.get(key)
-    if not source:
-        st.info("Pick a model and press Load. With no network, train your own on the last tab.")
-        return None
-    if not download_ui(key, source):
-        return None
-    try:
-        lm = cache.causal_lm(source, device)
-    except textgen.ModelLoadError as err:
-        st.error(str(err))
-        return None
-    st.caption(
-        f"Loaded {source}: {units.params(lm.parameters)}, {lm.context:,}-token window, "
-        f"on {device}{', chat template' if lm.has_chat_template else ''}."
-    )
-    return lm
-
-
-def download_ui(key: str, source: str) -> bool:
-    """True once `source` can be loaded from disk; meanwhile downloads it with progress."""
-    job = st.session_state.get(f"{key}_download")
-    if job is not None and job.meta["source"] == source:
-        if job.running:
-            download_progress(f"{key}_download")
-            return False
-        if job.status == "failed":
-            st.error(f"Download failed: {job.error}")
-            st.session_state.pop(f"{key}_download")
-            return False
-        return True
-    if not textgen.needs_download(source) or not textgen.hub_reachable():
-        return True  # on disk already, or loading explains that there is no network
-    target = lambda ctx: textgen.download_model(source, ctx)  # noqa: E731
-    st.session_state[f"{key}_download"] = jobs.Job(
-        target, "download", meta={"source": source}
-    ).start()
-    st.rerun()
-
-
-@st.fragment(run_every=1.0)
-def download_progress(job_key: str) -> None:
-    job = st.session_state[job_key]
-    if not job.running:
-        st.rerun()
-    st.progress(job.progress, text=f"Downloading {job.meta['source']}: {job.message or 'starting'}")
-
-
-def settings_ui(key: str, lm, columns: bool = False) -> textgen.Settings:
-    box = st.container() if columns else st.expander("Sampling and prompt settings")
-    with box:
-        c1, c2, c3 = st.columns(3)
-        temp = c1.slider("Temperature (0 = greedy)", 0.0, 2.0, 0.8, 0.05, key=f"{key}_temp")
-        top_k = c1.number_input("Top-k (0 = off)", 0, 1000, 50, key=f"{key}_topk")
-        top_p = c2.slider("Top-p", 0.05, 1.0, 0.95, 0.01, key=f"{key}_topp")
-        rep = c2.slider("Repetition penalty", 1.0, 2.0, 1.1, 0.05, key=f"{key}_rep")
-        cap = max(1, min(1024, (lm.context if lm else 1024) - 8))
-        new = c3.number_input("Max new tokens", 1, cap, min(120, cap), key=f"{key}_max")
-        seed = c3.number_input("Seed", 0, 10**9, 0, key=f"{key}_seed")
-        stops = st.text_input("Stop sequences (comma separated)", key=f"{key}_stops")
-    mode = st.session_state.get("chat_mode", "chat")
-    system = st.session_state.get("chat_system", "")
-    stop = tuple(s for s in (x.strip() for x in stops.split(",")) if s)
-    return textgen.Settings(temp, top_k, top_p, rep, new, seed, stop, mode, system)
-
-
-def token_view(reply: dict) -> None:
-    """Each generated token coloured by its probability; alternatives for a chosen token."""
-    tokens = reply.get("tokens") or []
-    if not tokens:
-        return
-    with st.expander("Token view"):
-        colour = lambda p: "green" if p >= 0.5 else ("orange" if p >= 0.1 else "red")  # noqa: E731
-        st.markdown(
-            "".join(f":{colour(t['probability'])}-background[{plain(t['text'])}]" for t in tokens)
-        )
-        st.caption("Green: probability >= 50 %, orange: >= 10 %, red: below.")
-        i = st.number_input("Token #", 0, len(tokens) - 1, 0, key=f"tok_{id(reply)}")
-        st.dataframe(
-            [
-                {"Alternative": repr(a), "Probability": round(p, 4)}
-                for a, p in tokens[i]["alternatives"]
-            ],
-            hide_index=True,
-        )
-
-
-def stats_line(stats: dict) -> str:
-    rate, _ = costs.hardware_rate(device, dev.probe_hardware().gpu_name, dev.cpu_threads())
-    tps = stats["tokens_per_s"]
-    per_k = rate / 3600 / tps * 1000 if tps == tps and tps > 0 else float("nan")
-    return (
-        f"{stats['prompt_tokens']} prompt + {stats['new_tokens']} new tokens - first token "
-        f"{stats['ttft_s']:.2f} s - {tps:.1f} tokens/s - {units.usd(per_k)} per 1,000 tokens"
-        f"{' - stopped' if stats['stopped'] else ''}"
-    )
-
-
-def stream_into(lm, prompt, settings, where, sink: list | None = None) -> dict:
-    """Stream a reply into `where` and return it as a message; it also lands in `sink` when
-    the stream is cut short (Stop or any click reruns the page): the text so far is kept."""
-    stop = threading.Event()
-    holder = where.empty()
-    message = {"role": "assistant", "content": "", "stats": None, "tokens": []}
-    try:
-        for kind, payload in textgen.stream_reply(lm, prompt, settings, stop):
-            if kind == "waiting":
-                holder.caption("Waiting for the model: another session is generating...")
-            elif kind == "text":
-                message["content"] = payload
-                holder.markdown(plain(payload) + " ▌")
-            elif kind == "error":
-                where.error(f"Generation failed: {payload}")
-                message["content"] += f" [failed: {payload}]"
-            else:
-                message["content"] = payload.text
-                message["stats"] = payload.stats()
-                message["tokens"] = [vars(t) for t in payload.tokens]
-                holder.markdown(plain(payload.text))
-                record_speed(lm, payload)
-    finally:
-        message["settings"] = vars(settings) | {"stop": list(settings.stop)}
-        if message["stats"] is None and not message["content"].endswith("]"):
-            message["content"] += " [stopped]"
-        if sink is not None:
-            sink.append(message)
-    return message
-
-
-def record_speed(lm, reply) -> None:
-    hw = dev.probe_hardware()
-    hardware = (
-        hw.gpu_name if device == "cuda" and hw.gpu_name else f"CPU, {dev.cpu_threads()} threads"
-    )
-    if reply.tokens_per_s == reply.tokens_per_s:
-        ui.record_measurement(
-            ui.Measurement(f"{lm.name} decode (chat)", reply.tokens_per_s, device, hardware)
-        )
-
-
-def respond(lm, settings) -> None:
-    history = st.session_state[CHAT]
-    try:
-        prompt = textgen.build_prompt(
-            lm, [{k: m[k] for k in ("role", "content")} for m in history], settings
-        )
-    except ValueError as err:
-        st.error(str(err))
-        return
-    with st.chat_message("assistant"):
-        stream_into(lm, prompt, settings, st, sink=history)
-
-
-def meter(lm, settings) -> None:
-    history = st.session_state[CHAT]
-    if not history:
-        return
-    msgs = [{k: m[k] for k in ("role", "content")} for m in history]
-    try:
-        p = textgen.build_prompt(lm, msgs, settings)
-    except ValueError:
-        return
-    used = len(p.ids) + settings.max_new_tokens
-    note = f" - {p.dropped_turns} older turn(s) dropped to fit" if p.dropped_turns else ""
-    note += " - the last message was cut from the left" if p.truncated else ""
-    st.progress(
-        min(used / lm.context, 1.0),
-        text=f"Context: {used:,} of {lm.context:,} tokens (prompt + max new){note}",
-    )
-
-
-def export(lm, settings) -> None:
-    history = st.session_state[CHAT]
-    card = {
-        "model": lm.name,
-        "device": device,
-        "parameters": lm.parameters,
-        "settings": vars(settings) | {"stop": list(settings.stop)},
-    }
-    doc = {
-        "run_card": card,
-        "messages": [{k: v for k, v in m.items() if k != "tokens"} for m in history],
-    }
-    md = [f"# Conversation with {lm.name}", "", f"Run card: `{json.dumps(card)}`", ""]
-    for m in history:
-        md += [f"**{m['role']}**: {m['content']}", ""]
-        if m.get("stats"):
-            md += [f"_{stats_line(m['stats'])}_", ""]
-    c1, c2 = st.columns(2)
-    c1.download_button("Export JSON", json.dumps(doc, indent=2), "chat.json", key="chat_json")
-    c2.download_button("Export Markdown", "\n".join(md), "chat.md", key="chat_md")
-
-
 with tab_chat:
-    lm = model_ui(MODEL)
-    c1, c2 = st.columns([1, 3])
-    c1.radio("Mode", ["chat", "completion"], key="chat_mode", horizontal=True)
-    c2.text_input("System prompt (optional)", key="chat_system")
-    settings = settings_ui("chat", lm)
-    for msg in st.session_state[CHAT]:
-        with st.chat_message(msg["role"]):
-            st.markdown(plain(msg["content"]))
-            if msg.get("stats"):
-                st.caption(stats_line(msg["stats"]))
-                token_view(msg)
-    if lm is not None:
-        b1, b2, b3, b4 = st.columns(4)
-        if b1.button("Regenerate", key="chat_regen", disabled=not st.session_state[CHAT]):
-            while st.session_state[CHAT] and st.session_state[CHAT][-1]["role"] == "assistant":
-                st.session_state[CHAT].pop()
-            settings = textgen.Settings(**{**vars(settings), "seed": settings.seed + 1})
-            if st.session_state[CHAT]:
-                respond(lm, settings)
-                st.rerun()
-        if b2.button("Undo last turn", key="chat_undo", disabled=not st.session_state[CHAT]):
-            while st.session_state[CHAT] and st.session_state[CHAT].pop()["role"] != "user":
-                pass
-            st.rerun()
-        if b3.button("Clear", key="chat_clear"):
-            st.session_state[CHAT] = []
-            st.rerun()
-        b4.button("Stop", key="chat_stop", help="Ends the reply being written; keeps its text.")
-        meter(lm, settings)
-        text = st.chat_input("Message the model", key="chat_input")
-        if text is not None:
-            content = textgen.clean(text)
-            if not content.strip():
-                st.warning("Type something first: an empty message has nothing to answer.")
-            else:
-                st.session_state[CHAT].append({"role": "user", "content": content})
-                with st.chat_message("user"):
-                    st.markdown(plain(content))
-                respond(lm, settings)
-                st.rerun()
-        if st.session_state[CHAT]:
-            export(lm, settings)
-
-
+    loaded = chat_tab(device, price)
 with tab_side:
-    if lm is None:
-        st.info("Load a model on the Chat tab first.")
-    else:
-        two = st.toggle("Compare two models", key="side_two", help="Off: two settings, one model.")
-        lm_b = model_ui("side_model_b", "Model B") if two else lm
-        prompt_text = st.text_area("One prompt for both", "Once upon a time", key="side_prompt")
-        cols = st.columns(2)
-        sides = []
-        for col, name, model in zip(cols, ("A", "B"), (lm, lm_b), strict=True):
-            with col:
-                st.markdown(f"**{name}: {model.name if model else 'no model loaded'}**")
-                sides.append(settings_ui(f"side{name}", model, columns=True))
-        go = st.button("Generate both", key="side_go", type="primary", disabled=lm_b is None)
-        if go and not prompt_text.strip():
-            st.warning("Type a prompt first.")
-        elif go:  # one after the other: a shared model serves one generation at a time
-            for col, s, model in zip(cols, sides, (lm, lm_b), strict=True):
-                s = textgen.Settings(**{**vars(s), "mode": "completion"})
-                try:
-                    p = textgen.build_prompt(model, [{"role": "user", "content": prompt_text}], s)
-                except ValueError as err:
-                    col.error(str(err))
-                    continue
-                reply = stream_into(model, p, s, col)
-                if reply["stats"]:
-                    col.caption(stats_line(reply["stats"]))
-
-
-@st.fragment(run_every=2.0)
-def training_progress() -> None:
-    job = st.session_state[TRAIN_JOB]
-    if not job.running:
-        st.rerun()
-    st.progress(job.progress, text=job.message or "Training the tokenizer...")
-    rows = job.metrics()
-    if rows:
-        st.line_chart(
-            {
-                "step": [r["step"] for r in rows],
-                "train": [r["train_loss"] for r in rows],
-                "validation": [r["val_loss"] for r in rows],
-            },
-            x="step",
-            height=240,
-        )
-        st.caption("Latest sample:")
-        st.text(rows[-1]["sample"])
-
-
+    side_tab(loaded, device, price)
 with tab_train:
-    st.markdown(
-        "Train a byte-level BPE tokenizer and a small GPT-2 on text - no network needed. "
-        f"It is saved in `{textgen.models_dir()}` and appears in the model picker."
-    )
-    corpus_choice = st.radio(
-        "Text",
-        ["Built in (scikit-learn's data set descriptions, 43 KB)", "Upload a .txt or .md file"],
-        key="gpt_corpus",
-    )
-    corpus = None
-    if corpus_choice.startswith("Built in"):
-        corpus = textgen.builtin_corpus()
-    else:
-        up = st.file_uploader("Text file", type=["txt", "md"], key="gpt_upload")
-        if up is not None:
-            try:
-                corpus = textgen.read_corpus(up.getvalue())
-            except ValueError as err:
-                st.error(str(err))
-    c1, c2, c3, c4 = st.columns(4)
-    name = c1.text_input("Model name", "my-gpt2", key="gpt_name")
-    layers = c1.slider("Layers", 1, 8, 2, key="gpt_layers")
-    width = c2.select_slider("Width", [64, 128, 192, 256, 384], 128, key="gpt_width")
-    heads = c2.select_slider("Heads", [1, 2, 4, 8], 4, key="gpt_heads")
-    context = c3.select_slider("Context (tokens)", [32, 64, 96, 128, 256], 96, key="gpt_ctx")
-    vocab = c3.select_slider("Vocabulary", [512, 1024, 2048, 4096], 1024, key="gpt_vocab")
-    steps = c4.number_input("Steps", 10, 20_000, 300, 10, key="gpt_steps")
-    lr = c4.number_input("Learning rate", 1e-5, 1e-1, 3e-3, format="%.0e", key="gpt_lr")
-    job = st.session_state.get(TRAIN_JOB)
-    running = job is not None and job.running
-    b1, b2, _ = st.columns([1, 1, 4])
-    if b1.button("Train", key="gpt_train", type="primary", disabled=running or corpus is None):
-        try:
-            cfg = textgen.TinyGPTConfig(name, vocab, layers, width, heads, context, steps, 16, lr)
-        except ValueError as err:
-            st.error(str(err))
-        else:
-            target = lambda ctx: textgen.train_small_gpt2(corpus, cfg, device, ctx)  # noqa: E731
-            st.session_state[TRAIN_JOB] = jobs.Job(target, "train gpt2").start()
-            st.rerun()
-    if b2.button("Stop", key="gpt_stop", disabled=not running):
-        job.stop()
-    if job is not None and job.running:
-        training_progress()
-    elif job is not None and job.status == "failed":
-        st.error(f"Training failed: {job.error}")
-    elif job is not None:
-        rows = job.metrics()
-        if rows:
-            st.plotly_chart(charts.loss_by_step(rows), key="gpt_curve")
-            st.text(f"Sample after step {rows[-1]['step']}: {rows[-1]['sample']}")
-        st.success(
-            f"{'Stopped; saved' if job.status == 'stopped' else 'Saved'} to {job.result}. "
-            "Pick it in the model picker on the Chat tab."
-        )
+    train_tab(device)

@@ -139,10 +139,12 @@ def model_race_ui() -> None:
     job = st.session_state.get(JOB_KEY)
     running = job is not None and job.running
     b1, b2, _ = st.columns([1, 1, 4])
-    if b1.button("Start", type="primary", disabled=running, key="race_start"):
-        job = start_race(names, seeds, epochs, batch, mults)
+    start = b1.button("Start", type="primary", disabled=running, key="race_start")
+    if start and start_race(names, seeds, epochs, batch, mults) is not None:
+        st.rerun()  # draw Stop enabled at once
     if b2.button("Stop", disabled=not running, key="race_stop"):
         job.stop()
+        st.rerun()
     if job is None:
         return
     if job.running:
@@ -159,7 +161,7 @@ def start_race(names, seeds, epochs, batch, mults):
         cfg = model_compare.CompareConfig(tuple(names), seeds, epochs, batch, tuple(sorted(mults)))
     except ValueError as err:
         st.error(str(err))
-        return st.session_state.get(JOB_KEY)
+        return None
     data = cache.digits(ui.session_device())
     job = jobs.Job(lambda ctx: model_compare.compare(data, cfg, ctx), "optimizer race").start()
     st.session_state[JOB_KEY] = job
@@ -186,10 +188,13 @@ def race_results(job) -> None:
             st.code(job.details)
         return
     result = job.result
+    if result.stopped and not result.runs:
+        st.warning(f"Stopped after {job.elapsed:.1f} s, before any run finished.")
+        return
     if result.stopped:
         st.warning(
-            f"Stopped after {len(job.metrics())} runs in {job.elapsed:.1f} s; "
-            "showing what finished."
+            f"Stopped after {len(job.metrics())} finished runs in {job.elapsed:.1f} s; "
+            "showing every one of them (a rate sweep cut short counts the rates it tried)."
         )
     else:
         st.success(f"{len(job.metrics())} runs in {job.elapsed:.1f} s.")

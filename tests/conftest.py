@@ -1,7 +1,15 @@
 """Shared test set-up."""
 
+import os
+import tempfile
+
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
+
+# Everything the app writes during the tests (run store, models, data sets) goes to a
+# throw-away home folder, never the user's ~/.cache; servers the tests start inherit it.
+os.environ["DASHBOARD_HOME"] = tempfile.mkdtemp(prefix="dashboard-tests-")
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.fixture(autouse=True)

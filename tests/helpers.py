@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from streamlit.testing.v1 import AppTest
 
+from core.textgen import train_tokenizer
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
@@ -33,19 +35,9 @@ def archive(files: dict[str, bytes]) -> bytes:
 def save_tiny_gpt2(folder: Path, text: str, positions: int, vocab: int = 300) -> Path:
     """A random 2-layer GPT-2 and a byte-level BPE tokenizer trained on `text`, saved with
     save_pretrained into `folder`."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        [text], vocab_size=vocab, min_frequency=1, special_tokens=["<|endoftext|>"]
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer,
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-    )
+    tok = train_tokenizer(text, vocab, min_frequency=1)
     torch.manual_seed(0)
     cfg = GPT2Config(
         vocab_size=len(tok),

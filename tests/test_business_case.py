@@ -50,7 +50,8 @@ def test_summary_names_the_headline_figures():
     )
     assert md.startswith("# Compute business case")
     assert units.usd(r.train.usd) in md and units.usd(r.serve.monthly_usd) in md
-    assert f"{r.startup.runway_months:.3g} months" in md
+    assert f"runway {units.months(r.startup.runway_months)}" in md
+    assert "default alive" in md or "default dead" in md
     for api in business.default_apis():
         assert api.name in md
 
@@ -114,9 +115,10 @@ def metric(at: AppTest, label: str) -> str:
 def test_default_figures_match_the_formulas(page):
     est = costs.estimate_training(1e9, 20e9, "H100-SXM", 8, 0.4, 3.0)
     assert metric(page, "Training cost") == units.usd(est.usd) == "$253"
-    assert metric(page, "GPU time") == units.hours(est.gpu_hours)
-    assert metric(page, "Compute") == "1.2e20 FLOPs"
-    assert metric(page, "Energy") == f"{units.compact(est.kwh)} kWh"
+    assert metric(page, "GPU time (GPU-hours)") == units.compact(est.gpu_hours)
+    assert metric(page, "Compute (FLOPs)") == "1.2e20"
+    assert metric(page, "Energy (kWh)") == units.compact(est.kwh)
+    assert metric(page, "GPUs to fit (ZeRO-3)") == "1 GPU"
 
 
 def test_changing_training_inputs_updates_the_figures(page):
@@ -126,7 +128,7 @@ def test_changing_training_inputs_updates_the_figures(page):
     assert not page.exception
     est = costs.estimate_training(7e9, 2000e9, "A100-80GB", 8, 0.4, 1.8)
     assert metric(page, "Training cost") == units.usd(est.usd) == "$337k"
-    assert metric(page, "GPU time") == "186,966 GPU-hours"
+    assert metric(page, "GPU time (GPU-hours)") == "187k"
     page.radio(key="train_mode").set_value("spot").run()
     assert metric(page, "Training cost") == units.usd(est.usd * 0.5)
 
@@ -134,22 +136,25 @@ def test_changing_training_inputs_updates_the_figures(page):
 def test_compute_budget_mode_sizes_the_model(page):
     page.radio(key="train_how").set_value("Compute budget (Chinchilla-optimal)").run()
     page.number_input(key="train_budget").set_value(5.76e23).run()
-    assert "Compute-optimal: 69.3B params, 1.39T tokens" in [c.value for c in page.caption]
-    assert metric(page, "Compute") == "5.76e23 FLOPs"
+    assert "20 tokens per parameter: 69.3B params, 1.39T tokens" in [c.value for c in page.caption]
+    assert metric(page, "Compute (FLOPs)") == "5.76e23"
 
 
 def test_serving_load_and_break_even(page):
-    page.number_input(key="serve_requests").set_value(2_000_000).run()
+    page.number_input(key="users").set_value(200_000).run()  # x 10 requests a day
     serve = business.ServeInputs(requests_per_day=2_000_000)
     served = costs.estimate_serving(
         serve.shape, "bf16", 4096, 2_000_000, 500, 300, "H100-SXM", 3.0, 0.5
     )
-    assert metric(page, "GPUs for the load") == str(served.gpus)
+    assert metric(page, "GPUs for the load") == units.count(served.gpus, "GPU")
     assert served.gpus > 1
     table = next(d.value for d in page.dataframe if "API at this load" in d.value.columns)
     expected = business.api_table(
         business.evaluate(
-            business.TrainInputs(), serve, business.StartupInputs(), business.default_apis()
+            business.TrainInputs(),
+            serve,
+            business.StartupInputs(users=200_000),
+            business.default_apis(),
         )
     )
     assert list(table["Self-hosting breaks even at"]) == [
@@ -158,9 +163,66 @@ def test_serving_load_and_break_even(page):
 
 
 def test_runway_follows_the_cash(page):
+    page.number_input(key="growth").set_value(0.0)
     page.number_input(key="cash").set_value(5_000_000.0).run()
-    burn = 2190 + 253.3 * 4 / 12 + 50_000
-    assert metric(page, "Runway") == f"{5_000_000 / burn:.3g} months"
+    burn = 2190 + 253.3 * 4 / 12 + 50_000 - 5_000 * 20
+    assert burn < 0  # the default company makes money at 0 % growth
+    assert metric(page, "Runway") == "never"
+    assert metric(page, "Months to profitability") == "now"
+    assert any("Default alive" in s.value for s in page.success)
+
+
+def test_runway_uses_net_burn_and_users_drive_serving(page):
+    """Issue 9: 5,000 users at $20 and 100,000 at $1,000 gave the same 19.1 months."""
+    page.number_input(key="growth").set_value(0.0)
+    page.number_input(key="other").set_value(400_000.0)
+    page.number_input(key="users").set_value(5_000).run()
+    small_runway = metric(page, "Runway")
+    small_serving = metric(page, "Monthly serving cost")
+    assert small_runway != "never"
+    assert any("Default dead" in e.value for e in page.error)
+    page.number_input(key="users").set_value(100_000)
+    page.number_input(key="price_user").set_value(1_000.0).run()
+    assert metric(page, "Runway") == "never" and metric(page, "Monthly revenue") == "$100M"
+    assert metric(page, "Monthly serving cost") != small_serving  # 20x the requests
+    assert any("Default alive" in s.value for s in page.success)
+
+
+def test_growth_brings_profit_and_default_alive():
+    report = business.evaluate(
+        business.TrainInputs(),
+        business.ServeInputs(),
+        business.StartupInputs(other_monthly=150_000, monthly_growth=0.1),
+        business.default_apis(),
+    )
+    u = report.startup
+    assert u.net_burn > 0 and 0 < u.months_to_profit < float("inf")
+    assert u.default_alive and u.runway_months == float("inf")  # profit before the cash ends
+    flat = business.evaluate(
+        business.TrainInputs(),
+        business.ServeInputs(),
+        business.StartupInputs(other_monthly=150_000, monthly_growth=0.0),
+        business.default_apis(),
+    ).startup
+    assert not flat.default_alive and flat.runway_months == pytest.approx(1e6 / flat.net_burn)
+
+
+def test_a_refused_input_is_named_and_no_stale_figures_stay(page):
+    assert metric(page, "Training cost")
+    page.number_input(key="train_n_gpus").set_value(0).run()
+    assert any("Input refused" in e.value and "GPUs must be" in e.value for e in page.error)
+    assert len(page.metric) == 0
+    page.number_input(key="train_n_gpus").set_value(8).run()
+    assert metric(page, "Training cost") == "$253"
+
+
+def test_the_optimum_sits_at_the_bottom_of_the_isoflop_curve():
+    report = default_report()
+    curve = business.isoflop_curve(report.train.flops)
+    best = costs.chinchilla_loss(report.optimal_params, report.optimal_tokens)
+    assert best <= min(curve["loss"]) + 1e-12
+    middle = len(curve["params"]) // 2
+    assert curve["params"][middle] == pytest.approx(report.optimal_params)
 
 
 def test_published_runs_are_reported_within_the_stated_error(page):
@@ -180,9 +242,11 @@ def test_a_speed_measured_here_stands_in_for_the_bound(page):
     measured = ui.Measurement("gpt2 decode (chat)", 41.0, "cpu", "CPU, 2 threads")
     page.session_state[ui.MEASUREMENTS_KEY] = {measured.label: measured}
     page.run()
-    label = "gpt2 decode (chat): 41.0 tokens/s on CPU, 2 threads"
+    label = "Measured: gpt2 decode (chat), 41 tokens/s on CPU, 2 threads"
     page.selectbox(key="serve_speed").set_value(label).run()
-    assert metric(page, "Decode at batch 1") == "41 tokens/s"
+    assert metric(page, "Decode at batch 1 (tokens/s)") == "41"
+    assert any("measured on gpt2 decode (chat)" in w.value for w in page.warning)
+    assert any("same figure" in c.value for c in page.caption)  # batch 1 = full batch, said
     served = costs.estimate_serving(
         business.ServeInputs().shape,
         "bf16",
@@ -195,7 +259,7 @@ def test_a_speed_measured_here_stands_in_for_the_bound(page):
         0.5,
         measured_tokens_per_s=41.0,
     )
-    assert metric(page, "GPUs for the load") == str(served.gpus)
+    assert metric(page, "GPUs for the load") == units.count(served.gpus, "GPU")
     # 41 tokens/s from one stream serves far fewer requests than the bandwidth bound
     assert served.gpus > 1
 

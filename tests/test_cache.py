@@ -1,9 +1,12 @@
-"""core.cache: loaders run once per process, and the free-memory control empties them."""
+"""core.cache: loaders run once per process, and the free-memory control empties what no
+job or chat is using."""
+
+import threading
 
 import pytest
 import torch
 
-from core import cache, data
+from core import cache, data, jobs
 
 
 @pytest.fixture
@@ -42,8 +45,8 @@ def test_resident_ledger_lists_what_is_loaded(counted_loads):
 
 def test_free_empties_the_cache(counted_loads):
     before = cache.digits("cpu")
-    released = cache.free_cached_resources()
-    assert released == before.nbytes
+    freed = cache.free_cached_resources()
+    assert freed == cache.Freed(before.nbytes, [])
     assert cache.resident() == []
     after = cache.digits("cpu")
     assert after is not before
@@ -59,3 +62,31 @@ def test_free_empties_the_cuda_cache(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     cache.free_cached_resources()
     assert emptied == ["sync", "empty"]
+
+
+def test_free_keeps_what_a_running_job_uses_and_frees_it_once_idle(counted_loads):
+    data_in_use = cache.digits("cpu")
+    gate = threading.Event()
+
+    def train(ctx):
+        gate.wait(10)
+        return float(data_in_use.floats().mean())
+
+    job = jobs.submit(train, "train cnn", tool="cnn", meta={"data": data_in_use})
+    freed = cache.free_cached_resources()
+    assert freed == cache.Freed(0, ["digits"])
+    assert cache.digits("cpu") is data_in_use  # still cached: the job's data were not dropped
+    gate.set()
+    assert job.wait(10) and job.status == "done"
+    assert cache.free_cached_resources() == cache.Freed(data_in_use.nbytes, [])
+    assert cache.digits("cpu") is not data_in_use and counted_loads == ["cpu", "cpu"]
+
+
+def test_free_keeps_a_model_while_it_is_generating():
+    class Generating:
+        lock = threading.Lock()
+
+    model = Generating()
+    assert not cache.in_use(model)
+    with model.lock:
+        assert cache.in_use(model)

@@ -1,5 +1,10 @@
 """The Chat page through AppTest with a tiny local GPT-2: load it, type, see a reply with its
-stats; the offline message for a hub id; empty messages; training makes a model selectable."""
+stats; defaults that fit the window and a warning before a message is cut; Regenerate with
+fresh, recorded seeds; model text shown literally; failed loads, blank messages, side by
+side, training (at the Steps field's minimum) and overwriting a model name."""
+
+import importlib.util
+import threading
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,8 +17,11 @@ TEXT = "the fox and the dog. User: hello Assistant: hi. " * 50
 
 @pytest.fixture
 def models(tmp_path, monkeypatch):
-    """DASHBOARD_MODELS pointing at a folder with one tiny saved GPT-2."""
+    """DASHBOARD_MODELS pointing at a folder with one tiny saved GPT-2; runs recorded into a
+    fresh home folder."""
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(textgen, "hub_reachable", lambda *a, **k: False)
     save_tiny_gpt2(tmp_path / "tiny", TEXT, positions=128, vocab=280)
     return tmp_path
@@ -26,10 +34,17 @@ def page(models) -> AppTest:
     return at
 
 
+def load(page: AppTest, name: str = "tiny", key: str = "chat_model_source") -> None:
+    """Pick the local model `name` by its label in the picker and press Load."""
+    picker = page.selectbox(key=f"{key}_pick")
+    picker.select_index(next(i for i, o in enumerate(picker.options) if o.startswith(name)))
+    page.button(key=f"{key}_load").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+
+
 def test_type_a_message_and_see_a_reply_with_stats(page, models):
-    page.selectbox(key="chat_model_source_pick").set_value(str(models / "tiny"))
-    page.button(key="chat_model_source_load").click().run()
-    assert any("Loaded" in c.value and "128-token window" in c.value for c in page.caption)
+    load(page)
+    assert any("Loaded tiny" in c.value and "128-token window" in c.value for c in page.caption)
     page.slider(key="chat_temp").set_value(0.0)
     page.chat_input(key="chat_input").set_value("hello there 🦊").run()
     assert not page.exception, [e.value for e in page.exception]
@@ -39,9 +54,91 @@ def test_type_a_message_and_see_a_reply_with_stats(page, models):
     shown = [c.value for c in page.caption if "tokens/s" in c.value]
     assert shown and "per 1,000 tokens" in shown[0] and "prompt +" in shown[0]
     assert any("Context:" in p.proto.text for p in page.get("progress"))
-    # Undo takes the turn back; Clear empties the chat
     page.button(key="chat_undo").click().run()
     assert page.session_state["chat_history"] == []
+
+
+def test_the_picker_names_models_with_size_and_date(page, models):
+    options = page.selectbox(key="chat_model_source_pick").options
+    tiny = [o for o in options if o.startswith("tiny - ")]
+    assert tiny and " MB, 20" in tiny[0]
+    assert not any(str(models) in o for o in options)
+
+
+def test_defaults_leave_the_window_to_the_conversation(page, models):
+    save_tiny_gpt2(models / "small96", TEXT, positions=96, vocab=280)
+    page.run()
+    load(page, "small96")
+    assert page.number_input(key="chat_max_96").value <= 96 // 3
+    settings = textgen.Settings(max_new_tokens=page.number_input(key="chat_max_96").value)
+    lm = textgen.load_model(str(models / "small96"), "cpu")
+    for message in ("what is a fox?", "tell me about the dog"):
+        prompt = textgen.build_prompt(lm, [{"role": "user", "content": message}], settings)
+        assert message in prompt.text and not prompt.truncated
+
+
+def test_a_message_that_would_be_cut_is_held_with_a_warning(page, models):
+    load(page)
+    page.chat_input(key="chat_input").set_value("the fox and the dog " * 60).run()
+    warnings = [w.value for w in page.warning if "Too long" in w.value]
+    assert warnings and "the first " in warnings[0] and "tokens of your message" in warnings[0]
+    cut = int(warnings[0].split("the first ")[1].split(" tokens")[0].replace(",", ""))
+    assert cut > 0
+    assert page.session_state["chat_history"] == []  # nothing sent yet
+    page.button(key="chat_send_cut").click().run()
+    assert [m["role"] for m in page.session_state["chat_history"]] == ["user", "assistant"]
+    assert not [w for w in page.warning if "Too long" in w.value]
+
+
+def test_regenerate_samples_anew_and_records_its_seed(page, models):
+    load(page)
+    page.slider(key="chat_temp").set_value(1.5)
+    page.chat_input(key="chat_input").set_value("hello").run()
+    seeds, replies = [], []
+    for _ in range(3):
+        page.button(key="chat_regen").click().run()
+        reply = page.session_state["chat_history"][-1]
+        seeds.append(reply["settings"]["seed"])
+        replies.append(reply)
+    assert len(set(seeds)) == 3
+    assert any(f"seed {seeds[-1]}" in c.value for c in page.caption)
+    # the recorded seed reproduces the reply
+    lm = textgen.load_model(str(models / "tiny"), "cpu")
+    s = replies[-1]["settings"]
+    settings = textgen.Settings(**s | {"stop": tuple(s["stop"])})
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "hello"}], settings)
+    *_, (kind, again) = textgen.stream_reply(lm, prompt, settings, threading.Event())
+    assert kind == "end" and again.text == replies[-1]["content"]
+
+
+def test_model_text_with_indented_lines_is_shown_literally(page, models):
+    load(page)
+    code = "Here:\n    >>> from sklearn.datasets import load_iris\n    >>> x = [1, 2]  # *not* code"
+    page.session_state["chat_history"] = [
+        {"role": "user", "content": "<b>show</b> me"},
+        {"role": "assistant", "content": code, "stats": None},
+    ]
+    page.run()
+    shown = [t.value for t in page.text]
+    assert code in shown and "<b>show</b> me" in shown
+    assert not page.code
+    assert not any("\\>" in m.value or "sklearn" in m.value for m in page.markdown)
+
+
+def test_a_failed_load_keeps_the_loaded_model(page, models):
+    load(page)
+    page.selectbox(key="chat_model_source_pick").set_value("Other hub id or folder...").run()
+    for source, why in [
+        ("/etc", "not a model folder"),
+        ("http://example.com/gpt2", "web address"),
+        ("../../etc", "not a hub id"),
+    ]:
+        page.text_input(key="chat_model_source_other").set_value(source)
+        page.button(key="chat_model_source_load").click().run()
+        errors = [e.value for e in page.error]
+        assert errors and why in errors[0] and "stays loaded" in errors[0]
+        assert any("Loaded tiny" in c.value for c in page.caption)
+        assert page.session_state["chat_model_source"] == str(models / "tiny")
 
 
 def test_a_hub_model_with_no_network_explains_itself(page):
@@ -52,15 +149,15 @@ def test_a_hub_model_with_no_network_explains_itself(page):
     assert "Train" in errors[0]
 
 
-def test_an_empty_message_is_not_sent(page, models):
-    page.selectbox(key="chat_model_source_pick").set_value(str(models / "tiny"))
-    page.button(key="chat_model_source_load").click().run()
-    page.chat_input(key="chat_input").set_value("   ").run()
+@pytest.mark.parametrize("blank", ["   ", "\u200b\u200d\u2060", "\u3164 \ufeff"])
+def test_an_empty_or_invisible_message_is_not_sent(page, models, blank):
+    load(page)
+    page.chat_input(key="chat_input").set_value(blank).run()
     assert any("empty message" in w.value for w in page.warning)
     assert page.session_state["chat_history"] == []
 
 
-def test_training_makes_a_model_selectable(page, models):
+def test_training_at_the_fewest_steps_makes_a_model_selectable(page, models):
     page.radio(key="gpt_corpus").set_value("Upload a .txt or .md file").run()
     page.file_uploader(key="gpt_upload").set_value(
         ("bad.txt", b"\xff\xfe" * 2000, "text/plain")
@@ -72,22 +169,71 @@ def test_training_makes_a_model_selectable(page, models):
     page.select_slider(key="gpt_width").set_value(64)
     page.select_slider(key="gpt_ctx").set_value(32)
     page.select_slider(key="gpt_vocab").set_value(512)
-    page.number_input(key="gpt_steps").set_value(20)
-    page.button(key="gpt_train").click().run()
+    page.number_input(key="gpt_steps").set_value(10)  # the field's minimum
+    page.button(key="gpt_train_job_start").click().run()
     job = page.session_state["gpt_train_job"]
     assert job.wait(120) and job.status == "done", job.error
     page.run()
     assert any("Saved to" in s.value and "unit-gpt" in s.value for s in page.success)
-    assert str(models / "unit-gpt") in page.selectbox(key="chat_model_source_pick").options
+    if importlib.util.find_spec("core.runs"):  # the run store is part of this copy
+        assert any("Recorded as run" in c.value for c in page.caption)
+    else:
+        assert any("not recorded" in w.value and "no run store" in w.value for w in page.warning)
+    assert any(
+        o.startswith("unit-gpt - ") for o in page.selectbox(key="chat_model_source_pick").options
+    )
 
 
-def test_side_by_side_streams_two_settings(page, models):
-    page.selectbox(key="chat_model_source_pick").set_value(str(models / "tiny"))
-    page.button(key="chat_model_source_load").click().run()
-    page.slider(key="sideA_temp").set_value(0.0)
-    page.slider(key="sideB_temp").set_value(1.5)
+def test_reusing_a_model_name_warns_before_overwriting(page, models):
+    page.text_input(key="gpt_name").set_value("tiny").run()
+    assert any("overwrite" in w.value and "tiny" in w.value for w in page.warning)
+    assert page.button(key="gpt_train_job_start").disabled
+    page.checkbox(key="gpt_overwrite").check().run()
+    assert not page.button(key="gpt_train_job_start").disabled
+
+
+def test_side_by_side_starts_different_and_keeps_outputs(page, models):
+    load(page)
+    assert page.slider(key="sideA_temp").value != page.slider(key="sideB_temp").value
     page.text_area(key="side_prompt").set_value("the fox")
     page.button(key="side_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
-    stats = [c.value for c in page.caption if "tokens/s" in c.value]
-    assert len(stats) == 2
+    assert len([c.value for c in page.caption if "tokens/s" in c.value]) == 2
+    outputs = [o["content"] for o in page.session_state["side_outputs"]]
+    page.slider(key="sideB_temp").set_value(0.5).run()
+    shown = [t.value for t in page.text]
+    assert all(o in shown for o in outputs)
+    assert any("earlier settings" in c.value for c in page.caption)
+
+
+def test_save_this_chat_records_it_and_a_store_failure_loses_nothing(page, models, monkeypatch):
+    runs = pytest.importorskip("core.runs")  # lands from the runs branch
+    runs.reset()
+    load(page)
+    page.chat_input(key="chat_input").set_value("hello").run()
+    page.button(key="chat_save").click().run()
+    saved = [s.value for s in page.success if "Saved as run" in s.value]
+    assert saved, [e.value for e in page.error]
+    run_id = saved[0].split("run ")[1].split(":")[0]
+    assert runs.get_run(run_id).tables["transcript"][0]["content"] == "hello"
+
+    def fail(*args, **kwargs):
+        raise runs.StoreError("The store folder is read-only: pick another DASHBOARD_HOME.")
+
+    monkeypatch.setattr(runs, "record", fail)
+    page.button(key="chat_save").click().run()
+    errors = [e.value for e in page.error]
+    assert errors and "not saved" in errors[0] and "read-only" in errors[0]
+    assert [m["role"] for m in page.session_state["chat_history"]] == ["user", "assistant"]
+    runs.reset()
+
+
+def test_the_fast_path_can_be_switched_on_and_says_it_lowers_precision(page, models):
+    load(page)
+    assert page.toggle(key="chat_fast").value == textgen.fast_path_pays("cpu")
+    page.toggle(key="chat_fast").set_value(True).run()
+    notes = [c.value for c in page.caption if c.value.startswith("Fast path")]
+    assert notes and "bf16" in notes[0] and "precision" in notes[0]
+    page.chat_input(key="chat_input").set_value("hello").run()
+    assert page.session_state["chat_history"][-1]["stats"]["new_tokens"] >= 1
+    assert any("fast path" in label for label in page.session_state["measurements"])

@@ -4,7 +4,7 @@ tuned rates, hand-set rates and divergence show up, and the real-model race runs
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import optimizers, surfaces
+from core import charts, optimizers, surfaces
 from tests.helpers import open_page
 
 JOB_KEY = "optimizer_race_job"
@@ -74,3 +74,44 @@ def test_real_model_race_runs_to_a_summary(page):
     assert list(summary["Optimizer"]) == ["Adam", "SGD"]
     assert (summary["Val accuracy (mean)"] > 0.5).all()
     assert list(summary["Seeds"]) == [2, 2]
+
+
+def test_start_makes_stop_live_at_once_and_a_stop_keeps_finished_runs(page):
+    page.multiselect(key="opts_model").set_value(["Adam", "SGD"])
+    page.number_input(key="seeds").set_value(2)
+    page.number_input(key="epochs").set_value(6)
+    page.multiselect(key="mults").set_value([1.0, 3.0, 10.0])
+    page.button(key="race_start").click().run()
+    assert not page.button(key="race_stop").disabled
+    assert page.button(key="race_start").disabled
+    job = page.session_state[JOB_KEY]
+    while not job.metrics() and not job.wait(0.05):
+        pass
+    page.button(key="race_stop").click().run()
+    assert job.wait(60)
+    page.run()
+    assert not page.exception
+    finished = list(dict.fromkeys(row["optimizer"] for row in job.metrics()))
+    assert finished, "the race ended before Stop: nothing to check"
+    assert any("Stopped after" in w.value and "finished runs" in w.value for w in page.warning)
+    summary = next(d.value for d in page.dataframe if "Best learning rate" in d.value.columns)
+    assert list(summary["Optimizer"]) == finished
+    assert summary["Rates tried"].sum() + (summary["Seeds"] - 1).sum() == len(job.metrics())
+
+
+def test_the_surface_stays_under_the_animation():
+    """Plotly's animation drops contour and heatmap traces while it plays (seen in Chromium),
+    so the surface is a layout picture; frames only move the path lines; stars on top."""
+    s = surfaces.SURFACES["Rosenbrock"]
+    race = optimizers.race(s, s.start, ["SGD", "Adam"], 100)
+    paths = {n: race.sweep.paths[r] for r, n in enumerate(race.names)}
+    fig = charts.optimizer_paths(s, surfaces.grid(s), paths, {"SGD": -1, "Adam": -1})
+    assert {t.type for t in fig.data} == {"scatter"}
+    (picture,) = fig.layout.images
+    assert picture.source.startswith("data:image/png;base64,") and picture.layer == "below"
+    x0, x1, y0, y1 = s.view
+    assert (picture.x, picture.y, picture.sizex, picture.sizey) == (x0, y1, x1 - x0, y1 - y0)
+    lines = [i for i, t in enumerate(fig.data) if t.mode == "lines"]
+    assert len(fig.frames) > 10
+    assert all(list(f.traces) == lines for f in fig.frames)
+    assert fig.data[-1].name == "global minimum"

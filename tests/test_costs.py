@@ -196,13 +196,31 @@ def test_runway_and_margin():
         training_usd=120_000,
         retrains_per_year=2,
         other_monthly=30_000,
-        users=10_000,
+        users=1_000,
         price_per_user=20,
     )
-    assert r.monthly_burn == pytest.approx(20_000 + 20_000 + 30_000)
-    assert r.runway_months == pytest.approx(1_000_000 / 70_000)
-    assert r.cost_per_user == pytest.approx(4.0)
-    assert r.gross_margin == pytest.approx(0.8)
+    assert r.monthly_costs == pytest.approx(20_000 + 20_000 + 30_000)
+    assert r.net_burn == pytest.approx(70_000 - 20_000)
+    assert r.runway_months == pytest.approx(1_000_000 / 50_000)
+    assert r.cost_per_user == pytest.approx(40.0) and r.gross_margin == pytest.approx(-1.0)
+    assert math.isinf(r.months_to_profit) and not r.default_alive
+
+
+def test_runway_with_growth_and_serving_that_grows_with_users():
+    kwargs = {
+        "cash": 500_000,
+        "serving_monthly": 10_000,
+        "training_usd": 0,
+        "retrains_per_year": 0,
+        "other_monthly": 50_000,
+        "users": 1_000,
+        "price_per_user": 20,
+    }
+    fixed = costs.runway(**kwargs, monthly_growth=0.1)
+    grows = costs.runway(**kwargs, monthly_growth=0.1, users_per_replica=1_000)
+    assert 0 < fixed.months_to_profit < math.inf and fixed.default_alive
+    assert grows.months_to_profit > fixed.months_to_profit  # more users, more replicas
+    assert grows.cash_by_month[24] < fixed.cash_by_month[24]
 
 
 def test_published_runs_are_checked_honestly():

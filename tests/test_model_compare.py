@@ -74,3 +74,35 @@ def test_a_diverging_rate_is_marked_and_never_chosen():
 def test_bad_configs_are_refused(kwargs):
     with pytest.raises(ValueError):
         model_compare.CompareConfig(**kwargs)
+
+
+class StopAfter:
+    """A worker context whose Stop is pressed once `n` runs have finished."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.rows = n, []
+
+    def should_stop(self) -> bool:
+        return len(self.rows) >= self.n
+
+    def report(self, progress: float, message: str = "", **_) -> None:
+        pass
+
+    def log(self, **row) -> None:
+        self.rows.append(row)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_a_stop_at_any_moment_keeps_every_finished_run(n):
+    """Runs: Adam's sweep (1, 2), Adam seed 1 (3), SGD's sweep (4, 5), SGD seed 1 (6)."""
+    cfg = model_compare.CompareConfig(("Adam", "SGD"), seeds=2, epochs=1, lr_multipliers=(1.0, 3.0))
+    ctx = StopAfter(n)
+    result = model_compare.compare(DIGITS, cfg, ctx)
+    assert result.stopped and len(ctx.rows) == n
+    kept = sum(len(g) for g in result.grid.values()) + sum(r.seed > 0 for r in result.runs)
+    assert kept == n
+    finished = {row["optimizer"] for row in ctx.rows}
+    assert [r["Optimizer"] for r in model_compare.summary(result)] == sorted(
+        finished, key=cfg.optimizers.index
+    )
+    assert all(len(r.val_loss) == cfg.epochs for r in result.runs)

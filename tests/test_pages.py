@@ -1,6 +1,7 @@
 """Pages through streamlit.testing.v1.AppTest: every page renders with its title, Home links
 every tool, the sidebar badge and free-memory control work, light pages stay torch-free."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,13 @@ def test_every_page_renders_its_title(path, title):
 def test_home_links_every_tool_and_says_what_works_offline():
     at = open_page("pages/home.py")
     links = at.get("page_link")
-    assert [link.proto.label for link in links] == [f"Open {t.title}" for t in ui.TOOLS]
-    assert [link.proto.page for link in links] == [Path(t.path).stem for t in ui.TOOLS]
+    tour, tools = links[: len(ui.TOUR)], links[len(ui.TOUR) :]
+    assert [link.proto.label for link in tools] == [f"Open {t.title}" for t in ui.TOOLS]
+    assert [link.proto.page for link in tools] == [Path(t.path).stem for t in ui.TOOLS]
+    assert [link.proto.page for link in tour] == [Path(s.page).stem for s in ui.TOUR]
+    assert "Start here" in [s.value for s in at.subheader]
+    steps = [m.value for m in at.markdown if m.value.startswith(("**1.", "**2.", "**3.", "**4."))]
+    assert len(steps) == 4 and steps[0].startswith("**1. Train a CNN on digits**")
     assert "With no network" in [s.value for s in at.subheader]
     offline = " ".join(m.value for m in at.markdown)
     for tool in ui.TOOLS:
@@ -53,7 +59,7 @@ def test_free_memory_button_empties_the_cache():
     assert cache.resident() == []
     assert cache.digits("cpu") is not data
     assert [t.value for t in at.toast] == [
-        f"Freed {data.nbytes / 2**20:.1f} MiB of cached models and data; GPU cache emptied."
+        f"Freed {data.nbytes / 2**20:.1f} MiB of cached models and data."  # no GPU here
     ]
     cache.free_cached_resources()
 
@@ -72,7 +78,7 @@ def test_missing_device_in_environment_warns(monkeypatch):
     assert "no such device" in at.sidebar.warning[0].value
 
 
-def test_home_and_calculator_do_not_import_torch():
+def test_home_and_calculator_do_not_import_torch_or_mlflow():
     code = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
@@ -80,9 +86,11 @@ def test_home_and_calculator_do_not_import_torch():
         "at.run()\n"
         "at.switch_page('pages/business_case.py').run()\n"
         "assert not at.exception\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'torchvision') if m in sys.modules))\n"
+        "heavy = ('torch', 'transformers', 'torchvision', 'mlflow', 'openai')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
+    env = {**os.environ, "DASHBOARD_WARM": "0"}  # the page path alone, no background warm-up
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"

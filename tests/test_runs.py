@@ -205,13 +205,30 @@ def test_concurrent_writers_lose_nothing(tmp_path, monkeypatch):
     assert all(len(runs.get_run(r.id).history["loss"]) == 5 for r in runs.list_runs()[:3])
 
 
+def test_two_processes_opening_a_new_store_at_once_both_record(tmp_path, monkeypatch):
+    use_home(monkeypatch, tmp_path)
+    code = (
+        "import sys; from core import runs; "
+        "runs.record('cnn', name=sys.argv[1], params={}, metrics={})"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, f"process {i}"], cwd=ROOT, stderr=subprocess.PIPE
+        )
+        for i in range(2)
+    ]
+    errors = [p.communicate(timeout=240)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert sorted(r.name for r in runs.list_runs()) == ["process 0", "process 1"]
+
+
 def test_tracking_uri_set_by_the_user_wins(tmp_path, monkeypatch):
     use_home(monkeypatch, tmp_path / "home")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'team' / 'store.db'}")
     run_id = runs.record("business", name="case", params={}, metrics={"training_cost_usd": 1e4})
     assert (tmp_path / "team" / "store.db").is_file()
     assert not (tmp_path / "home" / "runs" / "mlflow.db").exists()
-    assert runs.list_runs()[0].headline_text == "$10,000"
+    assert runs.list_runs()[0].headline_text == "$10k"
     assert runs.get_run(run_id).summary.name == "case"
 
 

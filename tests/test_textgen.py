@@ -27,6 +27,12 @@ def run(lm, prompt, settings, stop=None):
     return list(textgen.stream_reply(lm, prompt, settings, stop or threading.Event()))
 
 
+def tiny_config(name: str, **changes) -> textgen.TinyGPTConfig:
+    """A one-layer, 32-wide GPT-2 on a 16-token window: seconds to train."""
+    shape = dict(vocab_size=300, layers=1, width=32, heads=2, context=16, steps=2)
+    return textgen.TinyGPTConfig(name=name, **shape | changes)
+
+
 GREEDY = textgen.Settings(
     temperature=0, repetition_penalty=1.0, max_new_tokens=12, mode="completion"
 )
@@ -163,6 +169,9 @@ def test_missing_models_say_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(textgen.ModelLoadError, match="Type a Hugging Face model id"):
         textgen.load_model("  ", "cpu")
     (tmp_path / "broken").mkdir()
+    with pytest.raises(textgen.ModelLoadError, match="not a model folder"):
+        textgen.load_model(str(tmp_path / "broken"), "cpu")
+    (tmp_path / "broken" / "config.json").write_text("{not json")
     with pytest.raises(textgen.ModelLoadError, match="Cannot load"):
         textgen.load_model(str(tmp_path / "broken"), "cpu")
 
@@ -184,17 +193,7 @@ def test_bad_corpora_are_refused(raw, why):
 
 def test_training_lowers_the_loss_and_saves_a_loadable_model(monkeypatch, tmp_path):
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
-    cfg = textgen.TinyGPTConfig(
-        name="unit",
-        vocab_size=300,
-        layers=1,
-        width=32,
-        heads=2,
-        context=32,
-        steps=60,
-        batch_size=8,
-        sample_every=20,
-    )
+    cfg = tiny_config("unit", context=32, steps=60, batch_size=8, sample_every=20)
     job = jobs.Job(lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
     assert job.wait(120) and job.status == "done", job.error
     rows = job.metrics()
@@ -243,3 +242,212 @@ def test_hub_download_reports_bytes_and_skips_duplicate_weights(monkeypatch, tmp
     assert job.result == str(tmp_path / "snapshot")
     assert "*.bin" not in asked["patterns"] and "*.safetensors" in asked["patterns"]
     assert job.progress == pytest.approx(1.0) and job.message == "2 of 2 MiB"
+
+
+@pytest.mark.parametrize("total", [1, 2, 3, 9, 10, 11, 19, 20, 300, 20_000])
+def test_the_learning_rate_schedule_works_for_every_step_count(total):
+    factors = [textgen.lr_factor(i, total) for i in range(total)]
+    assert all(0 < f <= 1 for f in factors)
+    assert max(factors) == 1.0
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10])
+def test_training_runs_at_the_fewest_steps(monkeypatch, tmp_path, steps):
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    cfg = tiny_config("edge", steps=steps)
+    job = jobs.Job(lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
+    assert job.wait(120) and job.status == "done", job.error
+    assert job.metrics()[-1]["step"] == steps
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("/etc", "not a model folder"),
+        ("https://huggingface.co/gpt2", "web address"),
+        ("../models/x", "not a hub id"),
+        ("org/../x", "not a hub id"),
+        ("/no/such/folder", "not a hub id"),
+    ],
+)
+def test_sources_that_are_neither_a_model_folder_nor_a_hub_id(source, why):
+    with pytest.raises(textgen.ModelLoadError, match=why):
+        textgen.load_model(source, "cpu")
+    assert not textgen.needs_download(source)
+
+
+def test_hub_ids_and_model_folders_are_accepted(tiny_dir):
+    assert textgen.check_source("gpt2") == "gpt2"
+    assert textgen.check_source("openai-community/gpt2-medium") == "openai-community/gpt2-medium"
+    assert textgen.check_source(str(tiny_dir)) == tiny_dir
+
+
+def test_invisible_messages_are_blank():
+    for blank in ["", "  \n\t", "\u200b", "\u200d\u2060\ufeff", "\u3164", "\u2800 \u00a0"]:
+        assert textgen.is_blank(blank), repr(blank)
+    for text in ["a", " ok ", "🦊", "\u200bx"]:
+        assert not textgen.is_blank(text), repr(text)
+
+
+def test_the_markdown_export_shows_text_literally():
+    markdown_it = pytest.importorskip("markdown_it")  # installed with rich (transformers)
+    evil = "<script>x</script> **bold** [link](http://e.com)\n    >>> code line\n# heading"
+    messages = [
+        {"role": "user", "content": evil},
+        {"role": "assistant", "content": evil, "stats": None},
+    ]
+    md = textgen.transcript_markdown({"model": "m_*x*"}, messages, 0.1)
+    html = markdown_it.MarkdownIt("commonmark").render(md)
+    body = html.split("</h1>", 1)[1]
+    assert body.count("<strong>") == 2  # the two role names, nothing from the texts
+    for tag in ("<script", "<a ", "<pre>", "<code>", "<h1>", "<em>"):
+        assert tag not in body, tag
+    assert html.count("&lt;script&gt;x&lt;/script&gt;") == 2
+    assert html.count("**bold**") == 2 and html.count("&gt;&gt;&gt; code line") == 2
+
+
+def fake_stream(n: int, clock: list[float], step_s: float):
+    """What stream_reply yields for `n` tokens arriving `step_s` apart on a fake clock."""
+
+    def stream(lm, prompt, settings, stop):
+        text = ""
+        for i in range(n):
+            clock[0] += step_s
+            text += f" w{i}"
+            yield "text", text
+        yield "end", textgen.Reply(text=text, new_tokens=n, ttft_s=step_s, seconds=n * step_s)
+
+    return stream
+
+
+@pytest.mark.parametrize(("step_s", "most"), [(0.0, 1), (0.001, 11), (0.0001, 2)])
+def test_a_fast_stream_redraws_at_most_20_times_a_second(monkeypatch, step_s, most):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(500, clock, step_s))
+    message = textgen.reply_message(GREEDY)
+    events = list(textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0]))
+    redraws = [p for k, p in events if k == "text"]
+    assert 1 <= len(redraws) <= most  # 500 tokens in 0.5 s: at most 0.5 / 0.05 + 1 redraws
+    assert events[-1][0] == "end" and message["content"].endswith(" w499")
+    assert message["stats"]["new_tokens"] == 500
+
+
+def test_a_slow_stream_still_redraws_every_token(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(30, clock, 0.1))
+    message = textgen.reply_message(GREEDY)
+    events = list(textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0]))
+    assert len([k for k, _ in events if k == "text"]) == 30
+
+
+def test_a_stream_cut_short_keeps_its_text(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(textgen, "stream_reply", fake_stream(30, clock, 0.1))
+    message = textgen.reply_message(GREEDY)
+    stream = textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0])
+    for _ in range(5):
+        next(stream)
+    stream.close()  # what a rerun of the page does
+    assert message["content"] == " w0 w1 w2 w3 w4 [stopped]" and message["stats"] is None
+
+
+def test_trained_models_carry_the_transcript_as_their_chat_template(monkeypatch, tmp_path):
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    cfg = tiny_config("chatty", context=64, steps=1)
+    folder = textgen.train_small_gpt2(CORPUS, cfg, "cpu")
+    trained = textgen.load_model(str(folder), "cpu")
+    assert trained.tokenizer.chat_template == textgen.TRANSCRIPT_TEMPLATE
+    history = [
+        {"role": "user", "content": "hi there"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "what is a fox?"},
+    ]
+    for system in ("", "Be brief."):
+        settings = textgen.Settings(max_new_tokens=8, system=system)
+        prompt = textgen.build_prompt(trained, history, settings)
+        assert prompt.text == textgen._plain_transcript(history, system)
+        assert "\nUser:" in textgen._stops(trained, settings)
+    reply = run(trained, prompt, textgen.Settings(max_new_tokens=8, temperature=0))[-1]
+    assert reply[0] == "end" and "User:" not in reply[1].text
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """core.runs pointed at an embedded MLflow store in a fresh home folder."""
+    runs = pytest.importorskip("core.runs")  # lands from the runs branch
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path / "models"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runs.reset()
+    yield runs
+    runs.reset()
+
+
+def test_a_saved_chat_is_a_run_with_its_stats_and_transcript(store, lm):
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "fox"}], GREEDY)
+    reply = textgen.reply_message(GREEDY)
+    list(textgen.chat_events(lm, prompt, GREEDY, reply))
+    history = [{"role": "user", "content": "fox <b>"}, reply]
+    card = textgen.run_card(lm, GREEDY, "cpu")
+    run = store.get_run(textgen.save_chat(card, history, usd_per_hour=0.5))
+    assert run.summary.tool == "chat" and run.metrics["replies"] == 1
+    assert run.metrics["new_tokens"] == reply["stats"]["new_tokens"]
+    assert run.metrics["usd_per_1k_tokens"] > 0 and run.params["settings.temperature"] == "0"
+    assert run.tables["replies"][0]["seed"] == GREEDY.seed
+    assert run.tables["transcript"][0]["content"] == "fox <b>"
+    md = store.load_artifact(run.summary.id, "chat.md").decode()
+    assert "fox \\<b\\>" in md
+
+
+def test_a_store_failure_is_a_clear_message(store, monkeypatch, lm):
+    def fail(*args, **kwargs):
+        raise store.StoreError("The disk is full: free space and retry.")
+
+    monkeypatch.setattr(store, "record", fail)
+    card = textgen.run_card(lm, GREEDY, "cpu")
+    with pytest.raises(textgen.NotRecorded, match="disk is full"):
+        textgen.save_chat(card, [{"role": "user", "content": "hi"}], 0.5)
+    cfg = tiny_config("kept")
+    trained = textgen.train_and_record(CORPUS, cfg, "cpu")
+    assert trained.run_id is None and "disk is full" in trained.not_recorded
+    assert (trained.folder / "config.json").is_file()  # the model itself is kept
+
+
+def test_training_records_config_curve_samples_and_the_model(store):
+    cfg = tiny_config("recorded", steps=4, sample_every=2)
+    job = jobs.Job(lambda ctx: textgen.train_and_record(CORPUS, cfg, "cpu", ctx)).start()
+    assert job.wait(120) and job.status == "done", job.error
+    run = store.get_run(job.result.run_id)
+    assert run.summary.tool == "gpt2" and run.summary.status == "FINISHED"
+    assert run.params["steps"] == "4" and run.params["device"] == "cpu"
+    assert [s for s, _ in run.history["train_loss"]] == [1, 2, 4]
+    assert run.metrics["val_loss"] == run.history["val_loss"][-1][1]
+    assert [r["step"] for r in run.tables["samples"]] == [1, 2, 4]
+    files = {a.path for a in run.artifacts}
+    assert {"model/config.json", "model/model.safetensors", "model/tokenizer.json"} <= files
+
+
+def test_the_cpu_fast_path_is_a_shared_bf16_copy_under_the_same_lock(lm):
+    fast = textgen.fast_variant(lm)
+    assert fast is textgen.fast_variant(lm) and fast.lock is lm.lock
+    assert fast.model.dtype == torch.bfloat16 and lm.model.dtype == torch.float32
+    assert fast.lowered_precision and "bf16" in fast.fast and not fast.static_cache
+    assert textgen.fast_variant(fast) is fast
+    assert textgen.fast_path_pays("cpu") == textgen.cpu_has_bf16()
+    assert textgen.fast_path_pays("cuda") and not textgen.fast_path_pays("mps")
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "The quick brown"}], GREEDY)
+    plain, quick = run(lm, prompt, GREEDY)[-1][1], run(fast, prompt, GREEDY)[-1][1]
+    assert quick.new_tokens == plain.new_tokens == 12
+    assert all(0 <= t.probability <= 1 for t in quick.tokens)
+
+
+def test_token_probabilities_match_the_model(lm):
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "The lazy"}], GREEDY)
+    reply = run(lm, prompt, GREEDY)[-1][1]
+    ids = torch.tensor([prompt.ids])
+    with torch.inference_mode():
+        for t in reply.tokens[:3]:
+            probs = lm.model(ids).logits[0, -1].softmax(-1)
+            assert t.probability == pytest.approx(probs.max().item(), rel=1e-4)  # greedy
+            assert t.alternatives[0] == (t.text, pytest.approx(t.probability))
+            ids = torch.cat([ids, probs.argmax()[None, None]], dim=1)

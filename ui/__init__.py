@@ -11,15 +11,16 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import cache
+from core import cache, limits
 from core import device as dev
+from ui import access
 
 DEVICE_KEY = "device_choice"  # session_state key of the sidebar's device selector
 MEASUREMENTS_KEY = "measurements"  # session_state key: speeds measured by the tool pages
 KIND_LABELS = {"cuda": "CUDA GPU", "mps": "Apple MPS", "cpu": "CPU"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tool:
     """One tool of the dashboard: its page file and how Home presents it."""
 
@@ -32,36 +33,93 @@ class Tool:
 
 TOOLS = (
     Tool(
-        "pages/train_cnn.py",
-        "Train a CNN",
-        ":material/image_search:",
-        "Train an image classifier on built-in, downloadable or your own images, with live "
+        path="pages/train_cnn.py",
+        title="Train a CNN",
+        icon=":material/image_search:",
+        pitch="Train an image classifier on built-in, downloadable or your own images, with live "
         "curves, diagnostics and export.",
-        "The built-in digits set and your own uploaded images.",
+        offline="The built-in digits set and your own uploaded images.",
     ),
     Tool(
-        "pages/chat_gpt2.py",
-        "Chat with GPT-2",
-        ":material/forum:",
-        "Chat with any Hugging Face causal LM or a small GPT-2 you train yourself, with "
+        path="pages/chat_gpt2.py",
+        title="Chat with GPT-2",
+        icon=":material/forum:",
+        pitch="Chat with any Hugging Face causal LM or a small GPT-2 you train yourself, with "
         "streaming, sampling controls and measured speed and cost.",
-        "Models already in your local Hugging Face cache or models folder, and training your own.",
+        offline="Models already in your local Hugging Face cache or models folder, and "
+        "training your own.",
     ),
     Tool(
-        "pages/compare_optimizers.py",
-        "Compare optimizers",
-        ":material/insights:",
-        "Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
+        path="pages/compare_optimizers.py",
+        title="Compare optimizers",
+        icon=":material/insights:",
+        pitch="Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
         "learning rate.",
-        "Everything: the surfaces are formulas and the real model trains on built-in digits.",
+        offline="Everything: the surfaces are formulas and the real model trains on built-in "
+        "digits.",
     ),
     Tool(
-        "pages/business_case.py",
-        "Business case",
-        ":material/payments:",
-        "What training and serving a model costs on GPUs, when self-hosting beats an API, "
+        path="pages/business_case.py",
+        title="Business case",
+        icon=":material/payments:",
+        pitch="What training and serving a model costs on GPUs, when self-hosting beats an API, "
         "scaling laws and energy.",
-        "Everything: the GPU and price tables ship with the app.",
+        offline="Everything: the GPU and price tables ship with the app.",
+    ),
+    Tool(
+        path="pages/runs.py",
+        title="Runs",
+        icon=":material/history:",
+        pitch="Every run the tools recorded, kept in MLflow: compare them, open one, load its "
+        "model, and turn the best into a pitch pack.",
+        offline="Everything: the run store is a local SQLite file unless you point it at a server.",
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TourStep:
+    """One step of Home's start-here path."""
+
+    title: str  # what the user does
+    how: str  # which buttons, in a sentence
+    takes: str  # how long it took on the project's 2-core CPU machine
+    page: str  # page file to open
+    button: str  # the link's label
+
+
+TOUR = (
+    TourStep(
+        title="Train a CNN on digits",
+        how="keep the built-in digits and the default settings, press **Train**, then try "
+        "the model on a drawing of your own.",
+        takes="about 5 s to about 97-99 % test accuracy",
+        page="pages/train_cnn.py",
+        button="Train a CNN",
+    ),
+    TourStep(
+        title="Train your own small GPT-2 and chat with it",
+        how="on the **Train your own GPT-2** tab press **Train**, then pick it in the model "
+        "picker and send a message.",
+        takes="about a minute with the defaults",
+        page="pages/chat_gpt2.py",
+        button="Chat with GPT-2",
+    ),
+    TourStep(
+        title="Race optimizers",
+        how="press **Play** to watch six optimizers, each at its tuned rate, on Rosenbrock; "
+        "then race them on a real model.",
+        takes="under a second on 2-D surfaces, about a minute on the real model",
+        page="pages/compare_optimizers.py",
+        button="Compare optimizers",
+    ),
+    TourStep(
+        title="Price it",
+        how="pick a model size and a GPU: training cost, serving cost, break-even against "
+        "APIs and your runway.",
+        takes="no waiting: every figure updates as you type",
+        page="pages/business_case.py",
+        button="Business case",
     ),
 )
 
@@ -118,12 +176,27 @@ def _badge_ui(kind: str, gpu_name: str | None) -> None:
     st.caption(versions)
 
 
-def _free_memory_ui() -> None:
+def freed_message(freed: cache.Freed, gpu: bool) -> str:
+    """What the free-memory button did, in one line."""
+    text = f"Freed {freed.released / 2**20:.1f} MiB of cached models and data"
+    text += "; GPU cache emptied." if gpu else "."
+    if freed.kept:
+        text += f" Kept (in use by a job or a chat): {', '.join(freed.kept)}."
+    return text
+
+
+def _free_memory_ui(gpu: bool) -> None:
+    admin = access.is_admin()
     if st.sidebar.button(
-        "Free cached models and data", key="free_memory", icon=":material/delete_sweep:"
+        "Free cached models and data",
+        key="free_memory",
+        icon=":material/delete_sweep:",
+        disabled=not admin,
+        help="Frees what no job or chat is using."
+        if admin
+        else access.admin_only_note("free shared caches"),
     ):
-        released = cache.free_cached_resources()
-        st.toast(f"Freed {released / 2**20:.1f} MiB of cached models and data; GPU cache emptied.")
+        st.toast(freed_message(cache.free_cached_resources(), gpu))
     held = cache.resident()
     listing = ", ".join(f"{r.name} on {r.device} ({r.nbytes / 2**20:.1f} MiB)" for r in held)
     st.sidebar.caption(f"Resident: {listing or 'nothing cached yet'}")
@@ -136,7 +209,8 @@ def sidebar_ui() -> None:
     choice = _device_selector_ui(hw.kinds)
     with badge:
         _badge_ui(hw.kinds[0] if choice == "auto" else choice, hw.gpu_name)
-    _free_memory_ui()
+    _free_memory_ui(gpu="cuda" in hw.kinds or "mps" in hw.kinds)
+    access.account_ui()
 
 
 def require_navigation() -> None:
@@ -173,6 +247,26 @@ def measurements() -> list[Measurement]:
     return list(st.session_state.get(MEASUREMENTS_KEY, {}).values())
 
 
+UPLOADS_KEY = "uploaded_bytes"  # session_state: file_id -> bytes counted against the cap
+
+
+def upload_bytes(upload) -> bytes | None:
+    """The bytes of a st.file_uploader file, counted against this session's upload cap; None
+    (with a message) once the session's uploads together pass core.limits' cap."""
+    seen: dict = st.session_state.setdefault(UPLOADS_KEY, {})
+    if upload.file_id not in seen:
+        left = limits.session_upload_left(sum(seen.values()))
+        if upload.size > left:
+            st.error(
+                f"Refused: this session has uploaded {sum(seen.values()) / 2**20:,.0f} MB and "
+                f"may upload {limits.MAX_SESSION_UPLOAD_MB:,} MB in all. Reload the page to "
+                "start a new session."
+            )
+            return None
+        seen[upload.file_id] = upload.size
+    return upload.getvalue()
+
+
 def session_device() -> str:
     """This session's device ('cuda', 'mps' or 'cpu'); stops the page with a message if unusable."""
     try:
@@ -182,6 +276,7 @@ def session_device() -> str:
         st.stop()
 
 
+from ui.access import is_admin, require_login  # noqa: E402 - re-exported as ui.*
 from ui.jobs import (  # noqa: E402 - the long-job widgets, re-exported as ui.*
     forget_job,
     job_buttons_ui,
@@ -197,7 +292,11 @@ from ui.jobs import (  # noqa: E402 - the long-job widgets, re-exported as ui.*
 __all__ = [
     "TOOLS",
     "Measurement",
+    "TOUR",
+    "upload_bytes",
     "forget_job",
+    "is_admin",
+    "require_login",
     "job_buttons_ui",
     "job_failed_ui",
     "job_of",

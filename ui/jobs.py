@@ -60,6 +60,7 @@ def owner() -> str:
 def submit_job(key: str, target: Callable, name: str, **options) -> jobs.Job | None:
     """Submit a job for this session (see core.jobs.submit) and keep it under `key`; shows the
     refusal and returns None when the queue will not take it."""
+    options["meta"] = {"page_key": key, **options.get("meta", {})}  # Runs page links back
     try:
         job = jobs.submit(target, name, owner=owner(), **options)
     except jobs.JobRefused as err:
