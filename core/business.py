@@ -376,6 +376,8 @@ def startup_figures(startup: StartupInputs, r: Report) -> list[Figure]:
 def verdict(startup: StartupInputs, r: Report) -> str:
     """One sentence: default alive or default dead, and why."""
     u = r.startup
+    if u.default_alive and math.isinf(u.runway_months):
+        return f"Default alive: profitable {profit_text(u)}, and the cash never runs out."
     if u.default_alive:
         return (
             f"Default alive: profitable {profit_text(u)}, before the cash runs out "
