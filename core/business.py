@@ -376,6 +376,8 @@ def startup_figures(startup: StartupInputs, r: Report) -> list[Figure]:
 def verdict(startup: StartupInputs, r: Report) -> str:
     """One sentence: default alive or default dead, and why."""
     u = r.startup
+    if u.default_alive and math.isinf(u.runway_months):
+        return f"Default alive: profitable {profit_text(u)}, and the cash never runs out."
     if u.default_alive:
         return (
             f"Default alive: profitable {profit_text(u)}, before the cash runs out "
@@ -619,3 +621,33 @@ def summary_markdown(
         "prices; see the calculator for every assumption.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def record_case(
+    train: TrainInputs, serve: ServeInputs, startup: StartupInputs, apis: list[ApiPrice], r: Report
+) -> str:
+    """Record the case in the run store (tool "business"): every input and result with its
+    unit; returns the run id. runs.StoreError says why the store would not take it."""
+    from core import runs  # mlflow stays off the calculator's first render
+
+    rows = result_rows(train, serve, startup, apis, r)
+    table = [
+        {"section": sec, "kind": kind, "name": name, "value": value, "unit": unit}
+        for sec, kind, name, value, unit in rows
+    ]
+    params = {f"{sec}.{name}": value for sec, kind, name, value, _ in rows if kind == "input"}
+    return runs.record(
+        "business",
+        name=f"{units.params(train.params)} on {train.gpu}, {units.compact(startup.users)} users",
+        params=params,
+        metrics={
+            "training_cost_usd": r.train.usd,
+            "serving_monthly_usd": r.serve.monthly_usd,
+            "usd_per_m_tokens": r.serve.usd_per_m_tokens,
+            "net_burn_usd_per_month": r.startup.net_burn,
+            "runway_months": r.startup.runway_months,
+            "months_to_profit": r.startup.months_to_profit,
+        },
+        tables={"inputs_and_results": table},
+        artifacts={"business_case.md": summary_markdown(train, serve, startup, r)},
+    )

@@ -320,19 +320,36 @@ def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60
     return _layout(fig, f"{surface.name}: {surface.formula}", 720)
 
 
+LOSS_DECADES = 12  # a log loss axis spans at most this many powers of ten below its top
+
+
+def loss_range(losses: dict) -> tuple[float, float, bool] | None:
+    """log10 (low, high) for a log loss axis, clipped to LOSS_DECADES below the top so that
+    one curve at 1e-231 does not squash the rest, and whether it was clipped; None when
+    no loss is above zero."""
+    import numpy as np
+
+    values = np.concatenate([np.asarray(ys, dtype=float).ravel() for ys in losses.values()])
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size == 0:
+        return None
+    high, low = float(np.log10(positive.max())), float(np.log10(positive.min()))
+    clipped = low < high - LOSS_DECADES
+    return max(low, high - LOSS_DECADES) - 0.2, high + 0.2, clipped
+
+
 def loss_curves(losses: dict, log_y: bool) -> go.Figure:
-    """Loss against step, one line per optimizer (log y where the function is >= 0)."""
+    """Loss against step, one line per optimizer; on a log axis (where the function is >= 0
+    and some loss is above zero) clipped to LOSS_DECADES decades, which the title says."""
     fig = go.Figure()
     for i, (name, ys) in enumerate(losses.items()):
         fig.add_scatter(y=ys, mode="lines", name=name, line={"color": PALETTE[i % len(PALETTE)]})
-    return _layout(
-        fig,
-        "Loss against step",
-        380,
-        xaxis_title="step",
-        yaxis_title="f(x, y)",
-        yaxis_type="log" if log_y else "linear",
-    )
+    span = loss_range(losses) if log_y else None
+    title, axis = "Loss against step", {"type": "linear"}
+    if span:
+        axis = {"type": "log", "range": [span[0], span[1]]}
+        title += f" (axis cut at 1e{round(span[0] + 0.2)})" if span[2] else ""
+    return _layout(fig, title, 380, xaxis_title="step", yaxis_title="f(x, y)", yaxis=axis)
 
 
 def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:

@@ -62,6 +62,13 @@ def non_negative(name: str, value: float) -> float:
     return float(value)
 
 
+def finite(name: str, value: float) -> float:
+    """`value` if it is finite, else ValueError: the inputs are too far out to compute with."""
+    if not math.isfinite(value):
+        raise ValueError(f"{name} comes out too large to compute: check the inputs' sizes.")
+    return value
+
+
 # ---- catalog ------------------------------------------------------------------------------
 
 
@@ -180,14 +187,18 @@ def shape_for(n_params: float) -> ModelShape:
 
 def training_flops(n_params: float, n_tokens: float) -> float:
     """Training compute in FLOPs: 6 N D (forward 2 N D, backward 4 N D)."""
-    return 6.0 * positive("Parameters", n_params) * positive("Tokens", n_tokens)
+    return finite(
+        "Training compute", 6.0 * positive("Parameters", n_params) * positive("Tokens", n_tokens)
+    )
 
 
 def training_gpu_hours(n_params: float, n_tokens: float, gpu: str | GPU, mfu: float) -> float:
     """GPU-hours to train: 6 N D / (peak dense FLOP/s x MFU x 3600)."""
     spec = lookup_gpu(gpu)
     mfu = fraction("MFU", mfu)
-    return training_flops(n_params, n_tokens) / (spec.peak_flops * mfu * 3600.0)
+    return finite(
+        "GPU-hours", training_flops(n_params, n_tokens) / (spec.peak_flops * mfu * 3600.0)
+    )
 
 
 def energy_kwh(gpu_hours: float, power_w: float, pue: float) -> float:
@@ -195,12 +206,14 @@ def energy_kwh(gpu_hours: float, power_w: float, pue: float) -> float:
     pue = positive("PUE", pue)
     if pue < 1:
         raise ValueError(f"PUE is at least 1.0 (all power reaches the GPUs), got {pue}.")
-    return non_negative("GPU-hours", gpu_hours) * positive("Power", power_w) / 1000.0 * pue
+    kwh = non_negative("GPU-hours", gpu_hours) * positive("Power", power_w) / 1000.0 * pue
+    return finite("Energy", kwh)
 
 
 def co2_kg(kwh: float, grid_g_per_kwh: float) -> float:
     """Emissions in kg CO2e: kWh x grid intensity (g CO2e per kWh) / 1000."""
-    return non_negative("Energy", kwh) * non_negative("Grid intensity", grid_g_per_kwh) / 1000.0
+    kg = non_negative("Energy", kwh) * non_negative("Grid intensity", grid_g_per_kwh) / 1000.0
+    return finite("Emissions", kg)
 
 
 @dataclass(frozen=True)
@@ -308,7 +321,7 @@ def kv_cache_bytes(
         positive("Batch", batch),
         positive("Bytes per value", bytes_per_value),
     ]
-    return 2.0 * math.prod(dims)
+    return finite("KV cache", 2.0 * math.prod(dims))
 
 
 def decode_tokens_per_second_bound(
@@ -320,7 +333,8 @@ def decode_tokens_per_second_bound(
     weight_bytes = positive("Parameters", n_params) * positive(
         "Bytes per parameter", bytes_per_param
     )
-    return spec.bandwidth_gbs * 1e9 / weight_bytes
+    weight_bytes = positive("Weight bytes", finite("Weight bytes", weight_bytes))
+    return finite("Decode speed", spec.bandwidth_gbs * 1e9 / weight_bytes)
 
 
 @dataclass(frozen=True)
@@ -374,7 +388,7 @@ def estimate_serving(
     kv_one = kv_cache_bytes(shape.layers, shape.kv_heads, shape.head_dim, context_len, 1, 2.0)
     n_gpu = replica_gpus(weights, kv_one, spec)
     room = n_gpu * spec.memory_bytes * USABLE_MEMORY - weights
-    max_batch = max(1, int(room // kv_one))
+    max_batch = max(1, int(finite("Concurrent requests", room // kv_one)))
     bandwidth, peak = n_gpu * spec.bandwidth_gbs * 1e9, n_gpu * spec.peak_flops
     utilisation = fraction("Utilisation", utilisation)
     mfu = fraction("MFU", mfu)
@@ -383,16 +397,17 @@ def estimate_serving(
         if measured_tokens_per_s is not None:
             return positive("Measured tokens/s", measured_tokens_per_s)
         step_s = max((weights + batch * kv_one) / bandwidth, 2 * n * batch / (peak * mfu))
-        return batch / step_s
+        return positive("Decode speed", batch / finite("Decode step time", step_s))
 
     out_tok, in_tok = (
         positive("Output tokens", output_tokens),
         non_negative("Input tokens", input_tokens),
     )
     seconds_per_request = out_tok / decode_rate(max_batch) + in_tok * 2 * n / (peak * mfu)
-    capacity = 86_400 * utilisation / seconds_per_request
+    seconds_per_request = finite("Seconds per request", seconds_per_request)
+    capacity = positive("Requests one replica serves", 86_400 * utilisation / seconds_per_request)
     requests = positive("Requests per day", requests_per_day)
-    replicas = max(1, math.ceil(requests / capacity))
+    replicas = max(1, math.ceil(finite("Replicas", requests / capacity)))
     monthly = replicas * n_gpu * positive("Price per GPU-hour", price_per_hour) * HOURS_PER_MONTH
     monthly_tokens = requests * DAYS_PER_MONTH * (in_tok + out_tok)
     return ServingEstimate(
@@ -422,7 +437,8 @@ def api_monthly_usd(
         non_negative("Input tokens", input_tokens) * non_negative("Input price", input_per_m)
         + non_negative("Output tokens", output_tokens) * non_negative("Output price", output_per_m)
     ) / 1e6
-    return non_negative("Requests per day", requests_per_day) * DAYS_PER_MONTH * per_request
+    monthly = non_negative("Requests per day", requests_per_day) * DAYS_PER_MONTH * per_request
+    return finite("API cost", monthly)
 
 
 def self_host_monthly_usd(requests_per_day: float, serving: ServingEstimate) -> float:
@@ -501,27 +517,32 @@ def runway(
         if users_per_replica == math.inf
         else positive("Users per replica", users_per_replica)
     )
-    replicas_now = max(1, math.ceil(users / capacity)) if math.isfinite(capacity) else 1
+    replicas_now = max(1, math.ceil(finite("Serving replicas", users / capacity)))
     replica_usd = serving_now / replicas_now
 
     def net(month: int) -> tuple[float, float]:
         """(costs, revenue) in `month`."""
         u = _users_at(users, growth, month)
-        replicas = max(1, math.ceil(u / capacity)) if math.isfinite(capacity) else 1
-        serving = replica_usd * replicas if math.isfinite(u) else math.inf
-        return serving + training + other, u * price
+        load = u / capacity  # replicas' worth of users
+        if not math.isfinite(load):
+            return math.inf, u * price
+        return replica_usd * max(1, math.ceil(load)) + training + other, u * price
 
+    costs_0, revenue_0 = net(0)
+    finite("Monthly costs", costs_0)
+    finite("Monthly revenue", revenue_0)
     cash_left, history, out_at, profit_at = cash, [], math.inf, math.inf
     for month in range(RUNWAY_HORIZON_MONTHS):
         costs_m, revenue_m = net(month)
+        if not (math.isfinite(costs_m) and math.isfinite(revenue_m)):
+            break  # growth took the figures past what a float holds: the projection ends
         history.append(cash_left)
         if revenue_m >= costs_m and math.isinf(profit_at):
             profit_at = float(month)
         gap = costs_m - revenue_m
         if gap > 0 and math.isinf(out_at) and cash_left < gap:
-            out_at = month + cash_left / gap  # runs out part-way through this month
-        cash_left = cash_left - gap if math.isfinite(gap) else -math.inf
-    costs_0, revenue_0 = net(0)
+            out_at = month + max(cash_left, 0.0) / gap  # runs out part-way through this month
+        cash_left -= gap
     burn = costs_0 - revenue_0
     if growth == 0:  # a flat company: the closed form, not the ten-year window
         out_at = cash / burn if burn > 0 else math.inf
@@ -534,7 +555,7 @@ def runway(
         months_to_profit=profit_at,
         default_alive=profit_at <= out_at and math.isfinite(profit_at),
         cost_per_user=per_user,
-        gross_margin=(price - per_user) / price,
+        gross_margin=finite("Gross margin", (price - per_user) / price),
         cash_by_month=tuple(history),
     )
 
@@ -659,7 +680,11 @@ def hardware_rate(device: str, gpu_name: str | None, threads: int) -> tuple[floa
         return 0.0, f"{gpu_name}: not in the price table"
     if device == "mps":
         return 0.0, "your own Mac: no hourly price"
-    rate = CPU_USD_PER_THREAD_HOUR * threads
+    threads = positive("CPU threads", threads)
+    if threads != int(threads):
+        raise ValueError(f"CPU threads must be a whole number, got {threads!r}.")
+    threads = int(threads)
+    rate = finite("CPU price", CPU_USD_PER_THREAD_HOUR * threads)
     return rate, f"{threads} cloud vCPUs at {CPU_USD_PER_THREAD_HOUR} USD/h each"
 
 
@@ -668,4 +693,4 @@ def usd_per_1k_tokens(usd_per_hour: float, tokens_per_s: float) -> float:
     `tokens_per_s` tokens per second (the chat page's cost per reply)."""
     usd_per_hour = non_negative("Price per hour", usd_per_hour)
     tokens_per_s = positive("Tokens per second", tokens_per_s)
-    return usd_per_hour / 3600 / tokens_per_s * 1000
+    return finite("Cost per 1,000 tokens", usd_per_hour / 3600 / tokens_per_s * 1000)

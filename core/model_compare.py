@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from core.data import ImageTensors
 from core.jobs import JobContext
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CompareConfig:
     """What to race and for how long."""
 
@@ -77,6 +77,8 @@ class Comparison:
     best_lr: dict[str, float] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)  # the seeds at each best rate
     stopped: bool = False
+    run_id: str | None = None  # its run in the store, once recorded
+    not_recorded: str | None = None  # why the store could not take it
 
 
 def mlp(in_features: int, hidden: int, classes: int) -> nn.Module:
@@ -191,6 +193,69 @@ def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = Non
             if stopped():
                 result.stopped = True
                 return result
+    return result
+
+
+def curves(result: Comparison) -> dict[str, list[dict]]:
+    """optimizer -> one {step, seconds, train, val} per seed, for charts.mean_band."""
+    out: dict[str, list[dict]] = {}
+    for run in result.runs:
+        out.setdefault(run.optimizer, []).append(
+            {
+                "step": run.steps,
+                "seconds": run.seconds,
+                "train": run.train_loss,
+                "val": run.val_loss,
+            }
+        )
+    return out
+
+
+def curve_figures(result: Comparison) -> dict:
+    """name -> plotly figure: validation and training loss against step and wall time."""
+    from core import charts
+
+    by = curves(result)
+    figures = {}
+    for split, label in (("val", "Validation loss"), ("train", "Training loss")):
+        figures[f"{split}_step"] = charts.mean_band(by, "step", split, label, "step")
+        figures[f"{split}_time"] = charts.mean_band(by, "seconds", split, label, "training seconds")
+    return figures
+
+
+def record(result: Comparison, seconds: float) -> None:
+    """Record the race in the run store (tool "optimizers"); sets run_id or not_recorded."""
+    from core import runs
+
+    rows = summary(result)
+    losses = [r["Val loss (mean)"] for r in rows if math.isfinite(r["Val loss (mean)"])]
+    try:
+        result.run_id = runs.record(
+            "optimizers",
+            name="real model: " + ", ".join(result.best_lr),
+            params={
+                "kind": "real model (MLP on digits)",
+                "config": asdict(result.config),
+                "tuned_rates": result.best_lr,
+                "stopped": result.stopped,
+            },
+            metrics={"best_val_loss": min(losses, default=math.nan), "seconds": seconds},
+            tables={"results": rows},
+            figures=curve_figures(result) if result.runs else None,
+            status="KILLED" if result.stopped else "FINISHED",
+        )
+    except runs.StoreError as err:
+        result.not_recorded = str(err)
+    except Exception as err:  # the race itself is kept and shown whatever the store does
+        result.not_recorded = f"{type(err).__name__}: {err}"
+
+
+def compare_and_record(data: ImageTensors, cfg: CompareConfig, ctx: JobContext) -> Comparison:
+    """The job's target: the race, then its record in the store when it ends."""
+    t0 = time.perf_counter()
+    result = compare(data, cfg, ctx)
+    ctx.report(1.0, "Recording the run")
+    record(result, time.perf_counter() - t0)
     return result
 
 

@@ -10,6 +10,7 @@ torch.optim step for step. torch is imported only when a torch optimizer is buil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,7 +39,6 @@ class OptimizerSpec:
     hypers: tuple[Hyper, ...]  # exposed hyperparameters, defaults as in torch
     fixed: dict = field(default_factory=dict)  # kwargs that make the variant (nesterov=True)
     default_lr: float = 1e-3  # a sensible starting learning rate
-    note: str = ""
 
     def defaults(self) -> dict[str, float]:
         return {h.name: h.default for h in self.hypers}
@@ -109,7 +109,6 @@ REGISTRY: dict[str, OptimizerSpec] = {
                 Hyper("weight_decay", 0.0, 0.0, 1.0, "Decoupled decay"),
             ),
             default_lr=1e-4,
-            note="Chen et al. 2023, 'Symbolic Discovery of Optimization Algorithms'",
         ),
     )
 }
@@ -358,6 +357,48 @@ class Race:
             }
             for r, name in enumerate(self.names)
         ]
+
+
+def display_rows(rows: list[dict]) -> list[dict]:
+    """`Race.table()` rows as text a person reads: 3 significant figures in scientific
+    notation, '-' for a value that does not apply, never 'None' or a run of zeros."""
+
+    def sci(x: float) -> str:
+        if x == 0:
+            return "0"
+        return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+    def text(key: str, value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if isinstance(value, str) or key.startswith(("Steps", "Diverged")):
+            return str(value)
+        return sci(float(value))
+
+    return [{k: text(k, v) for k, v in row.items()} for row in rows]
+
+
+def record_race(race: Race, figures: dict) -> str:
+    """Record a 2-D race in the run store (tool "optimizers"); returns the run id."""
+    from core import runs
+
+    finals = [float(x) for x in race.sweep.final_loss if math.isfinite(x)]
+    return runs.record(
+        "optimizers",
+        name=f"{race.surface.name}: " + ", ".join(race.names),
+        params={
+            "kind": "2-D surface",
+            "surface": race.surface.name,
+            "formula": race.surface.formula,
+            "optimizers": list(race.names),
+            "steps": int(race.sweep.paths.shape[1] - 1),
+            "rates": {n: float(race.lrs[n]) for n in race.names},
+            "how": dict(race.how),
+        },
+        metrics={"best_final_loss": min(finals, default=math.nan)},
+        tables={"results": race.table()},
+        figures=figures,
+    )
 
 
 def race(

@@ -18,7 +18,9 @@ def compact(x: float, digits: int = 3) -> str:
 
 
 def usd(x: float) -> str:
-    """'$1.23M', '$950', '$0.45', '$0.000014' (never scientific notation)."""
+    """'$1.23M', '$950', '$0.45', '$0.000014', '-$47.7k' (never scientific notation)."""
+    if math.isfinite(x) and x < 0:
+        return "-" + usd(-x)
     if math.isfinite(x) and abs(x) < 1:
         if x == 0:
             return "$0"

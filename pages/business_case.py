@@ -350,6 +350,18 @@ def downloads_ui(train, serve, startup, apis, report) -> None:
     )
 
 
+def save_case_ui(train, serve, startup, apis, report) -> None:
+    """'Save this case' into the run store; a store that fails says why, nothing is lost."""
+    if not st.button("Save this case", key="save_case"):
+        return
+    try:
+        run_id = business.record_case(train, serve, startup, apis, report)
+    except Exception as err:  # the store's own message; the case stays on screen
+        st.warning(f"Not saved: {err} The figures above are unchanged; try the downloads.")
+        return
+    st.success(f"Saved as run {run_id} (see the Runs page).")
+
+
 ui.require_navigation()
 st.title("Business case")
 st.caption(
@@ -382,3 +394,4 @@ with tab["Scaling laws"]:
 with tab["Published runs"]:
     runs_tab(train, report)
 downloads_ui(train, serve, startup, apis, report)
+save_case_ui(train, serve, startup, apis, report)

@@ -5,6 +5,8 @@ a small model trained on digits with several seeds.
 Real model: a `core.jobs` worker runs `core.model_compare.compare`; a fragment polls it.
 """
 
+import functools
+
 import streamlit as st
 
 import ui
@@ -18,6 +20,9 @@ st.caption(
 )
 NAMES = list(optimizers.REGISTRY)
 DEFAULT_2D = ["SGD", "SGD + momentum", "Nesterov", "RMSprop", "Adam", "Lion"]
+DEFAULT_MODEL = ["SGD + momentum", "Adam", "AdamW", "Lion"]
+BATCHES, DEFAULT_BATCH = [16, 32, 64, 128, 256], 64
+MULTS, DEFAULT_MULTS = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], [0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
 JOB_KEY = "optimizer_race_job"
 tab_2d, tab_model = st.tabs(["On 2-D surfaces", "On a real model (digits)"])
 
@@ -87,106 +92,90 @@ def race_2d() -> None:
     except ValueError as err:
         st.error(str(err))
         return
-    paths = {n: race.sweep.paths[r] for r, n in enumerate(names)}
-    diverged = {n: int(race.sweep.diverged_at[r]) for r, n in enumerate(names)}
-    fig = charts.optimizer_paths(s, surfaces.grid(s), paths, diverged)
-    st.plotly_chart(fig, key="paths_chart")
+    if race.sweep.losses[:, 0].max() <= race.sweep.losses.min() + 1e-12 and s.minima:
+        st.info(
+            "The start is a global minimum: every optimizer stays put and the loss is 0 "
+            "throughout. Move the start away from the star to see a race."
+        )
+    figures = race_figures(s, race, names)
+    st.plotly_chart(figures["paths"], key="paths_chart")
     left, right = st.columns(2)
-    losses = {n: race.sweep.losses[r] for r, n in enumerate(names)}
-    left.plotly_chart(charts.loss_curves(losses, s.log_levels), key="loss_chart")
-    if race.tuned is not None:
-        sw = race.tuned.sweep
-        lrs = {n: [sw.lrs[r] for r in range(len(sw.names)) if sw.names[r] == n] for n in names}
-        finals = {
-            n: [sw.final_loss[r] for r in range(len(sw.names)) if sw.names[r] == n] for n in names
-        }
-        right.plotly_chart(charts.sensitivity(lrs, finals, race.lrs), key="sensitivity_chart")
+    left.plotly_chart(figures["loss"], key="loss_chart")
+    if "sensitivity" in figures:
+        right.plotly_chart(figures["sensitivity"], key="sensitivity_chart")
     else:
         right.info("Turn on tuning to see how each optimizer's final loss depends on its rate.")
-    st.dataframe(
-        race.table(),
-        hide_index=True,
-        key="race_table",
-        column_config={
-            "Learning rate": st.column_config.NumberColumn(format="%.2e"),
-            "Final loss": st.column_config.NumberColumn(format="%.3e"),
-        },
-    )
-    failed = [n for n in names if diverged[n] > 0]
+    st.dataframe(optimizers.display_rows(race.table()), hide_index=True, key="race_table")
+    failed = [n for r, n in enumerate(names) if race.sweep.diverged_at[r] > 0]
     if failed:
         st.warning(f"Diverged (stopped and marked): {', '.join(failed)}. Lower their rate by hand.")
+    save_race_ui(race, figures)
 
 
-def model_race_ui() -> None:
-    names = st.multiselect(
-        "Optimizers", NAMES, ["SGD + momentum", "Adam", "AdamW", "Lion"], key="opts_model"
-    )
+def race_figures(s: surfaces.Surface, race, names: list[str]) -> dict:
+    """The 2-D race's charts: paths (animated), loss curves and, when tuned, sensitivity."""
+    paths = {n: race.sweep.paths[r] for r, n in enumerate(names)}
+    diverged = {n: int(race.sweep.diverged_at[r]) for r, n in enumerate(names)}
+    losses = {n: race.sweep.losses[r] for r, n in enumerate(names)}
+    figures = {
+        "paths": charts.optimizer_paths(s, surfaces.grid(s), paths, diverged),
+        "loss": charts.loss_curves(losses, s.log_levels),
+    }
+    if race.tuned is not None:
+        sw = race.tuned.sweep
+        lrs = {n: [lr for lr, m in zip(sw.lrs, sw.names, strict=True) if m == n] for n in names}
+        finals = {
+            n: [f for f, m in zip(sw.final_loss, sw.names, strict=True) if m == n] for n in names
+        }
+        figures["sensitivity"] = charts.sensitivity(lrs, finals, race.lrs)
+    return figures
+
+
+def model_race_ui(device: str) -> None:
+    names = st.multiselect("Optimizers", NAMES, DEFAULT_MODEL, key="opts_model")
     c1, c2, c3, c4 = st.columns(4)
     seeds = c1.number_input("Seeds per optimizer", 1, 10, 3, key="seeds")
     epochs = c2.number_input("Epochs per run", 1, 100, 8, key="epochs")
-    batch = c3.selectbox("Batch size", [16, 32, 64, 128, 256], index=2, key="batch")
-    mults = c4.multiselect(
-        "Rates tried (x default)",
-        [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
-        [0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
-        key="mults",
-    )
+    batch = c3.selectbox("Batch size", BATCHES, index=BATCHES.index(DEFAULT_BATCH), key="batch")
+    mults = c4.multiselect("Rates tried (x default)", MULTS, DEFAULT_MULTS, key="mults")
     st.caption(
         "An MLP (64 -> 128 -> 10) on scikit-learn's 1,797 digits, 80/20 stratified split. Each "
         "optimizer tries every rate with seed 0, keeps the rate with the lowest validation loss, "
-        "then trains the other seeds at it."
+        "then trains the other seeds at it. The run is recorded in the run store when it ends."
     )
-    job = st.session_state.get(JOB_KEY)
-    running = job is not None and job.running
-    b1, b2, _ = st.columns([1, 1, 4])
-    start = b1.button("Start", type="primary", disabled=running, key="race_start")
-    if start and start_race(names, seeds, epochs, batch, mults) is not None:
-        st.rerun()  # draw Stop enabled at once
-    if b2.button("Stop", disabled=not running, key="race_stop"):
-        job.stop()
-        st.rerun()
-    if job is None:
-        return
-    if job.running:
-        race_progress()
-    else:
+    job = ui.job_of(JOB_KEY)
+    if ui.job_buttons_ui(job, JOB_KEY, "Start"):
+        settings = {"optimizers": tuple(names), "seeds": seeds, "epochs": epochs}
+        settings |= {"batch_size": batch, "lr_multipliers": tuple(sorted(mults))}
+        if start_race(settings, device) is not None:
+            st.rerun()  # draw Stop enabled at once
+    if job is not None and job.active:
+        ui.job_progress_ui(JOB_KEY, draw=finished_count)
+    elif job is not None and not ui.job_failed_ui(job, "The race"):
         race_results(job)
 
 
-def start_race(names, seeds, epochs, batch, mults):
-    """Validate, load digits onto the session's device and start the worker."""
-    from core import cache, jobs, model_compare
+def start_race(settings: dict, device: str):
+    """Validate, load digits onto `device` and queue the worker; None when refused."""
+    from core import cache, model_compare
 
     try:
-        cfg = model_compare.CompareConfig(tuple(names), seeds, epochs, batch, tuple(sorted(mults)))
+        cfg = model_compare.CompareConfig(**settings)
     except ValueError as err:
         st.error(str(err))
         return None
-    data = cache.digits(ui.session_device())
-    job = jobs.Job(lambda ctx: model_compare.compare(data, cfg, ctx), "optimizer race").start()
-    st.session_state[JOB_KEY] = job
-    return job
+    data = cache.digits(device)
+    target = functools.partial(model_compare.compare_and_record, data, cfg)
+    return ui.submit_job(JOB_KEY, target, "optimizer race", tool="optimizers", device=device)
 
 
-@st.fragment(run_every=1.0)
-def race_progress() -> None:
-    """Progress while the worker runs; a full rerun draws the results once it ends."""
-    job = st.session_state[JOB_KEY]
-    if not job.running:
-        st.rerun()
-    eta = f", about {job.eta:.0f} s left" if job.eta is not None else ""
-    st.progress(job.progress, text=f"{job.message or 'Starting'} - {job.progress:.0%}{eta}")
+def finished_count(job) -> None:
     st.caption(f"{len(job.metrics())} runs finished in {job.elapsed:.1f} s. Stop keeps them.")
 
 
 def race_results(job) -> None:
     from core import model_compare
 
-    if job.status == "failed":
-        st.error(f"The race failed: {job.error}")
-        with st.expander("Details"):
-            st.code(job.details)
-        return
     result = job.result
     if result.stopped and not result.runs:
         st.warning(f"Stopped after {job.elapsed:.1f} s, before any run finished.")
@@ -198,27 +187,9 @@ def race_results(job) -> None:
         )
     else:
         st.success(f"{len(job.metrics())} runs in {job.elapsed:.1f} s.")
-    if not result.runs:
-        return
-    curves = {}
-    for run in result.runs:
-        curves.setdefault(run.optimizer, []).append(
-            {
-                "step": run.steps,
-                "seconds": run.seconds,
-                "train": run.train_loss,
-                "val": run.val_loss,
-            }
-        )
-    for split, label in (("val", "Validation loss"), ("train", "Training loss")):
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.mean_band(curves, "step", split, label, "step"), key=f"{split}_step"
-        )
-        right.plotly_chart(
-            charts.mean_band(curves, "seconds", split, label, "training seconds"),
-            key=f"{split}_time",
-        )
+    recorded_ui(result.run_id, result.not_recorded)
+    for name, fig in model_compare.curve_figures(result).items():
+        st.plotly_chart(fig, key=name)
     lrs = {n: list(g) for n, g in result.grid.items()}
     finals = {n: list(g.values()) for n, g in result.grid.items()}
     st.plotly_chart(charts.sensitivity(lrs, finals, result.best_lr), key="model_sensitivity")
@@ -233,7 +204,27 @@ def race_results(job) -> None:
     )
 
 
+def recorded_ui(run_id: str | None, problem: str | None) -> None:
+    """Where the run was recorded, or why it was not (the results stay on screen)."""
+    if run_id:
+        st.caption(f"Recorded as run {run_id} (see the Runs page).")
+    elif problem:
+        st.warning(f"Not recorded in the run store: {problem} The results below are kept.")
+
+
+def save_race_ui(race, figures: dict) -> None:
+    """'Save this race': the 2-D race into the run store."""
+    if not st.button("Save this race", key="save_2d"):
+        return
+    try:
+        run_id = optimizers.record_race(race, figures)
+    except Exception as err:  # the store's own message; the race stays on screen
+        st.warning(f"Not saved: {err}")
+        return
+    st.success(f"Saved as run {run_id} (see the Runs page).")
+
+
 with tab_2d:
     race_2d()
 with tab_model:
-    model_race_ui()
+    model_race_ui(ui.session_device())

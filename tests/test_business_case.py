@@ -278,3 +278,24 @@ def test_a_preset_fills_in_the_model_size(page):
     page.selectbox(key="train_preset").set_value("7B class (Llama 2 7B)").run()
     est = costs.estimate_training(6.74e9, 20 * 6.74e9, "H100-SXM", 8, 0.4, 3.0)
     assert metric(page, "Training cost") == units.usd(est.usd)
+
+
+def test_save_this_case_records_every_input_and_result(page, tmp_path, monkeypatch):
+    from core import runs
+
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    page.button(key="save_case").click().run()
+    assert any("Saved as run" in s.value for s in page.success)
+    (run,) = runs.list_runs(tool="business")
+    assert units.usd(run.headline) == metric(page, "Training cost") == "$253"
+
+
+def test_a_store_that_fails_keeps_the_case_on_screen(page, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("DASHBOARD_HOME", str(blocker))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    page.button(key="save_case").click().run()
+    assert any("Not saved" in w.value for w in page.warning)
+    assert metric(page, "Training cost") == "$253"

@@ -21,7 +21,7 @@ def test_split_is_stratified_and_disjoint():
 
 def test_race_tunes_then_runs_seeds_and_learns():
     cfg = model_compare.CompareConfig(
-        ("Adam", "SGD + momentum"), seeds=2, epochs=3, lr_multipliers=(1.0, 10.0)
+        optimizers=("Adam", "SGD + momentum"), seeds=2, epochs=3, lr_multipliers=(1.0, 10.0)
     )
     result = model_compare.compare(DIGITS, cfg)
     assert not result.stopped and cfg.runs == 2 * (2 + 1)
@@ -41,7 +41,7 @@ def test_race_tunes_then_runs_seeds_and_learns():
 
 
 def test_stop_returns_what_finished():
-    cfg = model_compare.CompareConfig(("Adam", "Lion"), seeds=2, epochs=30)
+    cfg = model_compare.CompareConfig(optimizers=("Adam", "Lion"), seeds=2, epochs=30)
     job = jobs.Job(lambda ctx: model_compare.compare(DIGITS, cfg, ctx)).start()
     while len(job.metrics()) < 2:
         job.wait(0.01)
@@ -54,7 +54,9 @@ def test_stop_returns_what_finished():
 
 
 def test_a_diverging_rate_is_marked_and_never_chosen():
-    cfg = model_compare.CompareConfig(("SGD",), seeds=1, epochs=2, lr_multipliers=(1.0, 1e20))
+    cfg = model_compare.CompareConfig(
+        optimizers=("SGD",), seeds=1, epochs=2, lr_multipliers=(1.0, 1e20)
+    )
     result = model_compare.compare(DIGITS, cfg)
     assert math.isinf(result.grid["SGD"][1e18])
     assert result.best_lr["SGD"] == pytest.approx(1e-2)
@@ -95,7 +97,9 @@ class StopAfter:
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 def test_a_stop_at_any_moment_keeps_every_finished_run(n):
     """Runs: Adam's sweep (1, 2), Adam seed 1 (3), SGD's sweep (4, 5), SGD seed 1 (6)."""
-    cfg = model_compare.CompareConfig(("Adam", "SGD"), seeds=2, epochs=1, lr_multipliers=(1.0, 3.0))
+    cfg = model_compare.CompareConfig(
+        optimizers=("Adam", "SGD"), seeds=2, epochs=1, lr_multipliers=(1.0, 3.0)
+    )
     ctx = StopAfter(n)
     result = model_compare.compare(DIGITS, cfg, ctx)
     assert result.stopped and len(ctx.rows) == n
@@ -106,3 +110,17 @@ def test_a_stop_at_any_moment_keeps_every_finished_run(n):
         finished, key=cfg.optimizers.index
     )
     assert all(len(r.val_loss) == cfg.epochs for r in result.runs)
+
+
+def test_a_store_that_cannot_be_written_loses_nothing(tmp_path, monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("DASHBOARD_HOME", str(blocker))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = model_compare.CompareConfig(
+        optimizers=("Adam",), seeds=1, epochs=1, lr_multipliers=(1.0,)
+    )
+    result = model_compare.compare(DIGITS, cfg)
+    model_compare.record(result, 1.0)
+    assert result.run_id is None and result.not_recorded
+    assert [r["Optimizer"] for r in model_compare.summary(result)] == ["Adam"]

@@ -11,6 +11,7 @@ def test_money_is_compact_and_never_scientific():
     assert units.usd(0.45) == "$0.45"
     assert units.usd(1.4e-5) == "$0.000014"
     assert units.usd(0) == "$0"
+    assert units.usd(-47_700) == "-$47.7k"
     assert "e" not in units.usd(1.234e-7)
 
 
@@ -24,3 +25,11 @@ def test_sizes_counts_and_times():
     assert units.percent(0.977) == "97.7 %"
     assert units.rate(4850, "tokens/s") == "4.85k tokens/s"
     assert units.compact(math.inf) == "inf"
+
+
+def test_readable_counts_times_and_carbon():
+    assert units.count(1, "GPU") == "1 GPU" and units.count(8, "GPU") == "8 GPUs"
+    assert units.days(4.45e5) == "1,219 years" and units.days(800) == "2.19 years"
+    assert units.co2(12_345) == "12.3 t CO2e" and units.co2(850) == "850 kg CO2e"
+    assert units.months(30) == "2.5 years" and units.months(math.inf) == "never"
+    assert units.compact(0.001) == "0.001"
