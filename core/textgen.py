@@ -639,14 +639,17 @@ def chat_events(
     message: dict,
     every: float = REDRAW_EVERY_S,
     clock=time.monotonic,
+    events: Iterator[tuple[str, object]] | None = None,
 ) -> Iterator[tuple[str, object]]:
     """Stream a reply into `message` (from reply_message), yielding what the page draws:
     ('waiting', None), ('text', reply so far) at most once per `every` s whatever the token
     rate, ('error', why), ('end', Reply). A stream cut short (Stop, or any click that reruns
-    the page) keeps its text, marked [stopped]."""
+    the page) keeps its text, marked [stopped]. `events` replaces the local model's stream
+    with another of the same events (core.serving.stream_chat for a server)."""
     last = -math.inf
     try:
-        for kind, payload in stream_reply(lm, prompt, settings, threading.Event()):
+        events = events or stream_reply(lm, prompt, settings, threading.Event())
+        for kind, payload in events:
             if kind == "text":
                 message["content"] = payload
                 if clock() - last < every:

@@ -451,3 +451,12 @@ def test_token_probabilities_match_the_model(lm):
             assert t.probability == pytest.approx(probs.max().item(), rel=1e-4)  # greedy
             assert t.alternatives[0] == (t.text, pytest.approx(t.probability))
             ids = torch.cat([ids, probs.argmax()[None, None]], dim=1)
+
+
+def test_another_event_stream_gets_the_same_throttle_and_bookkeeping():
+    clock = [0.0]
+    events = fake_stream(200, clock, 0.001)(None, None, None, None)  # e.g. a server's stream
+    message = textgen.reply_message(GREEDY)
+    shown = textgen.chat_events(None, None, GREEDY, message, clock=lambda: clock[0], events=events)
+    assert len([k for k, _ in shown if k == "text"]) <= 5
+    assert message["stats"]["new_tokens"] == 200 and message["content"].endswith(" w199")
