@@ -207,6 +207,7 @@ def fetch_download(name: str, ctx: JobContext | Quiet | None = None) -> Path:
     if spec is None:
         raise DataError(f"Unknown data set {name!r}: choose one of {', '.join(downloads())}.")
     root = data_root()
+    limits.check_room("datasets", root, int(spec.size_mb * 1e6))  # before, not half-way
     for i, (urls, rel, md5) in enumerate(spec.files):
         fetch(urls, root / rel, md5, ctx, (i, len(spec.files)))
     return root

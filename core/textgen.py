@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from core import costs, paths, units
+from core import costs, limits, paths, units
 from core import device as dev
 from core.distributed import TrainHooks
 
@@ -832,6 +832,7 @@ def train_small_gpt2(
     from transformers import GPT2Config, GPT2LMHeadModel
 
     hooks = hooks or TrainHooks()  # train hook
+    limits.check_room("models", models_dir())  # a full folder refuses before any training
     torch.manual_seed(cfg.seed)
     tok = train_tokenizer(text, cfg.vocab_size)
     ids = torch.tensor(tok(text)["input_ids"], dtype=torch.long)

@@ -12,7 +12,8 @@ import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
 import ui
-from core import cache, charts, cnn, data, optimizers, runs, units, vision
+from core import cache, charts, cnn, data, optimizers, runs, train, units, vision
+from ui import cluster
 
 JOB, FETCH, UPLOAD, RUN = "cnn_job", "cnn_fetch", "cnn_upload", "run"
 SOURCES = {
@@ -80,9 +81,11 @@ def upload_ui(device: str) -> data.ImageTensors | None:
         return None
     held = st.session_state.get(UPLOAD)
     if held is None or held[0] != (up.file_id, size):
+        if (content := ui.upload_bytes(up)) is None:
+            return None
         try:
             with st.spinner("Reading the archive..."):
-                ds, report = data.load_zip(up.getvalue(), device, size, Path(up.name).stem)
+                ds, report = data.load_zip(content, device, size, Path(up.name).stem)
         except data.DataError as err:
             st.error(str(err))
             return None
@@ -283,7 +286,7 @@ def try_ui(model: vision.Classifier, key: str) -> None:
         if c2.toggle("Use the camera", key=f"{key}_use_camera")
         else None
     )
-    if (source := up or snap) is None:
+    if (source := up or snap) is None or ui.upload_bytes(source) is None:
         return
     try:
         image = vision.prepare_image(
@@ -375,10 +378,12 @@ def files_ui() -> None:
     c1, c2 = st.columns(2)
     w = c1.file_uploader("Weights (.safetensors)", type=["safetensors"], key="cnn_load_w")
     m = c2.file_uploader("Its .json", type=["json"], key="cnn_load_m")
-    if w is None or m is None:
+    if w is None or m is None or (weights := ui.upload_bytes(w)) is None:
+        return
+    if (meta := ui.upload_bytes(m)) is None:
         return
     try:
-        model = vision.load_safetensors(w.getvalue(), m.getvalue().decode("utf-8", "replace"))
+        model = vision.load_safetensors(weights, meta.decode("utf-8", "replace"))
     except ValueError as err:
         st.error(str(err))
         return
@@ -407,4 +412,7 @@ if ds is not None:
         st.error(str(err))
         st.stop()
     train_ui(cnn.Request(data=ds, model=model_cfg, train=train_cfg), device)
+    cluster.run_elsewhere_ui(
+        "cnn", train.cnn_run_config(ds, model_cfg, train_cfg), key="cnn_elsewhere"
+    )
 loader_ui(ds, device)

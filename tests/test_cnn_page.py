@@ -198,3 +198,12 @@ def test_a_store_failure_keeps_the_model(page, monkeypatch, tmp_path):
     assert any(w.value.startswith("Not recorded: ") for w in page.warning)
     assert metric(page, "Test accuracy")
     assert page.toggle(key="res_invert").value is False  # Try it still there
+
+
+def test_run_elsewhere_offers_run_json_and_the_torchrun_commands(page):
+    panel = [e for e in page.expander if e.label.startswith("Run elsewhere")]
+    assert len(panel) == 1
+    labels = [b.proto.label for b in page.get("download_button")]
+    assert "Download run.json" in labels
+    commands = " ".join(c.value for c in page.code)
+    assert "torchrun --nproc-per-node" in commands and "core.train cnn" in commands

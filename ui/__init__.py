@@ -235,6 +235,7 @@ class Measurement:
     tokens_per_s: float  # measured generation speed, tokens per second
     device: str  # "cuda", "mps" or "cpu"
     hardware: str  # e.g. "NVIDIA H100 80GB HBM3" or "CPU, 2 threads"
+    params: float | None = None  # the measured model's parameter count, when known
 
 
 def record_measurement(m: Measurement) -> None:
