@@ -239,7 +239,9 @@ def test_published_runs_are_reported_within_the_stated_error(page):
 def test_a_speed_measured_here_stands_in_for_the_bound(page):
     import ui
 
-    measured = ui.Measurement("gpt2 decode (chat)", 41.0, "cpu", "CPU, 2 threads")
+    measured = ui.Measurement(
+        label="gpt2 decode (chat)", tokens_per_s=41.0, device="cpu", hardware="CPU, 2 threads"
+    )
     page.session_state[ui.MEASUREMENTS_KEY] = {measured.label: measured}
     page.run()
     label = "Measured: gpt2 decode (chat), 41 tokens/s on CPU, 2 threads"

@@ -227,7 +227,7 @@ def require_navigation() -> None:
         st.rerun()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Measurement:
     """A speed one of the tool pages measured in this session, for the calculator to reuse."""
 

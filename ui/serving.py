@@ -253,10 +253,10 @@ def load_results_ui(
     if st.button("Use in Business case", key=f"{key}_use"):
         ui.record_measurement(
             ui.Measurement(
-                f"{label} ({best.concurrency} streams, served)",
-                best.aggregate_tokens_per_s,
-                device,
-                hardware,
+                label=f"{label} ({best.concurrency} streams, served)",
+                tokens_per_s=best.aggregate_tokens_per_s,
+                device=device,
+                hardware=hardware,
             )
         )
         st.success("The Business case page now offers this throughput as its serving speed.")
