@@ -159,7 +159,15 @@ def record_speed(lm, tokens_per_s: float) -> None:
     hardware = gpu if lm.device == "cuda" and gpu else f"CPU, {dev.cpu_threads()} threads"
     if tokens_per_s == tokens_per_s:
         label = f"{lm.name} decode (chat{', fast path' if lm.fast else ''})"
-        ui.record_measurement(ui.Measurement(label, tokens_per_s, lm.device, hardware))
+        ui.record_measurement(
+            ui.Measurement(
+                label=label,
+                tokens_per_s=tokens_per_s,
+                device=lm.device,
+                hardware=hardware,
+                params=lm.parameters,
+            )
+        )
 
 
 def respond(lm, settings, history: list[dict], usd_per_hour: float) -> None:
