@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import paths, units
+from core import limits, paths, units
 
 TOOLS = ("cnn", "gpt2", "chat", "optimizers", "business")  # one MLflow experiment each
 TOOL_LABELS = {
@@ -577,6 +577,11 @@ def start(tool: str, *, name: str, params: dict | None = None, tags: dict | None
     _check_tool(tool)
     flat = flatten(params or {})
     client, uri = _client()
+    if is_default_store(uri):
+        try:
+            limits.check_room("runs", paths.runs_dir())
+        except limits.FolderFull as err:
+            raise StoreError(str(err)) from err
     exp = _experiment_id(client, uri, tool)
     with _translated(uri, f"start the run {name!r}"):
         run = client.create_run(exp, run_name=str(name), tags=_run_tags(tool, tags))

@@ -279,3 +279,10 @@ def test_unreachable_server_is_a_store_error_not_a_hang(monkeypatch, tmp_path):
     finally:
         silent.close()
         closed.close()
+
+
+def test_a_full_runs_folder_refuses_a_new_run_with_what_to_do(store, monkeypatch):
+    runs.record("business", name="fits", params={}, metrics={"training_cost_usd": 1.0})
+    monkeypatch.setenv("DASHBOARD_MAX_RUNS_GB", "1e-9")  # 1 byte: the store itself is more
+    with pytest.raises(runs.StoreError, match="DASHBOARD_MAX_RUNS_GB"):
+        runs.record("business", name="too much", params={}, metrics={"training_cost_usd": 2.0})
