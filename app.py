@@ -7,12 +7,14 @@ import contextlib
 import importlib
 import os
 import threading
+import time
 
 import streamlit as st
 
 import ui
 
 WARM = ("pandas", "plotly.graph_objects", "plotly.subplots")  # the calculator's imports
+RUNS_WARM_DELAY_S = 3.0  # mlflow's import holds the GIL for about a second
 
 
 def warm() -> None:
@@ -20,6 +22,7 @@ def warm() -> None:
     its migrations: seconds that would otherwise fall on the first recorded run)."""
     for module in WARM:
         importlib.import_module(module)
+    time.sleep(RUNS_WARM_DELAY_S)  # let the first page finish reaching the browser first
     from core import runs
 
     with contextlib.suppress(runs.StoreError):
