@@ -1,22 +1,29 @@
 """Chat with GPT-2: any causal LM from the hub or a local folder, or a small GPT-2 trained
 here; replies stream token by token with speed, cost and per-token probabilities.
 
-Widgets -> Settings -> `core.textgen.chat_events` (a worker generates, the page redraws at
-most 20 times a second) -> chat messages, stats, token view. Model and user text is shown
-with `st.text`: literally, wrapped, never as Markdown or HTML.
+Widgets -> Settings -> `core.textgen.chat_events` (a worker generates, or an OpenAI-compatible
+server streams; the page redraws at most 20 times a second) -> chat messages, stats, token
+view. Model and user text is shown with `st.text`: literally, wrapped, never as Markdown or
+HTML. A local model can be served from the page, and a server measured under load.
 """
 
+import threading
 from dataclasses import replace
+from pathlib import Path
 
 import streamlit as st
 
 import ui
-from core import cache, charts, costs, textgen
+from core import cache, charts, costs, serving, textgen, train
 from core import device as dev
+from ui import cluster
+from ui import serving as ui_serving
 
 CHAT, MODEL, TRAIN_JOB = "chat_history", "chat_model_source", "gpt_train_job"
 PENDING, SIDE = "chat_pending", "side_outputs"  # a message too long to send; side outputs
 OTHER = "Other hub id or folder..."
+LOCAL, SERVER = "Local model", "A server (OpenAI-compatible)"
+SERVER_WINDOW = 2048  # bounds Max new tokens for a server, whose window the page cannot see
 
 
 def model_ui(key: str, device: str, label: str = "Model") -> textgen.LoadedModel | None:
@@ -132,6 +139,52 @@ def stats_caption(where, message: dict, usd_per_hour: float) -> None:
     if message.get("stats"):
         seed = message["settings"]["seed"]
         where.caption(textgen.describe_stats(message["stats"], usd_per_hour, seed))
+    if message.get("server") and message.get("stats"):
+        for note in served_notes(message):
+            where.caption(note)
+
+
+def served_notes(message: dict) -> list[str]:
+    """What a server's reply lacked: refused settings, usage counts, token probabilities."""
+    stats, notes = message["stats"], []
+    if stats.get("unsupported"):
+        notes.append(f"not supported by this server: {', '.join(stats['unsupported'])}")
+    if not stats.get("usage_reported"):
+        notes.append("this server sent no usage: tokens counted from the stream")
+    if not message.get("tokens"):
+        notes.append("this server sent no token probabilities")
+    return notes
+
+
+def server_events(endpoint: serving.Endpoint, settings, history: list[dict]):
+    """The server's reply stream for `history`: chat (system prompt as a system message) or
+    completion (the last message as the prompt)."""
+    params, stop = serving.GenParams.from_settings(settings), threading.Event()
+    if settings.mode == "completion":
+        return serving.stream_completion(endpoint, history[-1]["content"], params, stop)
+    system = [{"role": "system", "content": settings.system}] if settings.system.strip() else []
+    return serving.stream_chat(endpoint, system + textgen.turns(history), params, stop)
+
+
+def stream_from_server(endpoint, settings, where, usd_per_hour: float, history: list) -> dict:
+    """Stream a server's reply into `where` and `history`; an error is shown, and the chat
+    and any partial reply stay."""
+    events = server_events(endpoint, settings, history)
+    holder, message = where.empty(), textgen.reply_message(settings)
+    history.append(message | {"server": f"{endpoint.model} @ {endpoint.host}"})
+    message = history[-1]
+    for kind, payload in textgen.chat_events(None, None, settings, message, events=events):
+        if kind == "text":
+            holder.text(payload + " ▌")
+        elif kind == "error":  # kept with the message, so it shows again after a rerun
+            message["content"] = message["content"].removesuffix(f" [failed: {payload}]")
+            message["error"] = str(payload)
+            holder.text(message["content"])
+            where.error(message["error"])
+        else:
+            holder.text(payload.text)
+    stats_caption(where, message, usd_per_hour)
+    return message
 
 
 def stream_into(lm, prompt, settings, where, usd_per_hour: float, sink: list | None = None) -> dict:
@@ -171,6 +224,11 @@ def record_speed(lm, tokens_per_s: float) -> None:
 
 
 def respond(lm, settings, history: list[dict], usd_per_hour: float) -> None:
+    """The next reply, from the local model `lm` or a server (an Endpoint)."""
+    if isinstance(lm, serving.Endpoint):
+        with st.chat_message("assistant"):
+            stream_from_server(lm, settings, st, usd_per_hour, history)
+        return
     try:
         prompt = textgen.build_prompt(lm, textgen.turns(history), settings)
     except ValueError as err:
@@ -197,6 +255,8 @@ def messages_ui(history: list[dict], usd_per_hour: float) -> None:
     for i, msg in enumerate(history):
         with st.chat_message(msg["role"]):
             st.text(msg["content"])
+            if msg.get("error"):
+                st.error(msg["error"])
             stats_caption(st, msg, usd_per_hour)
             token_view(msg, i)
 
@@ -229,8 +289,11 @@ def input_ui(lm, settings, history: list[dict], usd_per_hour: float) -> None:
     if st.session_state.get(PENDING) is None:
         return
     turn = {"role": "user", "content": st.session_state[PENDING]}
-    prompt = textgen.build_prompt(lm, [*textgen.turns(history), turn], settings)
-    if not prompt.truncated or st.session_state.pop("chat_send_anyway", False):
+    if isinstance(lm, serving.Endpoint):  # the server fits the prompt to its own window
+        prompt = None
+    else:
+        prompt = textgen.build_prompt(lm, [*textgen.turns(history), turn], settings)
+    if prompt is None or not prompt.truncated or st.session_state.pop("chat_send_anyway", False):
         history.append(turn | {"content": st.session_state.pop(PENDING)})
         with st.chat_message("user"):
             st.text(turn["content"])
@@ -283,14 +346,54 @@ def fast_ui(lm: textgen.LoadedModel, device: str) -> textgen.LoadedModel:
     return fast
 
 
-def chat_tab(device: str, usd_per_hour: float) -> textgen.LoadedModel | None:
-    history = st.session_state.setdefault(CHAT, [])
-    lm = model_ui(MODEL, device)
-    lm = fast_ui(lm, device) if lm is not None else None
+def prompt_settings_ui(context: int) -> textgen.Settings:
+    """Mode, system prompt and sampling settings for a `context`-token window."""
     c1, c2 = st.columns([1, 3])
     mode = c1.radio("Mode", ["chat", "completion"], key="chat_mode", horizontal=True)
     system = c2.text_input("System prompt (optional)", key="chat_system")
-    settings = settings_ui("chat", lm.context if lm else 1024, mode, system)
+    return settings_ui("chat", context, mode, system)
+
+
+def serve_it_ui(lm: textgen.LoadedModel) -> None:
+    """'Serve it' for a model loaded from a folder: an OpenAI-compatible server for it."""
+    if not Path(lm.name).is_dir():
+        return
+    with st.expander("Serve it (OpenAI-compatible server)"):
+        served = ui_serving.serve_panel_ui("chat_serve", lm.name)
+        if served is not None:
+            st.info(
+                f"Pick '{SERVER}' above and use {served.base_url} with the model {served.model}."
+            )
+
+
+def server_card(endpoint: serving.Endpoint, settings: textgen.Settings) -> dict:
+    """What produced a chat with a server: model, server host and settings (no key)."""
+    card = {"model": endpoint.model, "server": endpoint.host}
+    return card | {"settings": textgen.settings_record(settings)}
+
+
+def server_chat_ui(history: list[dict]) -> tuple[serving.Endpoint | None, float]:
+    """The chat with an OpenAI-compatible server; returns the server and its USD per hour."""
+    endpoint = ui_serving.server_source_ui("chat_server")
+    price = st.number_input(
+        "Server GPU price (USD per hour)", 0.0, 1_000.0, 2.0, 0.1, key="chat_server_price"
+    )
+    settings = prompt_settings_ui(SERVER_WINDOW)
+    messages_ui(history, price)
+    if endpoint is None:
+        return None, price
+    chat_buttons_ui(endpoint, settings, history, price)
+    input_ui(endpoint, settings, history, price)
+    if history:
+        export_ui(server_card(endpoint, settings), history, price)
+    return endpoint, price
+
+
+def local_chat_ui(device: str, usd_per_hour: float, history: list[dict]):
+    """The chat with a model loaded into this process; returns it (None until loaded)."""
+    lm = model_ui(MODEL, device)
+    lm = fast_ui(lm, device) if lm is not None else None
+    settings = prompt_settings_ui(lm.context if lm else 1024)
     messages_ui(history, usd_per_hour)
     if lm is None:
         return None
@@ -299,7 +402,26 @@ def chat_tab(device: str, usd_per_hour: float) -> textgen.LoadedModel | None:
     input_ui(lm, settings, history, usd_per_hour)
     if history:
         export_ui(textgen.run_card(lm, settings, device), history, usd_per_hour)
+    serve_it_ui(lm)
     return lm
+
+
+def chat_tab(device: str, usd_per_hour: float):
+    """(local model or None, server Endpoint or None, the server's USD per hour)."""
+    history = st.session_state.setdefault(CHAT, [])
+    source = st.radio("Model source", [LOCAL, SERVER], key="chat_source", horizontal=True)
+    if source == SERVER:
+        return None, *server_chat_ui(history)
+    return local_chat_ui(device, usd_per_hour, history), None, 0.0
+
+
+def load_tab(endpoint: serving.Endpoint | None, gpu_price: float, device: str) -> None:
+    """Measure the chosen server under load (its throughput can feed the Business case)."""
+    if endpoint is None:
+        st.info(f"Pick '{SERVER}' and a model on the Chat tab to measure it here.")
+        return
+    st.caption(f"Measuring {endpoint.model} at {endpoint.base_url}, at ${gpu_price:,.2f}/hour.")
+    ui_serving.load_test_ui("chat_load", endpoint, gpu_price, device=device)
 
 
 def side_outputs_ui(cols, outputs: list[dict], sides: list, usd_per_hour: float) -> None:
@@ -351,17 +473,18 @@ def training_live(job) -> None:
         st.text(rows[-1]["sample"])
 
 
-def corpus_ui() -> str | None:
-    """The training text: built in, or an uploaded file (None until a usable one is given)."""
+def corpus_ui() -> tuple[str | None, bool]:
+    """The training text (None until a usable one is given), and whether it is built in."""
     builtin = "Built in (scikit-learn's data set descriptions, 43 KB)"
     if st.radio("Text", [builtin, "Upload a .txt or .md file"], key="gpt_corpus") == builtin:
-        return textgen.builtin_corpus()
+        return textgen.builtin_corpus(), True
     up = st.file_uploader("Text file", type=["txt", "md"], key="gpt_upload")
+    data = None if up is None else ui.upload_bytes(up)  # None: over the session's cap
     try:
-        return None if up is None else textgen.read_corpus(up.getvalue())
+        return (None if data is None else textgen.read_corpus(data)), False
     except ValueError as err:
         st.error(str(err))
-        return None
+        return None, False
 
 
 def train_config_ui() -> textgen.TinyGPTConfig | None:
@@ -413,7 +536,10 @@ def train_tab(device: str) -> None:
         "Train a byte-level BPE tokenizer and a small GPT-2 on text - no network needed. "
         f"It is saved in `{textgen.models_dir()}` and appears in the model picker."
     )
-    corpus, cfg = corpus_ui(), train_config_ui()
+    (corpus, builtin), cfg = corpus_ui(), train_config_ui()
+    if cfg is not None:  # the uploaded text's path on the workers is typed in the panel
+        run_config = train.gpt2_run_config(cfg, None if builtin else "")
+        cluster.run_elsewhere_ui("gpt2", run_config, key="gpt_elsewhere")
     job = ui.job_of(TRAIN_JOB)
     if ui.job_buttons_ui(job, TRAIN_JOB, "Train", disabled=corpus is None or cfg is None):
         target = lambda ctx: textgen.train_and_record(corpus, cfg, device, ctx)  # noqa: E731
@@ -435,10 +561,14 @@ st.caption(
 )
 device = ui.session_device()
 price, _ = costs.hardware_rate(device, dev.probe_hardware().gpu_name, dev.cpu_threads())
-tab_chat, tab_side, tab_train = st.tabs(["Chat", "Side by side", "Train your own GPT-2"])
+tab_chat, tab_side, tab_train, tab_load = st.tabs(
+    ["Chat", "Side by side", "Train your own GPT-2", "Load test"]
+)
 with tab_chat:
-    loaded = chat_tab(device, price)
+    loaded, server, server_price = chat_tab(device, price)
 with tab_side:
     side_tab(loaded, device, price)
 with tab_train:
     train_tab(device)
+with tab_load:
+    load_tab(server, server_price, device)

@@ -9,7 +9,8 @@ import threading
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import textgen
+from core import servers, textgen
+from tests import test_serving_ui as serving_ui_tests
 from tests.helpers import open_page, save_tiny_gpt2
 
 TEXT = "the fox and the dog. User: hello Assistant: hi. " * 50
@@ -121,7 +122,7 @@ def test_model_text_with_indented_lines_is_shown_literally(page, models):
     page.run()
     shown = [t.value for t in page.text]
     assert code in shown and "<b>show</b> me" in shown
-    assert not page.code
+    assert not any("load_iris" in c.value for c in page.code)  # commands are code, not it
     assert not any("\\>" in m.value or "sklearn" in m.value for m in page.markdown)
 
 
@@ -237,3 +238,56 @@ def test_the_fast_path_can_be_switched_on_and_says_it_lowers_precision(page, mod
     page.chat_input(key="chat_input").set_value("hello").run()
     assert page.session_state["chat_history"][-1]["stats"]["new_tokens"] >= 1
     assert any("fast path" in label for label in page.session_state["measurements"])
+
+
+# ---- a server as the source (the stub from the serving widgets' tests) --------------------
+
+
+SERVER = "A server (OpenAI-compatible)"
+PIECES = serving_ui_tests.PIECES  # tokens the stub streams per request
+stub_url = serving_ui_tests.stub_url  # the local OpenAI-compatible stub (a pytest fixture)
+
+
+def choose_server(page: AppTest, url: str, model: str = "") -> None:
+    """Pick 'A server', type its URL and either Check it or type the model name."""
+    page.radio(key="chat_source").set_value(SERVER).run()
+    page.text_input(key="chat_server_url").set_value(url).run()
+    if model:
+        page.text_input(key="chat_server_typed").set_value(model).run()
+    else:
+        page.button(key="chat_server_check").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+
+
+def test_a_server_streams_a_reply_with_its_stats(page, stub_url):
+    assert any("measure it here" in i.value for i in page.info)  # Load test: no server yet
+    choose_server(page, stub_url)
+    assert page.selectbox(key="chat_server_model").value == "stub-model"
+    assert not page.toggle  # no fast-path toggle for a server
+    page.radio(key="chat_mode").set_value("completion")
+    page.number_input(key="chat_server_price").set_value(3.6)
+    page.chat_input(key="chat_input").set_value("hello").run()
+    assert not page.exception, [e.value for e in page.exception]
+    history = page.session_state["chat_history"]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[1]["content"] == " tok" * PIECES and "error" not in history[1]
+    assert (" tok" * PIECES).strip() in [t.value.strip() for t in page.text]
+    stats = [c.value for c in page.caption if "tokens/s" in c.value]
+    assert stats and f"3 prompt + {PIECES} new tokens" in stats[0]
+    assert "per 1,000 tokens" in stats[0]
+    captions = [c.value for c in page.caption]
+    assert "this server sent no token probabilities" in captions
+    assert not page.get("progress")  # no window meter for a server
+    assert page.multiselect(key="chat_load_levels")  # the Load test tab offers this server
+
+
+def test_a_closed_port_is_a_clear_error_and_the_chat_stays(page):
+    choose_server(page, f"http://127.0.0.1:{servers.free_port()}/v1", model="m")
+    page.chat_input(key="chat_input").set_value("first").run()
+    page.chat_input(key="chat_input").set_value("second").run()
+    assert not page.exception, [e.value for e in page.exception]
+    errors = [e.value for e in page.error]
+    assert len(errors) == 2 and all("Nothing is listening" in e for e in errors)
+    history = page.session_state["chat_history"]
+    assert [m["content"] for m in history if m["role"] == "user"] == ["first", "second"]
+    assert [m["role"] for m in history] == ["user", "assistant"] * 2
