@@ -53,7 +53,9 @@ _ledger_lock = threading.Lock()  # loaders run in any session's script thread
 
 def _record(name: str, device: str, obj: Any, nbytes: int, clear: Callable[[], None]) -> None:
     with _ledger_lock:
-        _ledger[(name, device)] = Resident(name, device, nbytes, obj, clear)
+        _ledger[(name, device)] = Resident(
+            name=name, device=device, nbytes=nbytes, obj=obj, clear=clear
+        )
 
 
 def resident() -> list[Resident]:

@@ -67,7 +67,12 @@ class Outcome:
         """The trained model with its classes and expected input."""
         data = self.request.data
         dark = vision.dark_background(data.floats(self.splits[0][:256]))
-        return vision.Classifier(self.result.model, self.request.model, data.classes, dark)
+        return vision.Classifier(
+            model=self.result.model,
+            config=self.request.model,
+            classes=data.classes,
+            dark_background=dark,
+        )
 
     def cost_usd(self, device: str) -> tuple[float, str]:
         """(what the training time cost on this hardware, USD; where the price comes from)."""

@@ -161,12 +161,12 @@ def model_presets() -> dict[str, ModelShape]:
     """Name -> ModelShape from core/catalog/models.csv."""
     return {
         r["name"]: ModelShape(
-            r["name"],
-            float(r["params_b"]) * 1e9,
-            int(r["layers"]),
-            int(r["kv_heads"]),
-            int(r["head_dim"]),
-            int(r["context"]),
+            name=r["name"],
+            params=float(r["params_b"]) * 1e9,
+            layers=int(r["layers"]),
+            kv_heads=int(r["kv_heads"]),
+            head_dim=int(r["head_dim"]),
+            context=int(r["context"]),
         )
         for r in read_csv("models.csv")
     }
@@ -179,7 +179,14 @@ def shape_for(n_params: float) -> ModelShape:
     layers = max(1, round((n_params / (12 * 128**2)) ** (1 / 3)))
     hidden = max(64, math.sqrt(n_params / (12 * layers)))
     head_dim = 64 if hidden < 2048 else 128
-    return ModelShape("custom", n_params, layers, max(1, round(hidden / head_dim)), head_dim, 4096)
+    return ModelShape(
+        name="custom",
+        params=n_params,
+        layers=layers,
+        kv_heads=max(1, round(hidden / head_dim)),
+        head_dim=head_dim,
+        context=4096,
+    )
 
 
 # ---- training -----------------------------------------------------------------------------
@@ -250,7 +257,9 @@ def training_memory(
     weights, grads = (2 * n, 2 * n) if mixed_precision else (4 * n, 4 * n)
     optimizer = 12 * n if mixed_precision else 8 * n
     per_layer = (2 if checkpointing else 34) * s * b * shape.hidden
-    return TrainingMemory(weights, grads, optimizer, per_layer * shape.layers)
+    return TrainingMemory(
+        weights=weights, gradients=grads, optimizer=optimizer, activations=per_layer * shape.layers
+    )
 
 
 def min_gpus_to_fit(memory: TrainingMemory, gpu: str | GPU, sharded: bool) -> int | None:
@@ -632,17 +641,17 @@ def check_published_runs(
             error = est_flops / flops - 1
         checks.append(
             RunCheck(
-                r["model"],
-                n,
-                d,
-                r["gpu"],
-                hours,
-                flops,
-                est_hours,
-                est_flops,
-                implied,
-                error,
-                r["source"],
+                model=r["model"],
+                params=n,
+                tokens=d,
+                gpu=r["gpu"],
+                reported_gpu_hours=hours,
+                reported_flops=flops,
+                estimate_gpu_hours=est_hours,
+                estimate_flops=est_flops,
+                implied_mfu=implied,
+                error=error,
+                source=r["source"],
             )
         )
     return checks

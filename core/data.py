@@ -75,7 +75,9 @@ class ImageTensors:
 
 def _to_device(name, x: np.ndarray, y: np.ndarray, classes, device: str) -> ImageTensors:
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    return ImageTensors(name, xt, torch.from_numpy(y.astype(np.int64)).to(device), tuple(classes))
+    return ImageTensors(
+        name=name, x=xt, y=torch.from_numpy(y.astype(np.int64)).to(device), classes=tuple(classes)
+    )
 
 
 def load_digits(device: str) -> ImageTensors:

@@ -176,7 +176,9 @@ def _cuda_memory() -> MemoryReport | None:
     if torch_loaded() and sys.modules["torch"].cuda.is_available():
         torch = sys.modules["torch"]
         free, total = torch.cuda.mem_get_info()
-        return MemoryReport("cuda", total - free, total, torch.cuda.memory_reserved())
+        return MemoryReport(
+            device="cuda", used=total - free, total=total, by_us=torch.cuda.memory_reserved()
+        )
     row = _nvidia_smi("memory.used,memory.total")
     if row is None or len(row) < 2:
         return None
@@ -191,7 +193,7 @@ def _mps_memory() -> MemoryReport:
     if torch_loaded():
         mps = sys.modules["torch"].mps
         used = mps.driver_allocated_memory()
-        return MemoryReport("mps", used, mps.recommended_max_memory(), used)
+        return MemoryReport(device="mps", used=used, total=mps.recommended_max_memory(), by_us=used)
     return MemoryReport("mps", _process_rss(), _total_ram())
 
 

@@ -64,27 +64,51 @@ class OptimizerSpec:
         return cls(params, lr=lr, **self.torch_kwargs(overrides))
 
 
-MOMENTUM = Hyper("momentum", 0.9, 0.0, 0.999, "Share of the last step carried over")
-EPS = Hyper("eps", 1e-8, 1e-12, 1e-2, "Added to the denominator for stability")
-BETA1 = Hyper("beta1", 0.9, 0.0, 0.999, "Decay of the gradient average")
-BETA2 = Hyper("beta2", 0.999, 0.5, 0.99999, "Decay of the squared-gradient average")
+MOMENTUM = Hyper(
+    name="momentum", default=0.9, low=0.0, high=0.999, help="Share of the last step carried over"
+)
+EPS = Hyper(
+    name="eps", default=1e-8, low=1e-12, high=1e-2, help="Added to the denominator for stability"
+)
+BETA1 = Hyper(name="beta1", default=0.9, low=0.0, high=0.999, help="Decay of the gradient average")
+BETA2 = Hyper(
+    name="beta2", default=0.999, low=0.5, high=0.99999, help="Decay of the squared-gradient average"
+)
 
 REGISTRY: dict[str, OptimizerSpec] = {
     s.name: s
     for s in (
         OptimizerSpec("SGD", "SGD", (), default_lr=1e-2),
         OptimizerSpec("SGD + momentum", "SGD", (MOMENTUM,), default_lr=1e-2),
-        OptimizerSpec("Nesterov", "SGD", (MOMENTUM,), {"nesterov": True}, default_lr=1e-2),
         OptimizerSpec(
-            "RMSprop", "RMSprop", (Hyper("alpha", 0.99, 0.5, 0.9999, "Decay of the average"), EPS)
+            name="Nesterov",
+            torch_class="SGD",
+            hypers=(MOMENTUM,),
+            fixed={"nesterov": True},
+            default_lr=1e-2,
         ),
-        OptimizerSpec("Adagrad", "Adagrad", (Hyper("eps", 1e-10, 1e-12, 1e-2),), default_lr=1e-2),
+        OptimizerSpec(
+            "RMSprop",
+            "RMSprop",
+            (
+                Hyper(
+                    name="alpha", default=0.99, low=0.5, high=0.9999, help="Decay of the average"
+                ),
+                EPS,
+            ),
+        ),
+        OptimizerSpec(
+            "Adagrad",
+            "Adagrad",
+            (Hyper(name="eps", default=1e-10, low=1e-12, high=1e-2),),
+            default_lr=1e-2,
+        ),
         OptimizerSpec(
             "Adadelta",
             "Adadelta",
             (
-                Hyper("rho", 0.9, 0.5, 0.9999, "Decay of the averages"),
-                Hyper("eps", 1e-6, 1e-10, 1e-2),
+                Hyper(name="rho", default=0.9, low=0.5, high=0.9999, help="Decay of the averages"),
+                Hyper(name="eps", default=1e-6, low=1e-10, high=1e-2),
             ),
             default_lr=1.0,
         ),
@@ -92,21 +116,41 @@ REGISTRY: dict[str, OptimizerSpec] = {
         OptimizerSpec(
             "AdamW",
             "AdamW",
-            (BETA1, BETA2, EPS, Hyper("weight_decay", 0.01, 0.0, 1.0, "Decoupled decay")),
+            (
+                BETA1,
+                BETA2,
+                EPS,
+                Hyper(name="weight_decay", default=0.01, low=0.0, high=1.0, help="Decoupled decay"),
+            ),
         ),
         OptimizerSpec(
             "NAdam",
             "NAdam",
-            (BETA1, BETA2, EPS, Hyper("momentum_decay", 4e-3, 0.0, 0.1, "Nesterov schedule")),
+            (
+                BETA1,
+                BETA2,
+                EPS,
+                Hyper(
+                    name="momentum_decay", default=4e-3, low=0.0, high=0.1, help="Nesterov schedule"
+                ),
+            ),
         ),
         OptimizerSpec("RAdam", "RAdam", (BETA1, BETA2, EPS)),
         OptimizerSpec(
             "Lion",
             "Lion",
             (
-                Hyper("beta1", 0.9, 0.0, 0.999, "Interpolation for the update sign"),
-                Hyper("beta2", 0.99, 0.5, 0.9999, "Decay of the momentum"),
-                Hyper("weight_decay", 0.0, 0.0, 1.0, "Decoupled decay"),
+                Hyper(
+                    name="beta1",
+                    default=0.9,
+                    low=0.0,
+                    high=0.999,
+                    help="Interpolation for the update sign",
+                ),
+                Hyper(
+                    name="beta2", default=0.99, low=0.5, high=0.9999, help="Decay of the momentum"
+                ),
+                Hyper(name="weight_decay", default=0.0, low=0.0, high=1.0, help="Decoupled decay"),
             ),
             default_lr=1e-4,
         ),
@@ -276,7 +320,7 @@ def run_sweep(
             p = np.where(alive[:, None], new, p)
             paths[:, t] = p
             losses[:, t] = np.where(alive, loss, np.inf)
-    return Sweep(names, lrs, paths, losses, diverged_at)
+    return Sweep(names=names, lrs=lrs, paths=paths, losses=losses, diverged_at=diverged_at)
 
 
 def lr_grid(low: float = 1e-5, high: float = 10.0, points: int = 20) -> np.ndarray:
@@ -426,4 +470,12 @@ def race(
         else:
             lrs[name], how[name] = spec(name).default_lr, "default"
     sweep = run_sweep(surface, start, [(n, lrs[n]) for n in names], steps, hypers)
-    return Race(surface, list(names), lrs, how, sweep, tuned, tolerance)
+    return Race(
+        surface=surface,
+        names=list(names),
+        lrs=lrs,
+        how=how,
+        sweep=sweep,
+        tuned=tuned,
+        tolerance=tolerance,
+    )

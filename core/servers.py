@@ -149,7 +149,14 @@ def start(model: str, port: int | None = None, continuous_batching: bool = True)
                 stdin=subprocess.DEVNULL,
                 env=_env(model),
             )
-        server = ManagedServer(model, port, proc, log_path, cmd, time.time())
+        server = ManagedServer(
+            model=model,
+            port=port,
+            process=proc,
+            log_path=log_path,
+            command=cmd,
+            started_at=time.time(),
+        )
         _SERVERS[model] = server
         return server
 

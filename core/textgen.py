@@ -270,7 +270,9 @@ def load_model(source: str, device: str) -> LoadedModel:
     model = model.to(device).eval()
     context = _context_length(model.config, tokenizer)
     n = sum(p.numel() for p in model.parameters())
-    return LoadedModel(source, model, tokenizer, device, context, n)
+    return LoadedModel(
+        name=source, model=model, tokenizer=tokenizer, device=device, context=context, parameters=n
+    )
 
 
 def _context_length(config, tokenizer) -> int:

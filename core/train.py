@@ -818,7 +818,9 @@ def start_local(run_json: dict, nproc: int = 2) -> LocalJob:
             [sys.executable, "-m", "torch.distributed.run", *args[1:]],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    job = LocalJob(spec.name, spec.kind, folder, process, shlex.join(args))
+    job = LocalJob(
+        name=spec.name, kind=spec.kind, folder=folder, process=process, command=shlex.join(args)
+    )
     _local_jobs[spec.name] = job
     return job
 

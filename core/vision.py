@@ -359,7 +359,15 @@ def train_classifier(
     opt, sched = _optimizer_and_schedule(model, cfg, cfg.epochs * steps_per_epoch)
     result = TrainResult(model=model)
     gen = torch.Generator().manual_seed(cfg.seed)
-    loop = _Loop(hooks.wrap(model), opt, sched, gen, result, ctx, steps_per_epoch)  # train hook
+    loop = _Loop(
+        model=hooks.wrap(model),
+        opt=opt,
+        sched=sched,
+        gen=gen,
+        result=result,
+        ctx=ctx,
+        steps_per_epoch=steps_per_epoch,
+    )  # train hook
     start = hooks.resume(model, opt, sched, gen, result)  # train hook: from a checkpoint
     best_loss, best_state, waited = hooks.best(model, result)  # train hook
     try:
@@ -439,13 +447,13 @@ def evaluate(model: nn.Module, data: ImageTensors, idx: torch.Tensor) -> Evaluat
     precision = (tp / conf.sum(0).clamp_min(1)).tolist()
     recall = (tp / conf.sum(1).clamp_min(1)).tolist()
     return Evaluation(
-        (pred == true).float().mean().item(),
-        loss,
-        conf.tolist(),
-        precision,
-        recall,
-        pred.tolist(),
-        probs.max(1).values.cpu().tolist(),
+        accuracy=(pred == true).float().mean().item(),
+        loss=loss,
+        confusion=conf.tolist(),
+        precision=precision,
+        recall=recall,
+        predicted=pred.tolist(),
+        confidence=probs.max(1).values.cpu().tolist(),
     )
 
 
@@ -555,7 +563,7 @@ def load_safetensors(weights: bytes, meta_json: str) -> Classifier:
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ValueError(f"The weights do not fit the saved configuration: {err}") from None
-    return Classifier(model.eval(), cfg, classes, dark)
+    return Classifier(model=model.eval(), config=cfg, classes=classes, dark_background=dark)
 
 
 def export_onnx(model: nn.Module, cfg: CNNConfig) -> bytes:

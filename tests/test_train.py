@@ -378,7 +378,7 @@ def test_run_configs_from_the_pages_settings():
     spec = train.spec_from_dict(raw)
     assert raw["data"] == {"source": "digits", "path": "", "image_size": 32}
     assert train.cnn_configs(spec, ds) == (MODEL, TRAIN)
-    upload = data.ImageTensors("my cats!", ds.x, ds.y, ds.classes)
+    upload = data.ImageTensors(name="my cats!", x=ds.x, y=ds.y, classes=ds.classes)
     assert train.cnn_run_config(upload, MODEL, TRAIN)["data"]["source"] == "zip"
     assert train.cnn_run_config(upload, MODEL, TRAIN)["name"] == "my-cats-cnn"
     gpt = textgen.TinyGPTConfig(name="mine", steps=7, seed=3)
