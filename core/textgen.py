@@ -417,6 +417,8 @@ def build_prompt(lm: LoadedModel, history: list[dict], settings: Settings) -> Pr
         else:
             low = mid + 1
     text, ids = encode(low)
+    if not ids:  # e.g. an empty completion prompt: generate() needs at least one token
+        raise ValueError("Nothing to answer: the prompt is empty.")
     if len(ids) <= budget:
         return Prompt(ids=ids, text=text, budget=budget, dropped_turns=low)
     cut = len(ids) - budget
