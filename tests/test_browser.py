@@ -164,3 +164,49 @@ def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
         expect(page.get_by_text("<b>not bold</b> **nor this**")).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)
         page.screenshot(path=ARTIFACTS / "chat_gpt2_reply.png", full_page=True)
+
+
+def test_a_training_run_survives_a_reload_and_a_server_restart(browser, tmp_path, monkeypatch):
+    """The job belongs to the server: a reload mid-run finds it running (its id is in the
+    URL), it ends recorded, and after a restart of the server the Runs page still has it."""
+    import re
+
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))  # the servers below share this store
+    viewport = {"width": 1400, "height": 1000}
+    with contextlib.closing(browser.new_context(viewport=viewport)) as context:
+        with serving() as url:
+            page = context.new_page()
+            page.goto(f"{url}/train_cnn")
+            assert_page_shown(page, "Train a CNN")
+            page.get_by_text("Regularisation, augmentation, early stopping").click()
+            patience = page.get_by_role("spinbutton", name="Early-stop patience (epochs, 0 = off)")
+            patience.fill("0")
+            patience.press("Enter")
+            epochs = page.get_by_role("spinbutton", name="Epochs", exact=True)
+            epochs.fill("500")
+            epochs.press("Enter")
+            page.wait_for_timeout(800)
+            page.get_by_role("button", name="Train", exact=True).click()
+            expect(page.get_by_role("button", name="Stop")).to_be_enabled(timeout=60_000)
+            page.wait_for_url(re.compile(r"cnn_job="), timeout=30_000)
+            done = re.compile(r"[Ee]poch ([3-9]|\d\d+)")  # two epochs finished: a model to keep
+            expect(page.get_by_text(done)).to_be_visible(timeout=120_000)
+            page.reload()  # a refresh: a new browser session
+            assert_page_shown(page, "Train a CNN")
+            stop = page.get_by_role("button", name="Stop")
+            expect(stop).to_be_enabled(timeout=60_000)  # the running job, found again
+            stop.click()
+            accuracy = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
+            expect(accuracy).to_contain_text("%", timeout=120_000)
+            recorded = page.get_by_text(re.compile(r"Recorded as run"))
+            expect(recorded).to_be_visible(timeout=120_000)
+            run_id = re.search(r"run `?([0-9a-f]{32})", recorded.inner_text()).group(1)
+        with serving() as url:  # the server restarted: the run is still in the store
+            page = context.new_page()
+            page.goto(f"{url}/runs?run={run_id}")
+            assert_page_shown(page, "Runs")
+            page.get_by_role("tab", name="Open a run").click()
+            expect(page.get_by_text(f"run {run_id}")).to_be_visible(timeout=60_000)
+            status = re.compile(rf"(finished|killed) - .* run {run_id}")  # Stop: MLflow's KILLED
+            expect(page.get_by_text(status)).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "runs_after_restart.png", full_page=True)
