@@ -50,9 +50,15 @@ def cost_vs_volume(curve: dict, break_evens: dict[str, float | None], load: floa
             fig.add_scatter(
                 x=curve["requests_per_day"], y=ys, mode="lines", name=name, line_shape=shape
             )
-    for name, volume in break_evens.items():
-        if volume:
-            fig.add_vline(x=volume, line_dash="dot", annotation_text=f"{name} break-even")
+    marked = [(name, volume) for name, volume in break_evens.items() if volume]
+    for i, (name, volume) in enumerate(sorted(marked, key=lambda m: m[1])):
+        fig.add_vline(  # labels alternate top and bottom so neighbours do not overlap
+            x=volume,
+            line_dash="dot",
+            annotation_text=f"{name} break-even: {units.compact(volume)}/day",
+            annotation_position="top left" if i % 2 else "bottom left",
+            annotation_textangle=-90,
+        )
     fig.add_vline(
         x=load, line_color="black", annotation_text="your load", annotation_position="bottom right"
     )

@@ -301,3 +301,12 @@ def test_a_store_that_fails_keeps_the_case_on_screen(page, tmp_path, monkeypatch
     page.button(key="save_case").click().run()
     assert any("Not saved" in w.value for w in page.warning)
     assert metric(page, "Training cost") == "$253"
+
+
+def test_break_even_lines_are_labelled_with_their_volume():
+    from core import charts
+
+    curve = {"requests_per_day": [1, 10, 100], "Self-hosted": [1, 2, 3], "API A": [1, 5, 9]}
+    fig = charts.cost_vs_volume(curve, {"API A": 50.0, "API B": None, "API C": 2e4}, 30)
+    labels = [a.text for a in fig.layout.annotations]
+    assert labels == ["API A break-even: 50/day", "API C break-even: 20k/day", "your load"]
