@@ -32,7 +32,7 @@ from tests.appserver import (  # noqa: E402
     launch_chromium,
     start_streamlit,
     stop,
-    wait_until_serving,  # noqa: E402
+    wait_until_serving,
 )
 
 TICKS = os.sysconf("SC_CLK_TCK")

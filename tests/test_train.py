@@ -72,6 +72,17 @@ def launch(args: list[str], home: Path, timeout: float = LAUNCH_TIMEOUT_S, **env
     )
 
 
+def run_in_process(config: Path, capsys) -> tuple[int, str]:
+    """`python -m core.train cnn` in this process: its exit code and what it printed to
+    stderr; torch's thread count (the command sets one per rank) is put back after."""
+    threads = torch.get_num_threads()
+    try:
+        code = train.main(["cnn", "--config", str(config)])
+    finally:
+        torch.set_num_threads(threads)
+    return code, capsys.readouterr().err
+
+
 def torchrun(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", *args]
 
@@ -256,12 +267,7 @@ def test_world_larger_than_the_data_exits_2(home, tmp_path, capsys, monkeypatch)
     config.write_text(json.dumps(raw))
     monkeypatch.setenv("WORLD_SIZE", "8")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
-    threads = torch.get_num_threads()
-    try:
-        code = train.main(["cnn", "--config", str(config)])
-    finally:
-        torch.set_num_threads(threads)
-    err = capsys.readouterr().err
+    code, err = run_in_process(config, capsys)
     assert code == train.EXIT_CONFIG
     assert "world size (8 processes) is larger than the data (6 training images)" in err
 
@@ -273,12 +279,7 @@ def test_group_that_never_forms_exits_3_within_the_timeout(home, tmp_path, capsy
     env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "DASHBOARD_DIST_TIMEOUT_S": "3"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    threads = torch.get_num_threads()
-    try:
-        code = train.main(["cnn", "--config", str(config)])
-    finally:
-        torch.set_num_threads(threads)
-    err = capsys.readouterr().err
+    code, err = run_in_process(config, capsys)
     assert code == train.EXIT_DISTRIBUTED
     assert "could not reach the others within 3 s" in err
 
