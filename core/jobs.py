@@ -10,6 +10,10 @@ with its type, as `job.error` for the page to show, never a hung page.
     job = jobs.submit(train, "train cnn", tool="cnn", device="cpu")  # queued or running
     jobs.get(job.id)        # the same job from any session, e.g. after a page refresh
     jobs.active("cnn")      # queued and running jobs, oldest first
+
+Chat replies on a local model queue in their own lane per device (`reply_lane`), so a
+reply waits for other replies, in order and with its place shown, but never for an
+hour-long training in the device's job lane.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_SLOTS = {"cpu": 1, "mps": 1, "cuda": 2, "network": 2}  # jobs running at once per lane
+# jobs running at once per lane; replies_<device>: local chat replies on that device
+DEFAULT_SLOTS = {
+    "cpu": 1,
+    "mps": 1,
+    "cuda": 2,
+    "network": 2,
+    "replies_cpu": 1,
+    "replies_mps": 1,
+    "replies_cuda": 4,
+}
 DEFAULT_TIME_LIMIT_S = 3600.0  # a job running longer is stopped with a message
 KEEP_ENDED = 50  # finished jobs kept in memory for pages to find again
 
@@ -71,6 +84,7 @@ class Job:
     owner: str | None = None  # the session or user that started it
     meta: dict = field(default_factory=dict)  # what the page keeps with the job (its inputs)
     time_limit_s: float | None = None  # stopped with a message once it runs this long
+    keep: bool = True  # found by id after it ends (False: a chat reply, forgotten at once)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     result: Any = None
     error: BaseException | None = None  # the worker's exception, type kept
@@ -133,12 +147,19 @@ class Job:
         return not self.active
 
     @property
+    def stop_requested(self) -> bool:
+        """Stop was pressed, or the time limit passed (the worker may still be ending)."""
+        return self._stop.is_set()
+
+    @property
     def queued(self) -> bool:
         return self._thread is None and not self._stop.is_set()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Started and not yet ended (also in the moment between start() and the thread's
+        first step, when the thread is not yet alive)."""
+        return self._thread is not None and self.finished_at is None
 
     @property
     def active(self) -> bool:
@@ -259,6 +280,8 @@ class _Queue:
     def _ended(self, job: Job) -> None:
         with self._lock:
             self._running.get(job.device, set()).discard(job.id)
+            if not job.keep:
+                self._jobs.pop(job.id, None)
             self._pump(job.device)
 
     def cancel_waiting(self, job: Job) -> None:
@@ -267,6 +290,8 @@ class _Queue:
             if job in lane:
                 lane.remove(job)
                 job.finished_at = time.monotonic()
+                if not job.keep:
+                    self._jobs.pop(job.id, None)
 
     def position(self, job: Job) -> int | None:
         with self._lock:
@@ -299,8 +324,11 @@ def submit(
     owner: str | None = None,
     meta: dict | None = None,
     time_limit_s: float | None = None,
+    keep: bool = True,
 ) -> Job:
-    """Queue `target(ctx)` in the lane of `device`; it starts when a slot is free.
+    """Queue `target(ctx)` in the lane of `device`; it starts when a slot is free. `keep`
+    False: the job is forgotten as soon as it ends (a chat reply), so it never pushes a
+    training out of the jobs that pages find again by id.
 
     Raises JobRefused when `owner` already has an active job for `tool`.
     """
@@ -312,8 +340,14 @@ def submit(
         owner=owner,
         meta=meta or {},
         time_limit_s=time_limit() if time_limit_s is None else time_limit_s,
+        keep=keep,
     )
     return _queue.submit(job)
+
+
+def reply_lane(device: str) -> str:
+    """The queue lane of chat replies on `device` ('replies_cpu', ...)."""
+    return f"replies_{device}"
 
 
 def get(job_id: str) -> Job | None:

@@ -3,7 +3,8 @@ window, stream a reply token by token with stats and probabilities, and train a 
 
 One loaded model serves every session (see `core.cache.causal_lm`); generation on it holds
 `LoadedModel.lock`, because two threads calling `generate` on one model can corrupt each
-other (transformers #32217). `generate` runs in a worker thread that always ends the stream
+other (transformers #32217); replies queue for it as `core.jobs` jobs in the device's reply
+lane, in order and with their place shown. `generate` runs in a worker that always ends the stream
 with an 'end' or 'error' event, so a failure shows in the page instead of hanging it
 (transformers #27927). Stop is an Event checked by a StoppingCriteria at every token.
 """
@@ -21,7 +22,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -443,6 +444,12 @@ class TokenInfo:
     probability: float  # under the model's own distribution (before sampling filters)
     alternatives: list[tuple[str, float]]  # top 5 (token text, probability)
 
+    def as_dict(self) -> dict:
+        """As JSON-able values (what a chat message keeps)."""
+        return {"text": self.text, "probability": self.probability} | {
+            "alternatives": list(self.alternatives)
+        }
+
 
 @dataclass
 class Reply:
@@ -454,7 +461,7 @@ class Reply:
     ttft_s: float = math.nan  # seconds from the call to the first new token
     seconds: float = 0.0  # total generation time
     stopped: bool = False  # Stop pressed
-    waited_s: float = 0.0  # time spent waiting for another session's generation
+    waited_s: float = 0.0  # seconds queued behind other replies on this device
     tokens: list[TokenInfo] = field(default_factory=list)
 
     @property
@@ -464,9 +471,9 @@ class Reply:
         return (self.new_tokens - 1) / decode if self.new_tokens > 1 and decode > 0 else math.nan
 
     def stats(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "tokens"} | {
-            "tokens_per_s": self.tokens_per_s
-        }
+        """The measurements as plain values (the per-token details are left out)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tokens"}
+        return values | {"tokens_per_s": self.tokens_per_s}
 
 
 class _QueueStreamer:
@@ -493,13 +500,14 @@ def _stops(lm: LoadedModel, s: Settings) -> list[str]:
     return list(s.stop) + (list(PLAIN_STOPS) if plain else [])
 
 
-def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threading.Event) -> dict:
+def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, halt) -> dict:
+    """generate()'s arguments for `prompt`; `halt()` True ends it at the next token."""
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class OnEvent(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
             return torch.full(
-                (input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device
+                (input_ids.shape[0],), halt(), dtype=torch.bool, device=input_ids.device
             )
 
     ids = torch.tensor([prompt.ids], device=lm.device)
@@ -528,44 +536,84 @@ def _generate_kwargs(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threadi
     return kwargs
 
 
-def stream_reply(
-    lm: LoadedModel, prompt: Prompt, settings: Settings, stop: threading.Event, timeout: float = 120
-) -> Iterator[tuple[str, object]]:
-    """Events while a worker thread generates: ('waiting', None) when another session holds
-    the model, ('text', reply so far) after every token, then ('end', Reply) or
-    ('error', message). Closing the iterator early (the page was interrupted) sets `stop`."""
-    q: queue.Queue = queue.Queue()
-    t_call = time.perf_counter()
+SMALL_MODEL_PARAMS = 50_000_000  # below this a reply decodes on one CPU thread (see below)
+WAITING_POLL_S = 0.25  # how often a queued reply reports its place
 
-    def work() -> None:
+
+def generation_threads(lm: LoadedModel) -> int:
+    """CPU threads for one reply on `lm`: one for a model under SMALL_MODEL_PARAMS, where a
+    second thread decoded at most 1 % faster yet spent twice the CPU time (OpenMP's idle
+    spinning; measured on GPT-2s of 0.07M-16M parameters, 2 cores), which on a shared server
+    is CPU another session waits for; all of them for bigger models, which they speed up."""
+    if lm.device == "cpu" and lm.parameters < SMALL_MODEL_PARAMS:
+        return 1
+    return dev.cpu_threads()
+
+
+def _generate_job(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threading.Event, q):
+    """The queued work of one reply: generate under the model's lock, every event to `q`."""
+
+    def work(ctx) -> None:
         try:
-            if not lm.lock.acquire(blocking=False):
-                q.put(("waiting", None, 0.0))
-                lm.lock.acquire()
-            try:
+            with lm.lock:  # one generation per model at a time (transformers #32217)
                 q.put(("started", None, time.perf_counter()))
-                torch.manual_seed(settings.seed)
-                kwargs = _generate_kwargs(lm, prompt, settings, stop)
-                with torch.inference_mode():
-                    out = lm.model.generate(streamer=_QueueStreamer(q), **kwargs)
-                q.put(("done", out, time.perf_counter()))
-            finally:
-                lm.lock.release()
+                threads = torch.get_num_threads()
+                torch.set_num_threads(generation_threads(lm))
+                try:
+                    torch.manual_seed(s.seed)
+                    halt = lambda: stop.is_set() or ctx.should_stop()  # noqa: E731
+                    kwargs = _generate_kwargs(lm, prompt, s, halt)
+                    with torch.inference_mode():
+                        out = lm.model.generate(streamer=_QueueStreamer(q), **kwargs)
+                finally:
+                    torch.set_num_threads(threads)
+            q.put(("done", out, time.perf_counter()))
         except Exception as err:  # shown in the page; the stream always ends
             q.put(("error", f"{type(err).__name__}: {err}", 0.0))
 
-    threading.Thread(target=work, name="generate", daemon=True).start()
-    reply, ids, t_start = Reply(prompt_tokens=len(prompt.ids)), [], t_call
+    return work
+
+
+def stream_reply(
+    lm: LoadedModel, prompt: Prompt, settings: Settings, stop: threading.Event, timeout: float = 120
+) -> Iterator[tuple[str, object]]:
+    """Events while a queued worker generates: ('waiting', place in the queue) while other
+    replies on this device go first, ('text', reply so far) as tokens arrive, then
+    ('end', Reply) or ('error', message). The reply is a `core.jobs` job in the device's
+    reply lane (so it waits its turn in order, and the Runs page's Stop reaches it).
+    Closing the iterator early (the page was interrupted) sets `stop`; a reply still
+    waiting then leaves the queue."""
+    from core import jobs
+
+    q: queue.Queue = queue.Queue()
+    t_call = time.perf_counter()
+    job = jobs.submit(
+        _generate_job(lm, prompt, settings, stop, q),
+        f"reply on {model_label(lm.name)}",
+        tool="chat",
+        device=jobs.reply_lane(lm.device),
+        meta={"uses": (lm,)},
+        keep=False,
+    )
+    reply, ids, t_start, idle_s = Reply(prompt_tokens=len(prompt.ids)), [], t_call, 0.0
     try:
         while True:
             try:
-                kind, payload, at = q.get(timeout=timeout)
+                kind, payload, at = q.get(timeout=WAITING_POLL_S)
             except queue.Empty:
-                yield "error", f"No token for {timeout:.0f} s; generation was abandoned."
-                return
-            if kind == "waiting":
-                yield "waiting", None
-            elif kind == "started":
+                if job.queued:
+                    yield "waiting", job.position or 1
+                    continue
+                if not job.active:  # cancelled while queued (Runs page) or ended silently
+                    yield "error", "The reply was cancelled before it started."
+                    return
+                idle_s += WAITING_POLL_S
+                if idle_s >= timeout:
+                    yield "error", f"No token for {timeout:.0f} s; generation was abandoned."
+                    return
+                continue
+            idle_s = 0.0
+            if kind == "started":
                 reply.waited_s, t_start = at - t_call, at
             elif kind == "token":
                 if not ids:
@@ -579,11 +627,13 @@ def stream_reply(
                 return
             else:
                 reply.seconds = at - t_start
-                _finish(lm, reply, payload, len(prompt.ids), settings, stop.is_set())
+                stopped = stop.is_set() or job.stop_requested
+                _finish(lm, reply, payload, len(prompt.ids), settings, stopped)
                 yield "end", reply
                 return
     finally:
         stop.set()  # an interrupted page stops the worker within a token
+        job.stop()  # and a reply still queued leaves the queue
 
 
 def _finish(lm: LoadedModel, reply: Reply, out, n_prompt: int, s: Settings, stopped: bool) -> None:
@@ -646,10 +696,11 @@ def chat_events(
     events: Iterator[tuple[str, object]] | None = None,
 ) -> Iterator[tuple[str, object]]:
     """Stream a reply into `message` (from reply_message), yielding what the page draws:
-    ('waiting', None), ('text', reply so far) at most once per `every` s whatever the token
-    rate, ('error', why), ('end', Reply). A stream cut short (Stop, or any click that reruns
-    the page) keeps its text, marked [stopped]. `events` replaces the local model's stream
-    with another of the same events (core.serving.stream_chat for a server)."""
+    ('waiting', place in the queue), ('text', reply so far) at most once per `every` s
+    whatever the token rate, ('error', why), ('end', Reply). A stream cut short (Stop, or
+    any click that reruns the page) keeps its text, marked [stopped]. `events` replaces the
+    local model's stream with another of the same events (core.serving.stream_chat for a
+    server)."""
     last = -math.inf
     try:
         events = events or stream_reply(lm, prompt, settings, threading.Event())
@@ -663,7 +714,7 @@ def chat_events(
                 message["content"] += f" [failed: {payload}]"
             elif kind == "end":
                 message |= {"content": payload.text, "stats": payload.stats()}
-                message["tokens"] = [asdict(t) for t in payload.tokens]
+                message["tokens"] = [t.as_dict() for t in payload.tokens]
             yield kind, payload
     finally:
         if message["stats"] is None and not message["content"].endswith("]"):

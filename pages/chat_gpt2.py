@@ -21,6 +21,7 @@ from ui import serving as ui_serving
 
 CHAT, MODEL, TRAIN_JOB = "chat_history", "chat_model_source", "gpt_train_job"
 PENDING, SIDE = "chat_pending", "side_outputs"  # a message too long to send; side outputs
+SEND_ANYWAY, REGENERATE = "chat_send_anyway", "chat_regenerate"  # asked for on the last run
 OTHER = "Other hub id or folder..."
 LOCAL, SERVER = "Local model", "A server (OpenAI-compatible)"
 SERVER_WINDOW = 2048  # bounds Max new tokens for a server, whose window the page cannot see
@@ -195,7 +196,7 @@ def stream_into(lm, prompt, settings, where, usd_per_hour: float, sink: list | N
         sink.append(message)
     for kind, payload in textgen.chat_events(lm, prompt, settings, message):
         if kind == "waiting":
-            holder.caption("Waiting for the model: another session is generating...")
+            holder.caption(f"Waiting for the model: place {payload} in the queue of replies...")
         elif kind == "text":
             holder.text(payload + " ▌")
         elif kind == "error":
@@ -224,7 +225,8 @@ def record_speed(lm, tokens_per_s: float) -> None:
 
 
 def respond(lm, settings, history: list[dict], usd_per_hour: float) -> None:
-    """The next reply, from the local model `lm` or a server (an Endpoint)."""
+    """The next reply, from the local model `lm` or a server (an Endpoint), drawn with its
+    stats and token view."""
     if isinstance(lm, serving.Endpoint):
         with st.chat_message("assistant"):
             stream_from_server(lm, settings, st, usd_per_hour, history)
@@ -235,7 +237,8 @@ def respond(lm, settings, history: list[dict], usd_per_hour: float) -> None:
         st.error(str(err))
         return
     with st.chat_message("assistant"):
-        stream_into(lm, prompt, settings, st, usd_per_hour, sink=history)
+        message = stream_into(lm, prompt, settings, st, usd_per_hour, sink=history)
+        token_view(message, len(history) - 1)
 
 
 def meter(lm, settings, history: list[dict]) -> None:
@@ -261,44 +264,55 @@ def messages_ui(history: list[dict], usd_per_hour: float) -> None:
             token_view(msg, i)
 
 
-def chat_buttons_ui(lm, settings, history: list[dict], usd_per_hour: float) -> None:
+def drop_reply(history: list[dict]) -> None:
+    """Regenerate's first half (a callback): the last reply goes, a new one is asked for."""
+    while history and history[-1]["role"] == "assistant":
+        history.pop()
+    st.session_state[REGENERATE] = bool(history)
+
+
+def undo_turn(history: list[dict]) -> None:
+    while history and history.pop()["role"] != "user":
+        pass
+
+
+def chat_buttons_ui(history: list[dict]) -> None:
+    """Regenerate, Undo, Clear (callbacks: the chat is changed before the page draws it, so a
+    press costs one page run) and Stop (its rerun ends the reply being written)."""
     b1, b2, b3, b4 = st.columns(4)
-    if b1.button("Regenerate", key="chat_regen", disabled=not history, help="A new random seed"):
-        while history and history[-1]["role"] == "assistant":
-            history.pop()
-        if history:  # each press samples anew; the seed is recorded with the reply
-            respond(lm, replace(settings, seed=textgen.fresh_seed()), history, usd_per_hour)
-            st.rerun()
-    if b2.button("Undo last turn", key="chat_undo", disabled=not history):
-        while history and history.pop()["role"] != "user":
-            pass
-        st.rerun()
-    if b3.button("Clear", key="chat_clear"):
-        history.clear()
-        st.rerun()
+    b1.button(
+        "Regenerate",
+        key="chat_regen",
+        disabled=not history,
+        help="A new random seed",
+        on_click=drop_reply,
+        args=(history,),
+    )
+    b2.button(
+        "Undo last turn", key="chat_undo", disabled=not history, on_click=undo_turn, args=(history,)
+    )
+    b3.button("Clear", key="chat_clear", on_click=history.clear)
     b4.button("Stop", key="chat_stop", help="Ends the reply being written; keeps its text.")
 
 
-def input_ui(lm, settings, history: list[dict], usd_per_hour: float) -> None:
-    """The message box; a message that would be cut to fit waits for "Send anyway"."""
+def input_ui(lm, settings, history: list[dict]) -> bool:
+    """The message box; True when a new user turn was added to `history`. A message that
+    would be cut to fit waits for "Send anyway"."""
     text = st.chat_input("Message the model", key="chat_input")
     if text is not None and textgen.is_blank(text):
         st.warning("Type something first: an empty message has nothing to answer.")
     elif text is not None:
         st.session_state[PENDING] = textgen.clean(text)
     if st.session_state.get(PENDING) is None:
-        return
+        return False
     turn = {"role": "user", "content": st.session_state[PENDING]}
     if isinstance(lm, serving.Endpoint):  # the server fits the prompt to its own window
         prompt = None
     else:
         prompt = textgen.build_prompt(lm, [*textgen.turns(history), turn], settings)
-    if prompt is None or not prompt.truncated or st.session_state.pop("chat_send_anyway", False):
+    if prompt is None or not prompt.truncated or st.session_state.pop(SEND_ANYWAY, False):
         history.append(turn | {"content": st.session_state.pop(PENDING)})
-        with st.chat_message("user"):
-            st.text(turn["content"])
-        respond(lm, settings, history, usd_per_hour)
-        st.rerun()
+        return True
     st.warning(
         f"Too long for this model: the first {prompt.cut_tokens:,} tokens of your message "
         f"would be cut off to fit its {lm.context:,}-token window with "
@@ -306,11 +320,36 @@ def input_ui(lm, settings, history: list[dict], usd_per_hour: float) -> None:
     )
     c1, c2, _ = st.columns([1, 1, 3])
     if c1.button("Send anyway", key="chat_send_cut"):
-        st.session_state["chat_send_anyway"] = True
+        st.session_state[SEND_ANYWAY] = True
         st.rerun()
     if c2.button("Cancel", key="chat_cancel"):
         st.session_state.pop(PENDING)
         st.rerun()
+    return False
+
+
+def conversation_ui(source, settings, history: list[dict], usd_per_hour: float, card) -> None:
+    """The chat with `source` (a local model or an Endpoint): the messages, a new turn streamed
+    below them, then the buttons, the window meter and the exports - drawn after the turn, so
+    a message costs one page run and nothing on the page is stale once it ends."""
+    messages_ui(history, usd_per_hour)
+    turn, controls = st.container(), st.container()
+    sent = input_ui(source, settings, history)
+    regenerate = st.session_state.pop(REGENERATE, False) and history
+    if sent or regenerate:
+        with turn:
+            if sent:
+                with st.chat_message("user"):
+                    st.text(history[-1]["content"])
+            # each Regenerate samples anew; the seed is recorded with the reply
+            fresh = replace(settings, seed=textgen.fresh_seed()) if regenerate else settings
+            respond(source, fresh, history, usd_per_hour)
+    with controls:
+        chat_buttons_ui(history)
+        if not isinstance(source, serving.Endpoint):
+            meter(source, settings, history)
+        if history:
+            export_ui(card(), history, usd_per_hour)
 
 
 def export_ui(card: dict, history: list[dict], usd_per_hour: float) -> None:
@@ -379,13 +418,11 @@ def server_chat_ui(history: list[dict]) -> tuple[serving.Endpoint | None, float]
         "Server GPU price (USD per hour)", 0.0, 1_000.0, 2.0, 0.1, key="chat_server_price"
     )
     settings = prompt_settings_ui(SERVER_WINDOW)
-    messages_ui(history, price)
     if endpoint is None:
+        messages_ui(history, price)
         return None, price
-    chat_buttons_ui(endpoint, settings, history, price)
-    input_ui(endpoint, settings, history, price)
-    if history:
-        export_ui(server_card(endpoint, settings), history, price)
+    card = lambda: server_card(endpoint, settings)  # noqa: E731
+    conversation_ui(endpoint, settings, history, price, card)
     return endpoint, price
 
 
@@ -394,14 +431,11 @@ def local_chat_ui(device: str, usd_per_hour: float, history: list[dict]):
     lm = model_ui(MODEL, device)
     lm = fast_ui(lm, device) if lm is not None else None
     settings = prompt_settings_ui(lm.context if lm else 1024)
-    messages_ui(history, usd_per_hour)
     if lm is None:
+        messages_ui(history, usd_per_hour)
         return None
-    chat_buttons_ui(lm, settings, history, usd_per_hour)
-    meter(lm, settings, history)
-    input_ui(lm, settings, history, usd_per_hour)
-    if history:
-        export_ui(textgen.run_card(lm, settings, device), history, usd_per_hour)
+    card = lambda: textgen.run_card(lm, settings, device)  # noqa: E731
+    conversation_ui(lm, settings, history, usd_per_hour, card)
     serve_it_ui(lm)
     return lm
 

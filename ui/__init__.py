@@ -6,6 +6,7 @@ Pages and app.py import this; it imports only `core` and never a page.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from dataclasses import dataclass
 
@@ -124,6 +125,7 @@ TOUR = (
 )
 
 
+@functools.cache  # a metadata scan is ~10 ms, and the sidebar shows three on every page run
 def version_of(package: str) -> str:
     """Installed version of `package` without importing it, or 'not installed'."""
     try:
