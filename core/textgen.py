@@ -589,7 +589,7 @@ def stream_reply(
     t_call = time.perf_counter()
     job = jobs.submit(
         _generate_job(lm, prompt, settings, stop, q),
-        f"reply on {model_label(lm.name)}",
+        f"reply on {Path(lm.name).name or lm.name}",
         tool="chat",
         device=jobs.reply_lane(lm.device),
         meta={"uses": (lm,)},

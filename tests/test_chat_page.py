@@ -9,6 +9,7 @@ import threading
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui
 from core import servers, textgen
 from tests import test_serving_ui as serving_ui_tests
 from tests.helpers import open_page, save_tiny_gpt2
@@ -57,6 +58,27 @@ def test_type_a_message_and_see_a_reply_with_stats(page, models):
     assert any("Context:" in p.proto.text for p in page.get("progress"))
     page.button(key="chat_undo").click().run()
     assert page.session_state["chat_history"] == []
+
+
+def test_a_message_and_a_regenerate_each_cost_one_page_run(page, models, monkeypatch):
+    """A reply is drawn where it streams and the controls after it, so the page does not run
+    a second time to show them (each run of the page is CPU the server spends)."""
+    load(page)
+    runs, sidebar = [], ui.sidebar_ui
+    monkeypatch.setattr(ui, "sidebar_ui", lambda: (runs.append(1), sidebar()))  # once a run
+    page.chat_input(key="chat_input").set_value("hello").run()
+    assert len(runs) == 1 and [m["role"] for m in page.session_state["chat_history"]] == [
+        "user",
+        "assistant",
+    ]
+    assert not page.button(key="chat_regen").disabled and not page.button(key="chat_undo").disabled
+    exports = {b.key for b in page.get("download_button")}
+    assert {"chat_json", "chat_md"} <= exports  # drawn after the reply
+    assert any("Context:" in p.proto.text for p in page.get("progress"))
+    first = page.session_state["chat_history"][-1]["settings"]["seed"]
+    page.button(key="chat_regen").click().run()
+    assert len(runs) == 2 and len(page.session_state["chat_history"]) == 2
+    assert page.session_state["chat_history"][-1]["settings"]["seed"] != first
 
 
 def test_the_picker_names_models_with_size_and_date(page, models):

@@ -155,3 +155,32 @@ def test_describe_keeps_user_errors_plain_and_names_unexpected_ones():
         "Learning rate must be positive."
     )
     assert jobs.describe(KeyError("x")) == "KeyError: 'x'"
+
+
+def test_a_job_is_active_from_the_moment_it_starts(monkeypatch):
+    """Between start() and the thread's first step the job is running, never 'ended'."""
+    job = jobs.Job(lambda ctx: None)
+    seen = []
+    original = threading.Thread.start
+
+    def start(thread):
+        seen.append((job.active, job.status))
+        original(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    job.start()
+    assert job.wait(5)
+    assert seen[0] == (True, "running")
+
+
+def test_a_job_not_kept_is_forgotten_when_it_ends_and_when_cancelled():
+    gate = threading.Event()
+    lane = jobs.reply_lane("cpu")
+    first = jobs.submit(lambda ctx: gate.wait(10), "a", tool="chat", device=lane, keep=False)
+    second = jobs.submit(lambda ctx: None, "b", tool="chat", device=lane, keep=False)
+    assert jobs.get(first.id) is first and second.position == 1
+    second.stop()  # cancelled while queued
+    assert jobs.get(second.id) is None
+    gate.set()
+    assert first.wait(10)
+    assert jobs.get(first.id) is None and not jobs.active("chat")

@@ -2,10 +2,13 @@
 Stop, window truncation, seeds, concurrency, corpus checks and training."""
 
 import threading
+import time
+from dataclasses import replace
 
 import pytest
 import torch
 
+from core import device as dev
 from core import jobs, textgen
 from tests.helpers import save_tiny_gpt2
 
@@ -73,7 +76,10 @@ def test_streaming_is_incremental_and_measured(lm):
         assert t.alternatives[0][1] >= t.alternatives[-1][1]
 
 
-def test_stop_ends_within_a_token(lm):
+def test_stop_ends_within_a_token(lm, monkeypatch):
+    put = textgen._QueueStreamer.put
+    slow = lambda self, value: (time.sleep(0.005), put(self, value))  # noqa: E731
+    monkeypatch.setattr(textgen._QueueStreamer, "put", slow)  # Stop lands mid-reply
     settings = textgen.Settings(temperature=0, max_new_tokens=40, mode="completion")
     prompt = textgen.build_prompt(lm, [{"role": "user", "content": "dog"}], settings)
     stop = threading.Event()
@@ -152,6 +158,70 @@ def test_two_sessions_at_once_are_serialised(lm):
     replies = [r[-1][1] for r in results]
     assert replies[0].text == replies[1].text  # same greedy text: no cross-talk, no NaN
     assert all(r[-1][0] == "end" for r in results)
+
+
+def hold_the_reply_lane() -> threading.Event:
+    """Occupy the CPU reply lane until the returned Event is set."""
+    gate = threading.Event()
+    jobs.submit(lambda ctx: gate.wait(20), "hold", tool="test", device=jobs.reply_lane("cpu"))
+    return gate
+
+
+def test_replies_queue_in_order_with_their_place_shown(lm):
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "fox"}], GREEDY)
+    gate = hold_the_reply_lane()
+    streams = [textgen.stream_reply(lm, prompt, GREEDY, threading.Event()) for _ in range(2)]
+    asked = [time.perf_counter()]
+    assert next(streams[0]) == ("waiting", 1)
+    asked.append(time.perf_counter())
+    assert next(streams[1]) == ("waiting", 2)
+    gate.set()
+    ends = [[p for k, p in s if k == "end"][0] for s in streams]
+    started = [t + reply.waited_s for t, reply in zip(asked, ends, strict=True)]
+    assert started[0] < started[1]  # first come, first served
+    assert ends[0].text == ends[1].text
+    assert all(job.wait(5) for job in jobs.active("chat"))
+
+
+def test_a_queued_reply_leaves_the_queue_when_its_page_goes(lm):
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "fox"}], GREEDY)
+    gate = hold_the_reply_lane()
+    stream = textgen.stream_reply(lm, prompt, GREEDY, threading.Event())
+    assert next(stream)[0] == "waiting" and len(jobs.active("chat")) == 1
+    stream.close()  # what an interrupted page does
+    assert not jobs.active("chat")
+    gate.set()
+
+
+def test_a_reply_does_not_wait_for_a_training_on_the_same_device(lm):
+    gate = threading.Event()
+    training = jobs.submit(lambda ctx: gate.wait(20), "train", tool="cnn", device="cpu")
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "fox"}], GREEDY)
+    try:
+        assert training.running and run(lm, prompt, GREEDY)[-1][0] == "end"
+    finally:
+        gate.set()
+
+
+def test_a_small_model_decodes_on_one_thread_and_the_count_is_put_back(lm, monkeypatch):
+    seen, generate = [], lm.model.generate
+
+    def counting(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(lm.model, "generate", counting)
+    before = torch.get_num_threads()
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "fox"}], GREEDY)
+    assert run(lm, prompt, GREEDY)[-1][0] == "end"
+    assert seen == [1] and textgen.generation_threads(lm) == 1
+    after = []
+    probe = threading.Thread(target=lambda: after.append(torch.get_num_threads()))
+    probe.start()
+    probe.join()
+    assert after == [before]  # threads started later get the usual count
+    big = replace(lm, parameters=textgen.SMALL_MODEL_PARAMS)
+    assert textgen.generation_threads(big) == dev.cpu_threads()
 
 
 def test_control_characters_and_emoji_are_handled(lm):
