@@ -6,11 +6,17 @@ fast path against plain fp32.
   (core.textgen.stream_reply: worker thread, model lock, streaming, per-token probabilities)
   against plain `model.generate`, same prompt, settings and seed (target ratio >= 0.95).
 - tokens_per_s_fast / fast_vs_plain_ratio: the app's path on core.textgen.fast_variant (CPU:
-  a bf16 copy; CUDA: half precision + static cache, compiled) against plain fp32 `generate`,
-  after warm-up (target >= 1.5); fast_first_call_s: the warm-up call (compile time on CUDA).
-- greedy_agreement: share of greedy tokens identical to plain fp32 over the prompts.
+  int8 weights, core.quant; CUDA: half precision + static cache, compiled) against plain
+  fp32 `generate`, after warm-up (target >= 1.5); fast_first_call_s: the warm-up call
+  (compile time on CUDA).
+- greedy_agreement: share of greedy tokens identical to plain fp32 over the prompts, position
+  by position (one early difference makes the rest of that continuation differ), on the
+  random-weight 124M model, whose next-token scores are nearly tied (target >= 0.95);
+  greedy_agreement_trained: the same on the small GPT-2 trained here, prompts cut from text
+  it did not train on.
 - perplexity_change: relative change of perplexity, fast vs fp32, on held-out built-in text
-  for a small GPT-2 trained on the built-in text here (target <= 0.01).
+  for a small GPT-2 trained on the built-in text here, every position through the fast
+  path's kernels (target <= 0.01).
 - weight_read_gb_per_s: a matrix-vector product's weight-read speed (fp32), and the decode
   bound it implies for fp32 and bf16 weights (tokens/s <= bandwidth / weight bytes).
 Medians over --repeats, interleaved. Last line: a JSON object.
@@ -158,9 +164,8 @@ def perplexity(model, ids: torch.Tensor, window: int) -> float:
     return math.exp(torch.stack(losses).mean().item())
 
 
-def perplexity_change(device: str, steps: int) -> dict:
-    """Train a small GPT-2 on the built-in text; perplexity of fp32 vs its fast variant on the
-    held-out last tenth."""
+def trained_gpt2(device: str, steps: int) -> tuple[textgen.LoadedModel, str, float]:
+    """A small GPT-2 trained on the built-in text here (fp32), the text, the training seconds."""
     text = textgen.builtin_corpus()
     with tempfile.TemporaryDirectory() as home:
         os.environ["DASHBOARD_MODELS"] = home
@@ -171,11 +176,37 @@ def perplexity_change(device: str, steps: int) -> dict:
         lm = textgen.load_model(str(folder), device)
     if lm.model.dtype != torch.float32:  # GPUs load in half precision: compare with fp32
         lm = dataclasses.replace(lm, model=lm.model.float())
+    return lm, text, trained_s
+
+
+def perplexity_change(lm, text: str) -> dict:
+    """Perplexity of fp32 vs the fast variant on the held-out last tenth of the text. On a CPU
+    the fast path runs prompts in fp32 and generated tokens in int8: here every position
+    goes through the int8 kernel, as a generated token would."""
+    from core import quant
+
     fast = textgen.fast_variant(lm)
     held_out = text[int(len(text) * 0.9) :]
-    ids = torch.tensor(lm.tokenizer(held_out)["input_ids"], device=device)
-    base, low = perplexity(lm.model, ids, 96), perplexity(fast.model, ids, 96)
-    return {"fp32": base, "fast": low, "change": low / base - 1, "train_s": trained_s}
+    ids = torch.tensor(lm.tokenizer(held_out)["input_ids"], device=lm.device)
+    rows, quant.DECODE_ROWS = quant.DECODE_ROWS, 10**9
+    try:
+        base, low = perplexity(lm.model, ids, 96), perplexity(fast.model, ids, 96)
+    finally:
+        quant.DECODE_ROWS = rows
+    return {"fp32": base, "fast": low, "change": low / base - 1}
+
+
+def trained_agreement(lm, text: str, prompts: int, n: int) -> float:
+    """greedy_agreement's measure on the trained model, prompts cut from the held-out text."""
+    fast = textgen.fast_variant(lm)
+    ids = lm.tokenizer(text[int(len(text) * 0.9) :])["input_ids"]
+    same = 0
+    for i in range(prompts):
+        start = i * (len(ids) - 32) // prompts
+        prompt = torch.tensor([ids[start : start + 24]], device=lm.device)
+        a, b = plain(lm, prompt, n, 0, greedy=True)[1], plain(fast, prompt, n, 0, greedy=True)[1]
+        same += sum(x == y for x, y in zip(a, b, strict=True))
+    return same / (prompts * n)
 
 
 def weight_read(device: str, rows: int = 50257, cols: int = 768, repeats: int = 30) -> float:
@@ -206,14 +237,16 @@ def main() -> None:
     fast = textgen.fast_variant(lm)
     med = speeds(lm, fast, prompt_of(lm, 0), args)
     agreement = greedy_agreement(lm, fast, args.prompts, 32)
-    ppl = perplexity_change(device, args.ppl_steps)
+    small, text, trained_s = trained_gpt2(device, args.ppl_steps)
+    ppl = perplexity_change(small, text)
+    agreement_trained = trained_agreement(small, text, args.prompts * 2, 32)
     gbps = weight_read(device)
     weight_bytes = sum(p.numel() for p in lm.model.parameters()) * 4
     result = {
         "device": device,
         "cpu_native_bf16": textgen.cpu_has_bf16(),
         "fast_path": fast.fast,
-        "fast_path_on_by_default": textgen.fast_path_pays(device),
+        "fast_path_on_by_default": textgen.fast_path_pays(device, lm.parameters),
         "parameters": lm.parameters,
         "new_tokens": args.tokens,
         "tokens_per_s_app": round(med["app"], 2),
@@ -225,12 +258,15 @@ def main() -> None:
         "ttft_app_s": round(med["ttft_app"], 4),
         "ttft_plain_s": round(med["ttft_plain"], 4),
         "greedy_agreement": round(agreement, 4),
+        "greedy_agreement_trained": round(agreement_trained, 4),
         "perplexity_fp32": round(ppl["fp32"], 3),
         "perplexity_fast": round(ppl["fast"], 3),
         "perplexity_change": round(ppl["change"], 5),
         "weight_read_gb_per_s": round(gbps, 2),
         "bound_tokens_per_s_fp32": round(gbps * 1e9 / weight_bytes, 1),
         "bound_tokens_per_s_bf16": round(gbps * 1e9 / (weight_bytes / 2), 1),
+        "bound_tokens_per_s_int8": round(gbps * 1e9 / (weight_bytes / 4), 1),
+        "small_model_train_s": round(trained_s, 1),
         "repeats": args.repeats,
         "runs": {k: [round(x, 2) for x in v] for k, v in med["rows"].items()},
     }

@@ -372,11 +372,15 @@ def export_ui(card: dict, history: list[dict], usd_per_hour: float) -> None:
 def fast_ui(lm: textgen.LoadedModel, device: str) -> textgen.LoadedModel:
     """The fast generation path (on by default where it pays); says when it lowers precision."""
     help_ = (
-        "CPU: a bf16 copy of the weights, half the bytes read per token (pays on CPUs with "
-        "AVX512-BF16 or AMX). CUDA: half precision and a static KV cache, compiled on first use."
+        "CPU: int8 weights, a quarter of the bytes each new token reads (on by default for "
+        "models of 10M parameters and more). CUDA: half precision and a static KV cache, "
+        "compiled on first use."
     )
     if not st.toggle(
-        "Fast generation", textgen.fast_path_pays(device), key="chat_fast", help=help_
+        "Fast generation",
+        textgen.fast_path_pays(device, lm.parameters),
+        key="chat_fast",
+        help=help_,
     ):
         return lm
     fast = textgen.fast_variant(lm)

@@ -497,18 +497,42 @@ def test_training_records_config_curve_samples_and_the_model(store):
     assert {"model/config.json", "model/model.safetensors", "model/tokenizer.json"} <= files
 
 
-def test_the_cpu_fast_path_is_a_shared_bf16_copy_under_the_same_lock(lm):
+def test_the_cpu_fast_path_is_a_shared_int8_copy_under_the_same_lock(lm):
+    from core import quant
+
     fast = textgen.fast_variant(lm)
     assert fast is textgen.fast_variant(lm) and fast.lock is lm.lock
-    assert fast.model.dtype == torch.bfloat16 and lm.model.dtype == torch.float32
-    assert fast.lowered_precision and "bf16" in fast.fast and not fast.static_cache
+    layers = [m for m in fast.model.modules() if isinstance(m, quant.Int8Linear)]
+    assert len(layers) == 2 * 4 + 1  # 4 per block (attention in/out, MLP in/out) + output
+    assert all(m.qweight.dtype == torch.int8 for m in layers)
+    assert not any(isinstance(m, quant.Int8Linear) for m in lm.model.modules())
+    shared = {p.data_ptr() for p in lm.model.parameters()}
+    assert all(p.data_ptr() in shared for p in fast.model.parameters())  # no fp32 copy
+    assert fast.lowered_precision and "int8" in fast.fast and not fast.static_cache
     assert textgen.fast_variant(fast) is fast
-    assert textgen.fast_path_pays("cpu") == textgen.cpu_has_bf16()
+    assert textgen.fast_path_pays("cpu", 124_000_000) == quant.int8_available()
+    assert not textgen.fast_path_pays("cpu", lm.parameters)  # tiny: Python is the cost
     assert textgen.fast_path_pays("cuda") and not textgen.fast_path_pays("mps")
     prompt = textgen.build_prompt(lm, [{"role": "user", "content": "The quick brown"}], GREEDY)
     plain, quick = run(lm, prompt, GREEDY)[-1][1], run(fast, prompt, GREEDY)[-1][1]
     assert quick.new_tokens == plain.new_tokens == 12
     assert all(0 <= t.probability <= 1 for t in quick.tokens)
+
+
+def test_int8_layers_match_fp32_within_their_rounding():
+    from core import quant
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    int8 = quant.Int8Linear(linear.weight, linear.bias)
+    for rows in (1, quant.DECODE_ROWS, quant.DECODE_ROWS + 1):  # int8 kernel, then fp32
+        x = torch.randn(1, rows, 64) if rows > 1 else torch.randn(1, 64)
+        want, got = linear(x), int8(x)
+        assert got.shape == want.shape and got.dtype == torch.float32
+        # per-channel int8 steps of max|w|/127 and bf16 activations: about 1 % of the output
+        assert (got - want).abs().max() <= 0.02 * want.abs().max()
+    long = torch.randn(1, 40, 64)
+    assert torch.equal(int8(long), linear(long))  # a prompt runs on the original weights
 
 
 def test_token_probabilities_match_the_model(lm):
