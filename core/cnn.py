@@ -61,6 +61,7 @@ class Outcome:
     run_id: str | None = None  # once recorded
     not_recorded: str | None = None  # why the store could not record it
     recorded: threading.Event = field(default_factory=threading.Event)  # set when recording ends
+    shown: threading.Event = field(default_factory=threading.Event)  # set once a page drew it
 
     @property
     def classifier(self) -> vision.Classifier:
@@ -94,13 +95,22 @@ def warm() -> threading.Thread:
     return thread
 
 
-def train_job(request: Request):
-    """The job target: train, evaluate, start recording; returns an Outcome."""
+RECORD_AFTER_S = 10.0  # the longest a recording waits for a page to draw the results first
+
+
+def train_job(request: Request, after_page: bool = False):
+    """The job target: train, evaluate, start recording; returns an Outcome. `after_page`:
+    the recording (an ONNX export, images, the store) waits until the page has drawn the
+    results (`outcome.shown`), or RECORD_AFTER_S if no page does: run beside the page's
+    results it slowed them."""
 
     def target(ctx: JobContext) -> Outcome:
         outcome = train(request, ctx)
+        if not after_page:
+            outcome.shown.set()
         if request.record and outcome.result.history:
-            threading.Thread(target=record, args=(outcome,), name="record cnn run").start()
+            recorder = lambda: (outcome.shown.wait(RECORD_AFTER_S), record(outcome))  # noqa: E731
+            threading.Thread(target=recorder, name="record cnn run").start()
         else:
             outcome.recorded.set()
         return outcome

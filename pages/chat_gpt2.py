@@ -505,8 +505,8 @@ def training_live(job) -> None:
     """Loss curves and the latest sample while the model trains."""
     rows = job.metrics()
     if rows:
-        curves = {"step": [r["step"] for r in rows], "train": [r["train_loss"] for r in rows]}
-        st.line_chart(curves | {"validation": [r["val_loss"] for r in rows]}, x="step", height=240)
+        lines = {"train_loss": "train", "val_loss": "validation"}
+        ui.live_lines_ui(rows, "step", lines, "Loss")
         st.caption("Latest sample:")
         st.text(rows[-1]["sample"])
 

@@ -153,19 +153,26 @@ def settings_ui(ds: data.ImageTensors) -> tuple[vision.CNNConfig, vision.TrainCo
 
 
 def live_curves_ui(job) -> None:
-    """Streamlit's own line charts while training: cheap to redraw every poll."""
+    """Loss and accuracy while training, cheap to redraw every poll (ui.live_lines_ui)."""
     rows = job.metrics()
     if not rows:
         return
     left, right = st.columns(2)
-    left.line_chart(rows, x="epoch", y=["train_loss", "val_loss"], height=240)
-    right.line_chart(rows, x="epoch", y=["train_accuracy", "val_accuracy"], height=240)
+    loss, accuracy = (
+        {"train_loss": "train", "val_loss": "validation"},
+        {
+            "train_accuracy": "train",
+            "val_accuracy": "validation",
+        },
+    )
+    ui.live_lines_ui(rows, "epoch", loss, "Loss", where=left)
+    ui.live_lines_ui(rows, "epoch", accuracy, "Accuracy", where=right)
 
 
 def train_ui(request: cnn.Request, device: str) -> None:
     job = ui.job_of(JOB)
     if ui.job_buttons_ui(job, JOB, "Train"):
-        target = cnn.train_job(request)
+        target = cnn.train_job(request, after_page=True)
         if ui.submit_job(
             JOB, target, "train cnn", tool="cnn", device=device, meta={"label": request.describe()}
         ):
@@ -200,6 +207,7 @@ def outcome_ui(outcome: cnn.Outcome, ds: data.ImageTensors, device: str, key: st
     metrics_ui(outcome, device)
     st.plotly_chart(charts.training_curves([vars(e) for e in r.history]), key=f"{key}_curves")
     diagnostics_ui(outcome, key)
+    outcome.shown.set()  # the recording may start now (core.cnn.train_job)
 
 
 def metrics_ui(outcome: cnn.Outcome, device: str) -> None:
