@@ -2,6 +2,8 @@
 its metrics, tables, figures and model files, and loads back with the same predictions;
 a store that cannot be written costs the record, not the model."""
 
+import threading
+
 import pytest
 import torch
 
@@ -80,3 +82,14 @@ def test_loading_a_run_of_another_tool_is_refused(store):
     run_id = runs.record("business", name="a case", params={"users": 5}, metrics={"runway": 3})
     with pytest.raises(ValueError, match="not a CNN"):
         cnn.load_run(run_id)
+
+
+def test_from_the_page_the_recording_waits_until_the_results_are_drawn(monkeypatch):
+    began = threading.Event()
+    monkeypatch.setattr(cnn, "record", lambda outcome: (began.set(), outcome.recorded.set()))
+    request = cnn.Request(data=DIGITS, model=MODEL, train=vision.TrainConfig(epochs=1))
+    job = jobs.Job(cnn.train_job(request, after_page=True), "train cnn", tool="cnn").start()
+    assert job.wait(120) and job.status == "done", job.details
+    assert not began.wait(0.5)  # the page's results first
+    job.result.shown.set()  # what outcome_ui does once it has drawn them
+    assert began.wait(10) and job.result.recorded.is_set()
