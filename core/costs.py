@@ -417,8 +417,9 @@ def estimate_serving(
     capacity = positive("Requests one replica serves", 86_400 * utilisation / seconds_per_request)
     requests = positive("Requests per day", requests_per_day)
     replicas = max(1, math.ceil(finite("Replicas", requests / capacity)))
-    monthly = replicas * n_gpu * positive("Price per GPU-hour", price_per_hour) * HOURS_PER_MONTH
-    monthly_tokens = requests * DAYS_PER_MONTH * (in_tok + out_tok)
+    price = positive("Price per GPU-hour", price_per_hour)
+    monthly = finite("Monthly cost", float(replicas) * n_gpu * price * HOURS_PER_MONTH)
+    monthly_tokens = positive("Tokens per month", requests * DAYS_PER_MONTH * (in_tok + out_tok))
     return ServingEstimate(
         weight_bytes=weights,
         kv_bytes_per_request=kv_one,
@@ -429,7 +430,7 @@ def estimate_serving(
         replicas=replicas,
         gpus=replicas * n_gpu,
         monthly_usd=monthly,
-        usd_per_m_tokens=monthly / monthly_tokens * 1e6,
+        usd_per_m_tokens=finite("USD per million tokens", monthly / monthly_tokens * 1e6),
         capacity_requests_per_day=capacity,
     )
 

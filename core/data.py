@@ -333,7 +333,7 @@ def load_zip(
         raise DataError(f"Image size must be between 8 and 256 pixels, got {size}.")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError) as err:
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as err:  # e.g. "zip file version"
         raise DataError(f"This is not a readable .zip archive ({err}).") from None
     with zf:
         infos = zf.infolist()
