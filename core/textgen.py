@@ -601,11 +601,11 @@ def stream_reply(
     lm: LoadedModel, prompt: Prompt, settings: Settings, stop: threading.Event, timeout: float = 120
 ) -> Iterator[tuple[str, object]]:
     """Events while a queued worker generates: ('waiting', place in the queue) while other
-    replies on this device go first, ('text', reply so far) as tokens arrive, then
-    ('end', Reply) or ('error', message). The reply is a `core.jobs` job in the device's
-    reply lane (so it waits its turn in order, and the Runs page's Stop reaches it).
-    Closing the iterator early (the page was interrupted) sets `stop`; a reply still
-    waiting then leaves the queue."""
+    replies on this device go first (again each time the place changes), ('text', reply so
+    far) as tokens arrive, then ('end', Reply) or ('error', message). The reply is a
+    `core.jobs` job in the device's reply lane (so it waits its turn in order, and the Runs
+    page's Stop reaches it). Closing the iterator early (the page was interrupted) sets
+    `stop`; a reply still waiting then leaves the queue."""
     from core import jobs
 
     q: queue.Queue = queue.Queue()
@@ -619,13 +619,16 @@ def stream_reply(
         keep=False,
     )
     reply, ids, t_start, idle_s = Reply(prompt_tokens=len(prompt.ids)), [], t_call, 0.0
+    place = None  # the last place reported: a page redraws only when it changes
     try:
         while True:
             try:
                 kind, payload, at = q.get(timeout=WAITING_POLL_S)
             except queue.Empty:
                 if job.queued:
-                    yield "waiting", job.position or 1
+                    if job.position != place:
+                        place = job.position
+                        yield "waiting", place or 1
                     continue
                 if not job.active:  # cancelled while queued (Runs page) or ended silently
                     yield "error", "The reply was cancelled before it started."
