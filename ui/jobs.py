@@ -120,8 +120,10 @@ def _poll(key: str, every: float) -> None:
         )
         return
     st.progress(job.progress, text=progress_text(job))
-    if job.eta is not None and job.eta < every and job.wait(job.eta + every / 4):
-        st.rerun()  # it ended before the next poll: its results need not wait for one
+    # about to end (its evaluation may follow the last step): wait for it until the next
+    # poll would come anyway, so its results show at once, not up to a poll later
+    if job.eta is not None and job.eta < every and job.wait(every):
+        st.rerun()
 
 
 def _draw(key: str, draw: Callable[[jobs.Job], None]) -> None:
