@@ -1,0 +1,125 @@
+"""In-app GPT-2 training speed: from pressing Train on the Chat page's "Train your own GPT-2"
+tab in a real browser to the saved model on screen, against the same training and recording
+on core.textgen's code path in this process.
+
+- click_to_saved_s: headless Chromium on a freshly started app (a temporary home), the
+  tab's default settings except --steps: the time from the click on Train to "Saved to ..."
+  on screen. Median over --repeats, pressing Train again in one tab (the model is replaced).
+- bench_seconds: core.textgen.train_and_record with the same config, in a worker thread as
+  the app's job runs it, between the browser runs.
+- ratio: click_to_saved_s / bench_seconds. Target <= 1.3.
+Last line: a JSON object.
+
+    python3 bench/app_gpt2.py [--repeats 3] [--steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.appserver import chromium_path, launch_chromium, serving  # noqa: E402
+
+TAB = "Train your own GPT-2"
+
+
+def open_train_tab(browser, url: str, steps: int, timeout_s: float = 300):
+    """A tab on the Chat page's training tab with Steps set; its render settled."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/chat_gpt2")
+    page.get_by_role("tab", name=TAB).click(timeout=timeout_s * 1000)
+    field = page.get_by_role("spinbutton", name="Steps")
+    field.fill(str(steps))
+    field.press("Enter")
+    page.wait_for_timeout(1000)
+    return page
+
+
+def click_to_saved(page, timeout_s: float = 600) -> float:
+    """Seconds from the click on Train to the "Saved to" message on screen."""
+    replace = page.get_by_role("checkbox", name="Replace the saved")
+    if replace.count() and not replace.first.is_checked():  # a repeat replaces the last model
+        replace.first.check(force=True)
+        page.wait_for_timeout(800)
+    train = page.get_by_role("button", name="Train", exact=True)
+    old = page.get_by_text("Saved to").count()
+    t0 = time.perf_counter()
+    train.click()
+    if old:  # the last run's message goes when the new run starts
+        page.get_by_test_id("stProgress").first.wait_for(timeout=timeout_s * 1000)
+    page.get_by_text("Saved to").first.wait_for(timeout=timeout_s * 1000)
+    seconds = time.perf_counter() - t0
+    page.wait_for_timeout(500)
+    return seconds
+
+
+def reference_seconds(steps: int) -> float:
+    """train_and_record with the tab's defaults (context 96) and `steps`, in a worker thread."""
+    from core import textgen
+
+    cfg = textgen.TinyGPTConfig(name="bench-app-gpt2-ref", steps=steps, context=96, batch_size=16)
+    out: dict = {}
+
+    def work() -> None:
+        t0 = time.perf_counter()
+        textgen.train_and_record(textgen.builtin_corpus(), cfg, "cpu")
+        out["s"] = time.perf_counter() - t0
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return out["s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=100)
+    args = parser.parse_args()
+    if chromium_path() is None:
+        raise SystemExit("No Chromium: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    home = tempfile.TemporaryDirectory(prefix="bench-app-gpt2-")
+    os.environ["DASHBOARD_HOME"] = home.name  # the server inherits it
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("DASHBOARD_MODELS", None)
+    reference_seconds(10)  # warm-up: imports, the store's first run
+    clicks, plain = [], []
+    with serving() as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_train_tab(browser, url, args.steps)
+        click_to_saved(page)  # warm-up: the server's imports and first training
+        for r in range(args.repeats):
+            clicks.append(click_to_saved(page))
+            plain.append(reference_seconds(args.steps))
+            print(f"repeat {r + 1}: click to saved {clicks[-1]:.2f} s, bench {plain[-1]:.2f} s")
+        browser.close()
+    click, ref = statistics.median(clicks), statistics.median(plain)
+    print(
+        json.dumps(
+            {
+                "steps": args.steps,
+                "click_to_saved_s": round(click, 2),
+                "bench_seconds": round(ref, 2),
+                "ratio": round(click / ref, 3),
+                "click_spread": [round(min(clicks), 2), round(max(clicks), 2)],
+                "bench_spread": [round(min(plain), 2), round(max(plain), 2)],
+                "repeats": args.repeats,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
