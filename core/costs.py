@@ -595,7 +595,9 @@ def loss_optimal(compute_flops: float) -> tuple[float, float]:
     a, b = CHINCHILLA_ALPHA, CHINCHILLA_BETA
     g = (a * CHINCHILLA_A / (b * CHINCHILLA_B)) ** (1 / (a + b))
     n = g * (c / 6.0) ** (b / (a + b))
-    return n, c / (6.0 * n)
+    if n <= 0:  # a budget so small that the model size underflows to zero
+        raise ValueError(f"Compute budget {compute_flops!r} FLOPs is too small to size a model.")
+    return n, finite("Compute-optimal tokens", c / (6.0 * n))
 
 
 # ---- published runs -----------------------------------------------------------------------

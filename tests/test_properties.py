@@ -76,11 +76,12 @@ def finite_fields(value) -> list[float]:
 @pytest.mark.parametrize("name", sorted(CALLS))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(args=st.lists(ANY, min_size=9, max_size=9))
-# found by hypothesis in estimate_serving: replicas * GPUs past float range, a month of
-# tokens that rounds to zero, and an infinite USD per million tokens
+# found by hypothesis: in estimate_serving replicas * GPUs past float range, a month of
+# tokens that rounds to zero and an infinite USD per million tokens; loss_optimal below
 @example(args=[1.0106656896209552e195, 1.0, 0.0, 1.0, 1.0, 5.682441778511875e-200, 1e-308, 0, 0])
 @example(args=[1.4492647626845128e89, 5.68e-200, 0.0, 5.68e-200, 1.0, 1e-308, 1e-308, 0, 0])
 @example(args=[4.0, 1.0, 0.0, 1.0, 1.0, 0.001953125, 1e-308, 0.0, 0.0])
+@example(args=[5e-324, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # loss_optimal: N underflowed
 def test_any_float_gives_a_finite_result_or_a_value_error(name, args):
     try:
         result = CALLS[name](args)
