@@ -153,18 +153,13 @@ def settings_ui(ds: data.ImageTensors) -> tuple[vision.CNNConfig, vision.TrainCo
 
 
 def live_curves_ui(job) -> None:
-    """Loss and accuracy while training, cheap to redraw every poll (ui.live_lines_ui)."""
+    """Loss and accuracy while training (redrawn every few polls: ui.job_progress_ui)."""
     rows = job.metrics()
     if not rows:
         return
     left, right = st.columns(2)
-    loss, accuracy = (
-        {"train_loss": "train", "val_loss": "validation"},
-        {
-            "train_accuracy": "train",
-            "val_accuracy": "validation",
-        },
-    )
+    loss = {"train_loss": "train", "val_loss": "validation"}
+    accuracy = {"train_accuracy": "train", "val_accuracy": "validation"}
     ui.live_lines_ui(rows, "epoch", loss, "Loss", where=left)
     ui.live_lines_ui(rows, "epoch", accuracy, "Accuracy", where=right)
 
