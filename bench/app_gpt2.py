@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.appserver import chromium_path, launch_chromium, serving  # noqa: E402
+import inapp  # noqa: E402 - bench/inapp.py
 
 TAB = "Train your own GPT-2"
 
@@ -86,39 +84,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
-    if chromium_path() is None:
-        raise SystemExit("No Chromium: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    home = tempfile.TemporaryDirectory(prefix="bench-app-gpt2-")
-    os.environ["DASHBOARD_HOME"] = home.name  # the server inherits it
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("DASHBOARD_MODELS", None)
     reference_seconds(10)  # warm-up: imports, the store's first run
-    clicks, plain = [], []
-    with serving() as url, sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = open_train_tab(browser, url, args.steps)
-        click_to_saved(page)  # warm-up: the server's imports and first training
-        for r in range(args.repeats):
-            clicks.append(click_to_saved(page))
-            plain.append(reference_seconds(args.steps))
-            print(f"repeat {r + 1}: click to saved {clicks[-1]:.2f} s, bench {plain[-1]:.2f} s")
-        browser.close()
-    click, ref = statistics.median(clicks), statistics.median(plain)
-    print(
-        json.dumps(
-            {
-                "steps": args.steps,
-                "click_to_saved_s": round(click, 2),
-                "bench_seconds": round(ref, 2),
-                "ratio": round(click / ref, 3),
-                "click_spread": [round(min(clicks), 2), round(max(clicks), 2)],
-                "bench_spread": [round(min(plain), 2), round(max(plain), 2)],
-                "repeats": args.repeats,
-            }
-        )
+    result = inapp.clicks_against_reference(
+        lambda b, url: open_train_tab(b, url, args.steps),
+        click_to_saved,
+        lambda: reference_seconds(args.steps),
+        args.repeats,
     )
+    result["click_to_saved_s"] = result.pop("click_s")
+    print(json.dumps({"steps": args.steps} | result))
 
 
 if __name__ == "__main__":

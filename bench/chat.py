@@ -6,7 +6,7 @@ fast path against plain fp32.
   (core.textgen.stream_reply: worker thread, model lock, streaming, per-token probabilities)
   against plain `model.generate`, same prompt, settings and seed (target ratio >= 0.95).
 - tokens_per_s_fast / fast_vs_plain_ratio: the app's path on core.textgen.fast_variant (CPU:
-  int8 weights, core.quant; CUDA: half precision + static cache, compiled) against plain
+  fp16 weights, core.quant; CUDA: half precision + static cache, compiled) against plain
   fp32 `generate`, after warm-up (target >= 1.5); fast_first_call_s: the warm-up call
   (compile time on CUDA).
 - greedy_agreement: share of greedy tokens identical to plain fp32 over the prompts, position
@@ -18,7 +18,7 @@ fast path against plain fp32.
   for a small GPT-2 trained on the built-in text here, every position through the fast
   path's kernels (target <= 0.01).
 - weight_read_gb_per_s: a matrix-vector product's weight-read speed (fp32), and the decode
-  bound it implies for fp32 and bf16 weights (tokens/s <= bandwidth / weight bytes).
+  bound it implies for fp32 and half-precision weights (tokens/s <= bandwidth / weight bytes).
 Medians over --repeats, interleaved. Last line: a JSON object.
 
     python3 bench/chat.py [--tokens 64] [--repeats 3] [--ppl-steps 300]
@@ -125,7 +125,7 @@ def speeds(lm, fast, prompt, args) -> dict:
     plain(lm, ids, 4, 0)  # warm-up
     app(lm, prompt, 4, 0)
     t0 = time.perf_counter()
-    app(fast, prompt, 4, 0)  # first call: bf16 kernels / compilation
+    app(fast, prompt, 4, 0)  # first call: fp16 copies warm / compilation
     first = time.perf_counter() - t0
     rows = {"app": [], "plain": [], "fast": [], "ttft_app": [], "ttft_plain": []}
     for r in range(args.repeats):
@@ -181,8 +181,8 @@ def trained_gpt2(device: str, steps: int) -> tuple[textgen.LoadedModel, str, flo
 
 def perplexity_change(lm, text: str) -> dict:
     """Perplexity of fp32 vs the fast variant on the held-out last tenth of the text. On a CPU
-    the fast path runs prompts in fp32 and generated tokens in int8: here every position
-    goes through the int8 kernel, as a generated token would."""
+    the fast path runs prompts in fp32 and generated tokens on fp16 weights: here every
+    position goes through the fp16 weights, as a generated token would."""
     from core import quant
 
     fast = textgen.fast_variant(lm)
@@ -264,8 +264,7 @@ def main() -> None:
         "perplexity_change": round(ppl["change"], 5),
         "weight_read_gb_per_s": round(gbps, 2),
         "bound_tokens_per_s_fp32": round(gbps * 1e9 / weight_bytes, 1),
-        "bound_tokens_per_s_bf16": round(gbps * 1e9 / (weight_bytes / 2), 1),
-        "bound_tokens_per_s_int8": round(gbps * 1e9 / (weight_bytes / 4), 1),
+        "bound_tokens_per_s_fp16": round(gbps * 1e9 / (weight_bytes / 2), 1),
         "small_model_train_s": round(trained_s, 1),
         "repeats": args.repeats,
         "runs": {k: [round(x, 2) for x in v] for k, v in med["rows"].items()},

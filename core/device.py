@@ -36,6 +36,21 @@ def torch_loaded() -> bool:
     return "torch" in sys.modules
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block on `n` torch CPU threads, then restore the count. torch keeps it per
+    thread, and a thread started meanwhile inherits the last value set: restoring keeps
+    other work's threads as they were."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def cpu_threads() -> int:
     """Threads torch uses for CPU work (the cores this process may run on)."""
     if torch_loaded():

@@ -18,9 +18,15 @@ import torch
 from torch import nn
 
 from core import data as datasets
+from core import device as dev
 from core import optimizers
 from core.data import ImageTensors
 from core.jobs import JobContext
+
+# The race's MLP (64 -> 128 -> 10, batches of 64) is too small for a second CPU thread: on
+# 2 cores the default race took 2.5 s on one thread against 2.8-3.8 s on two (OpenMP's
+# hand-offs cost more than the work they split), in the main thread and in a worker alike.
+RACE_THREADS = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +151,14 @@ def pick_rate(name: str, seed0: dict[float, Run], result: Comparison) -> float:
 def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = None) -> Comparison:
     """Tune each optimizer's rate on the grid (seed 0), then train the other seeds at it.
     A stop at any moment returns every run that finished: during a rate sweep, the rates
-    tried so far count as that optimizer's grid; a run cut short by the stop is left out."""
+    tried so far count as that optimizer's grid; a run cut short by the stop is left out.
+    On a CPU it runs on RACE_THREADS threads (see there)."""
+    threads = RACE_THREADS if data.x.device.type == "cpu" else dev.cpu_threads()
+    with dev.torch_threads(threads):
+        return _compare(data, cfg, ctx)
+
+
+def _compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None) -> Comparison:
     idx_train, idx_val, _ = datasets.split(data.y, 0, val=cfg.val_share, test=0)
     x = data.floats()  # once for every run
     result, done = Comparison(cfg), 0

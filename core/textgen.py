@@ -141,19 +141,17 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-FAST_CPU_MIN_PARAMS = 10_000_000  # int8 decoding measured 1.00x at 0.7M parameters, 1.35x at 16M
+FAST_CPU_MIN_PARAMS = 5_000_000  # fp16 decoding measured 1.1x at 1.3M parameters, 1.8x at 5.3M
 
 
 def fast_path_pays(device: str, parameters: int = 124_000_000) -> bool:
     """Whether the fast path is worth turning on by default for a model of `parameters` on
-    `device`: on CUDA (half precision, static cache), and on CPUs with torch's int8
-    weight-only kernel for models big enough that reading weights, not Python, is the cost
-    (int8 weights: a quarter of the bytes each generated token reads)."""
-    from core import quant
-
+    `device`: on CUDA (half precision, static cache), and on CPUs for models big enough that
+    reading weights, not Python, is the cost (fp16 weights: half the bytes each generated
+    token reads)."""
     if device == "cuda":
         return True
-    return device == "cpu" and quant.int8_available() and parameters >= FAST_CPU_MIN_PARAMS
+    return device == "cpu" and parameters >= FAST_CPU_MIN_PARAMS
 
 
 _fast_lock = threading.Lock()
@@ -169,22 +167,22 @@ def _sharing_copy(model):
 
 def fast_variant(lm: LoadedModel) -> LoadedModel:
     """The fast path of `lm`, built once and shared, generating under `lm`'s lock: on CPU
-    int8 weights (core.quant: decode is memory-bound, and int8 reads a quarter of fp32's
-    bytes; prompts still run in the model's own precision); on CUDA half-precision weights
-    with a static KV cache (which transformers compiles). Elsewhere `lm` itself."""
+    fp16 weights (core.quant: decode is memory-bound, and fp16 reads half of fp32's bytes;
+    prompts still run in fp32); on CUDA half-precision weights with a static KV cache (which
+    transformers compiles). Elsewhere, or for a CPU model not in fp32, `lm` itself."""
     import copy
 
     from core import quant
 
     if lm.device not in ("cpu", "cuda") or lm.fast:
         return lm
-    if lm.device == "cpu" and not quant.int8_available():
+    if lm.device == "cpu" and lm.model.dtype != torch.float32:
         return lm
     with _fast_lock:
         if lm._fast_copy is None:
             if lm.device == "cpu":
-                model = quant.quantize_linears(_sharing_copy(lm.model)).eval()
-                fast = "int8 weights (precision lowered)"
+                model = quant.half_linears(_sharing_copy(lm.model)).eval()
+                fast = "fp16 weights (precision lowered)"
             elif lm.model.dtype == torch.float32:  # GPUs load in half precision already
                 # a real copy: .to() on shared parameters would convert the loaded model too
                 model = copy.deepcopy(lm.model).to(torch.bfloat16).eval()
@@ -580,16 +578,11 @@ def _generate_job(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threading.
         try:
             with lm.lock:  # one generation per model at a time (transformers #32217)
                 q.put(("started", None, time.perf_counter()))
-                threads = torch.get_num_threads()
-                torch.set_num_threads(generation_threads(lm))
-                try:
+                with dev.torch_threads(generation_threads(lm)), torch.inference_mode():
                     torch.manual_seed(s.seed)
                     halt = lambda: stop.is_set() or ctx.should_stop()  # noqa: E731
                     kwargs = _generate_kwargs(lm, prompt, s, halt)
-                    with torch.inference_mode():
-                        out = lm.model.generate(streamer=_QueueStreamer(q), **kwargs)
-                finally:
-                    torch.set_num_threads(threads)
+                    out = lm.model.generate(streamer=_QueueStreamer(q), **kwargs)
             q.put(("done", out, time.perf_counter()))
         except Exception as err:  # shown in the page; the stream always ends
             q.put(("error", f"{type(err).__name__}: {err}", 0.0))

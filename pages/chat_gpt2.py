@@ -372,8 +372,8 @@ def export_ui(card: dict, history: list[dict], usd_per_hour: float) -> None:
 def fast_ui(lm: textgen.LoadedModel, device: str) -> textgen.LoadedModel:
     """The fast generation path (on by default where it pays); says when it lowers precision."""
     help_ = (
-        "CPU: int8 weights, a quarter of the bytes each new token reads (on by default for "
-        "models of 10M parameters and more). CUDA: half precision and a static KV cache, "
+        "CPU: fp16 weights, half the bytes each new token reads (on by default for "
+        "models of 5M parameters and more). CUDA: half precision and a static KV cache, "
         "compiled on first use."
     )
     if not st.toggle(

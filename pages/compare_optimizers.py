@@ -1,8 +1,10 @@
 """Compare optimizers: race them on 2-D test surfaces, each at a tuned learning rate, and on
 a small model trained on digits with several seeds.
 
-2-D: widgets -> `core.optimizers.race` (NumPy, no torch) -> animated contour, curves, table.
-Real model: a `core.jobs` worker runs `core.model_compare.compare`; a fragment polls it.
+2-D: widgets -> `core.optimizers.race` (NumPy, no torch) -> animated contour, curves, table;
+the race and its figures are cached by their settings (about a second of CPU per page run).
+Real model: a `core.jobs` worker runs `core.model_compare.compare`; the tab is a fragment, so
+Start and Stop do not rerun the 2-D tab, and a nested fragment polls the job.
 """
 
 import functools
@@ -87,8 +89,10 @@ def race_2d() -> None:
     points = c4.slider("Grid points", 3, 40, 20, key="grid_points")
     manual, hypers = hypers_ui(names)
     try:
-        grid = optimizers.lr_grid(low, high, points) if tune else None
-        race = optimizers.race(s, start, names, steps, grid, manual, hypers)
+        grid = (low, high, points) if tune else None
+        race, figures = race_and_figures(
+            s, s.formula, start, tuple(names), steps, grid, manual, hypers
+        )
     except ValueError as err:
         st.error(str(err))
         return
@@ -97,7 +101,6 @@ def race_2d() -> None:
             "The start is a global minimum: every optimizer stays put and the loss is 0 "
             "throughout. Move the start away from the star to see a race."
         )
-    figures = race_figures(s, race, names)
     st.plotly_chart(figures["paths"], key="paths_chart")
     left, right = st.columns(2)
     left.plotly_chart(figures["loss"], key="loss_chart")
@@ -110,6 +113,16 @@ def race_2d() -> None:
     if failed:
         st.warning(f"Diverged (stopped and marked): {', '.join(failed)}. Lower their rate by hand.")
     save_race_ui(race, figures)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)  # shared, read-only: nothing mutates them
+def race_and_figures(_s, formula: str, start, names: tuple, steps, grid, manual, hypers):
+    """The 2-D race on surface `_s` (cached by its `formula`, which holds its constants; grid:
+    (low, high, points) to tune, None for manual rates) and its figures, computed once per
+    settings: a rerun for anything else costs nothing here."""
+    lrs = optimizers.lr_grid(*grid) if grid is not None else None
+    race = optimizers.race(_s, start, list(names), steps, lrs, manual, hypers)
+    return race, race_figures(_s, race, list(names))
 
 
 def race_figures(s: surfaces.Surface, race, names: list[str]) -> dict:
@@ -131,6 +144,7 @@ def race_figures(s: surfaces.Surface, race, names: list[str]) -> dict:
     return figures
 
 
+@st.fragment
 def model_race_ui(device: str) -> None:
     names = st.multiselect("Optimizers", NAMES, DEFAULT_MODEL, key="opts_model")
     c1, c2, c3, c4 = st.columns(4)
@@ -148,7 +162,7 @@ def model_race_ui(device: str) -> None:
         settings = {"optimizers": tuple(names), "seeds": seeds, "epochs": epochs}
         settings |= {"batch_size": batch, "lr_multipliers": tuple(sorted(mults))}
         if start_race(settings, device) is not None:
-            st.rerun()  # draw Stop enabled at once
+            ui.rerun_part()  # draw Stop enabled at once, without the 2-D tab
     if job is not None and job.active:
         ui.job_progress_ui(JOB_KEY, draw=finished_count, draw_every=1.0)  # text: cheap
     elif job is not None and not ui.job_failed_ui(job, "The race"):

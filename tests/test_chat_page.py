@@ -253,10 +253,10 @@ def test_save_this_chat_records_it_and_a_store_failure_loses_nothing(page, model
 
 def test_the_fast_path_can_be_switched_on_and_says_it_lowers_precision(page, models):
     load(page)
-    assert page.toggle(key="chat_fast").value is False  # a 0.2M model: int8 does not pay
+    assert page.toggle(key="chat_fast").value is False  # a 0.2M model: fp16 does not pay
     page.toggle(key="chat_fast").set_value(True).run()
     notes = [c.value for c in page.caption if c.value.startswith("Fast path")]
-    assert notes and "int8" in notes[0] and "precision" in notes[0]
+    assert notes and "fp16" in notes[0] and "precision" in notes[0]
     page.chat_input(key="chat_input").set_value("hello").run()
     assert page.session_state["chat_history"][-1]["stats"]["new_tokens"] >= 1
     assert any("fast path" in label for label in page.session_state["measurements"])

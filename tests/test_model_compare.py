@@ -40,6 +40,23 @@ def test_race_tunes_then_runs_seeds_and_learns():
     assert model_compare.to_csv(rows).splitlines()[0].startswith("Optimizer,Best learning rate")
 
 
+def test_the_race_runs_on_one_cpu_thread_and_puts_the_count_back(monkeypatch):
+    seen, train_run = [], model_compare.train_run
+
+    def counting(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return train_run(*args, **kwargs)
+
+    monkeypatch.setattr(model_compare, "train_run", counting)
+    before = torch.get_num_threads()
+    cfg = model_compare.CompareConfig(
+        optimizers=("Adam",), seeds=2, epochs=1, lr_multipliers=(1.0,)
+    )
+    model_compare.compare(DIGITS, cfg)
+    assert seen == [model_compare.RACE_THREADS] * 2 == [1, 1]
+    assert torch.get_num_threads() == before
+
+
 def test_stop_returns_what_finished():
     cfg = model_compare.CompareConfig(optimizers=("Adam", "Lion"), seeds=2, epochs=30)
     job = jobs.Job(lambda ctx: model_compare.compare(DIGITS, cfg, ctx)).start()

@@ -497,42 +497,75 @@ def test_training_records_config_curve_samples_and_the_model(store):
     assert {"model/config.json", "model/model.safetensors", "model/tokenizer.json"} <= files
 
 
-def test_the_cpu_fast_path_is_a_shared_int8_copy_under_the_same_lock(lm):
+def test_the_cpu_fast_path_is_a_shared_fp16_copy_under_the_same_lock(lm):
     from core import quant
 
     fast = textgen.fast_variant(lm)
     assert fast is textgen.fast_variant(lm) and fast.lock is lm.lock
-    layers = [m for m in fast.model.modules() if isinstance(m, quant.Int8Linear)]
+    layers = [m for m in fast.model.modules() if isinstance(m, quant.HalfLinear)]
     assert len(layers) == 2 * 4 + 1  # 4 per block (attention in/out, MLP in/out) + output
-    assert all(m.qweight.dtype == torch.int8 for m in layers)
-    assert not any(isinstance(m, quant.Int8Linear) for m in lm.model.modules())
+    assert [m.checks for m in layers] == [False] * 8 + [True]  # only the output layer checks
+    assert len({id(m.state) for m in layers}) == 1
+    assert all(m.weight16.dtype == torch.float16 for m in layers)
+    assert not any(isinstance(m, quant.HalfLinear) for m in lm.model.modules())
     shared = {p.data_ptr() for p in lm.model.parameters()}
     assert all(p.data_ptr() in shared for p in fast.model.parameters())  # no fp32 copy
-    assert fast.lowered_precision and "int8" in fast.fast and not fast.static_cache
+    assert fast.lowered_precision and "fp16" in fast.fast and not fast.static_cache
     assert textgen.fast_variant(fast) is fast
-    assert textgen.fast_path_pays("cpu", 124_000_000) == quant.int8_available()
+    assert textgen.fast_path_pays("cpu", 124_000_000)
     assert not textgen.fast_path_pays("cpu", lm.parameters)  # tiny: Python is the cost
     assert textgen.fast_path_pays("cuda") and not textgen.fast_path_pays("mps")
     prompt = textgen.build_prompt(lm, [{"role": "user", "content": "The quick brown"}], GREEDY)
     plain, quick = run(lm, prompt, GREEDY)[-1][1], run(fast, prompt, GREEDY)[-1][1]
     assert quick.new_tokens == plain.new_tokens == 12
     assert all(0 <= t.probability <= 1 for t in quick.tokens)
+    assert quick.text == plain.text  # greedy tokens unchanged (fp16 rounding is small)
 
 
-def test_int8_layers_match_fp32_within_their_rounding():
+def test_fp16_layers_match_fp32_within_half_precision():
     from core import quant
 
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 48)
-    int8 = quant.Int8Linear(linear.weight, linear.bias)
-    for rows in (1, quant.DECODE_ROWS, quant.DECODE_ROWS + 1):  # int8 kernel, then fp32
+    half = quant.HalfLinear(linear.weight, linear.bias)
+    for rows in (1, quant.DECODE_ROWS, quant.DECODE_ROWS + 1):  # fp16 weights, then fp32
         x = torch.randn(1, rows, 64) if rows > 1 else torch.randn(1, 64)
-        want, got = linear(x), int8(x)
+        want, got = linear(x), half(x)
         assert got.shape == want.shape and got.dtype == torch.float32
-        # per-channel int8 steps of max|w|/127 and bf16 activations: about 1 % of the output
-        assert (got - want).abs().max() <= 0.02 * want.abs().max()
+        # fp16 rounding of weights, inputs and outputs (2**-11 each), fp32 accumulation
+        assert (got - want).abs().max() <= 4e-3 * want.abs().max()
     long = torch.randn(1, 40, 64)
-    assert torch.equal(int8(long), linear(long))  # a prompt runs on the original weights
+    assert torch.equal(half(long), linear(long))  # a prompt runs on the original weights
+    huge = torch.full((1, 64), 1e5)  # past fp16's 65504
+    assert not torch.isfinite(half(huge)).all()  # a middle layer passes it on; the output:
+    out = quant.HalfLinear(linear.weight, linear.bias, half.state, checks=True)
+    with pytest.raises(quant.HalfOverflow, match="overflowed half precision"):
+        out(huge)
+    assert half.state["off"] and torch.equal(half(huge), linear(huge))  # fp32 from now on
+    assert torch.equal(out(x), linear(x))
+
+
+def test_an_fp16_overflow_is_a_clear_error_and_the_next_reply_runs_in_fp32(lm):
+    import dataclasses
+
+    from core import quant
+
+    fast = textgen.fast_variant(dataclasses.replace(lm))  # its own fast copy
+    output = [m for m in fast.model.modules() if isinstance(m, quant.HalfLinear)][-1]
+    output.weight16 = output.weight16 * 1e6  # values past fp16's 65504
+    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "The quick brown"}], GREEDY)
+    kind, message = run(fast, prompt, GREEDY)[-1]
+    assert kind == "error" and "overflowed half precision" in message and "again" in message
+    kind, reply = run(fast, prompt, GREEDY)[-1]
+    assert kind == "end" and reply.text == run(lm, prompt, GREEDY)[-1][1].text  # fp32 now
+
+
+def test_a_cpu_model_already_in_half_precision_has_no_fast_copy(lm):
+    import dataclasses
+
+    low = dataclasses.replace(lm, model=lm.model, fast="")
+    low.model = type(lm.model)(lm.model.config).to(torch.bfloat16).eval()
+    assert textgen.fast_variant(low) is low
 
 
 def test_token_probabilities_match_the_model(lm):

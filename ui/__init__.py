@@ -290,6 +290,7 @@ from ui.jobs import (  # noqa: E402 - the long-job widgets, re-exported as ui.*
     live_lines_ui,
     owner,
     progress_text,
+    rerun_part,
     submit_job,
 )
 
@@ -312,6 +313,7 @@ __all__ = [
     "progress_text",
     "record_measurement",
     "require_navigation",
+    "rerun_part",
     "session_device",
     "sidebar_ui",
     "submit_job",

@@ -109,6 +109,18 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
+def rerun_part() -> None:
+    """Rerun only the fragment this is called from when it runs on its own (a widget in it
+    was used), else the whole page: a page can keep a job's controls in a fragment so that
+    Start and Stop do not redraw (and recompute) the rest of the page."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:  # a full-page run, or not in a fragment
+        st.rerun()
+
+
 def _poll(key: str, every: float) -> None:
     job = job_of(key)
     if job is None or not job.active:

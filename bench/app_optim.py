@@ -1,0 +1,101 @@
+"""In-app optimizer race speed: from pressing Start on the Compare optimizers page's "On a real
+model (digits)" tab in a real browser to the results on screen, against the same race and its
+recording on core.model_compare's code path in this process.
+
+- click_to_results_s: headless Chromium on a freshly started app (a temporary home), the
+  tab's default settings except --epochs: the time from the click on Start to the results
+  on screen (charts, table and its CSV button). Median over --repeats, pressing Start again
+  in one tab.
+- bench_seconds: core.model_compare.compare then record with the same config, in a worker
+  thread as the app's job runs it, between the browser runs.
+- ratio: click_to_results_s / bench_seconds. Target <= 1.3.
+Last line: a JSON object.
+
+    python3 bench/app_optim.py [--repeats 3] [--epochs 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import inapp  # noqa: E402 - bench/inapp.py
+
+TAB = "On a real model (digits)"
+DEFAULTS = dict(optimizers=("SGD + momentum", "Adam", "AdamW", "Lion"), seeds=3, batch_size=64)
+DEFAULTS |= dict(lr_multipliers=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0))  # the page's defaults
+
+
+def open_race_tab(browser, url: str, epochs: int, timeout_s: float = 300):
+    """A tab on the real-model race with Epochs set; its render settled."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/compare_optimizers")
+    page.get_by_role("tab", name=TAB).click(timeout=timeout_s * 1000)
+    field = page.get_by_role("spinbutton", name="Epochs per run")
+    field.fill(str(epochs))
+    field.press("Enter")
+    page.wait_for_timeout(1000)
+    return page
+
+
+def click_to_results(page, timeout_s: float = 600) -> float:
+    """Seconds from the click on Start to the race's results on screen (down to the CSV button)."""
+    start = page.get_by_role("button", name="Start", exact=True)
+    table = page.locator(".st-key-race_csv")  # the last element of the results
+    old = table.count()
+    t0 = time.perf_counter()
+    start.click()
+    if old:  # the last race's results go when the new race starts
+        table.first.wait_for(state="detached", timeout=timeout_s * 1000)
+    table.first.wait_for(timeout=timeout_s * 1000)
+    seconds = time.perf_counter() - t0
+    page.wait_for_timeout(500)
+    return seconds
+
+
+def reference_seconds(epochs: int) -> float:
+    """compare + record with the page's defaults and `epochs`, in a worker thread."""
+    from core import cache, model_compare
+
+    cfg = model_compare.CompareConfig(**DEFAULTS, epochs=epochs)
+    data = cache.digits("cpu")
+    out: dict = {}
+
+    def work() -> None:
+        t0 = time.perf_counter()
+        result = model_compare.compare(data, cfg)
+        model_compare.record(result, time.perf_counter() - t0)
+        out["s"] = time.perf_counter() - t0
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return out["s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+    reference_seconds(1)  # warm-up: imports, the store's first run
+    result = inapp.clicks_against_reference(
+        lambda b, url: open_race_tab(b, url, args.epochs),
+        click_to_results,
+        lambda: reference_seconds(args.epochs),
+        args.repeats,
+    )
+    result["click_to_results_s"] = result.pop("click_s")
+    print(json.dumps({"epochs": args.epochs} | result))
+
+
+if __name__ == "__main__":
+    main()

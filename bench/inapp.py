@@ -1,0 +1,53 @@
+"""What the in-app browser benches share: start the app in a temporary home, open one tab,
+time a click until its result is on screen --repeats times in that tab, and time the same
+work on the library's code path between the clicks (the same run, a noisy machine)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.appserver import chromium_path, launch_chromium, serving  # noqa: E402
+
+
+def clicks_against_reference(
+    open_tab: Callable, click: Callable, reference: Callable[[], float], repeats: int
+) -> dict:
+    """open_tab(browser, url) -> page; click(page) -> seconds; reference() -> seconds.
+    The first click (the server's imports and first run) is reported apart. Returns medians
+    (click_s, bench_s), their ratio, the first click and the spreads."""
+    if chromium_path() is None:
+        raise SystemExit("No Chromium: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    home = tempfile.TemporaryDirectory(prefix="bench-app-")
+    os.environ["DASHBOARD_HOME"] = home.name  # the server inherits it
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("DASHBOARD_MODELS", None)
+    clicks, plain = [], []
+    with serving() as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_tab(browser, url)
+        first = click(page)
+        for r in range(repeats):
+            clicks.append(click(page))
+            plain.append(reference())
+            print(f"repeat {r + 1}: click {clicks[-1]:.2f} s, bench {plain[-1]:.2f} s", flush=True)
+        browser.close()
+    click_s, bench_s = statistics.median(clicks), statistics.median(plain)
+    return {
+        "click_s": round(click_s, 2),
+        "bench_seconds": round(bench_s, 2),
+        "ratio": round(click_s / bench_s, 3),
+        "first_click_s": round(first, 2),
+        "click_spread": [round(min(clicks), 2), round(max(clicks), 2)],
+        "bench_spread": [round(min(plain), 2), round(max(plain), 2)],
+        "repeats": repeats,
+    }
