@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -66,17 +65,9 @@ def reference_seconds(steps: int) -> float:
     from core import textgen
 
     cfg = textgen.TinyGPTConfig(name="bench-app-gpt2-ref", steps=steps, context=96, batch_size=16)
-    out: dict = {}
-
-    def work() -> None:
-        t0 = time.perf_counter()
-        textgen.train_and_record(textgen.builtin_corpus(), cfg, "cpu")
-        out["s"] = time.perf_counter() - t0
-
-    worker = threading.Thread(target=work)
-    worker.start()
-    worker.join()
-    return out["s"]
+    return inapp.seconds_in_worker(
+        lambda: textgen.train_and_record(textgen.builtin_corpus(), cfg, "cpu")
+    )
 
 
 def main() -> None:

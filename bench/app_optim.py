@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -67,18 +66,12 @@ def reference_seconds(epochs: int) -> float:
 
     cfg = model_compare.CompareConfig(**DEFAULTS, epochs=epochs)
     data = cache.digits("cpu")
-    out: dict = {}
 
-    def work() -> None:
+    def race() -> None:
         t0 = time.perf_counter()
-        result = model_compare.compare(data, cfg)
-        model_compare.record(result, time.perf_counter() - t0)
-        out["s"] = time.perf_counter() - t0
+        model_compare.record(model_compare.compare(data, cfg), time.perf_counter() - t0)
 
-    worker = threading.Thread(target=work)
-    worker.start()
-    worker.join()
-    return out["s"]
+    return inapp.seconds_in_worker(race)
 
 
 def main() -> None:
