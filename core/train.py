@@ -453,6 +453,8 @@ class Recorder:
         try:
             return action(*args, **kwargs)
         except runs.StoreError as err:
+            if _sigterm_seen:  # Stop landed inside a write: stop, and still record KILLED
+                raise Terminated from err
             self.error = str(err)
             print(f"Not recorded: {err}", file=sys.stderr, flush=True)
             return None

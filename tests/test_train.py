@@ -386,3 +386,30 @@ def test_run_configs_from_the_pages_settings():
     raw = train.gpt2_run_config(gpt, "/data/book.txt")
     assert raw["data"]["path"] == "/data/book.txt" and raw["seed"] == 3
     assert train.gpt2_config(train.spec_from_dict(raw)) == gpt
+
+
+def test_a_stop_that_lands_inside_a_store_write_still_records_killed(monkeypatch):
+    from core import runs
+
+    finished = []
+
+    class Live:
+        id, finished = "r1", False
+
+        def log(self, step, **metrics):
+            raise runs.StoreError("Could not record a step: ")  # SIGTERM inside sqlite
+
+        def finish(self, status, **results):
+            finished.append(status)
+
+    recorder = train.Recorder()
+    recorder.live = Live()
+    monkeypatch.setattr(train, "_sigterm_seen", [True])
+    with pytest.raises(train.Terminated):
+        recorder.log(1, loss=0.5)
+    assert recorder.error == ""
+    recorder.finish("KILLED")
+    assert finished == ["KILLED"]
+    monkeypatch.setattr(train, "_sigterm_seen", [])  # without a stop: reported, job goes on
+    recorder.log(2, loss=0.4)
+    assert recorder.error.startswith("Could not record")
