@@ -30,18 +30,6 @@ import inapp  # noqa: E402 - bench/inapp.py
 TAB = "Train your own GPT-2"
 
 
-def open_train_tab(browser, url: str, steps: int, timeout_s: float = 300):
-    """A tab on the Chat page's training tab with Steps set; its render settled."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/chat_gpt2")
-    page.get_by_role("tab", name=TAB).click(timeout=timeout_s * 1000)
-    field = page.get_by_role("spinbutton", name="Steps")
-    field.fill(str(steps))
-    field.press("Enter")
-    page.wait_for_timeout(1000)
-    return page
-
-
 def click_to_saved(page, timeout_s: float = 600) -> float:
     """Seconds from the click on Train to the "Saved to" message on screen."""
     replace = page.get_by_role("checkbox", name="Replace the saved")
@@ -77,12 +65,12 @@ def main() -> None:
     args = parser.parse_args()
     reference_seconds(10)  # warm-up: imports, the store's first run
     result = inapp.clicks_against_reference(
-        lambda b, url: open_train_tab(b, url, args.steps),
+        lambda b, url: inapp.open_tab_with(b, url, "chat_gpt2", TAB, "Steps", args.steps),
         click_to_saved,
         lambda: reference_seconds(args.steps),
         args.repeats,
+        "click_to_saved_s",
     )
-    result["click_to_saved_s"] = result.pop("click_s")
     print(json.dumps({"steps": args.steps} | result))
 
 

@@ -33,18 +33,6 @@ DEFAULTS = dict(optimizers=("SGD + momentum", "Adam", "AdamW", "Lion"), seeds=3,
 DEFAULTS |= dict(lr_multipliers=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0))  # the page's defaults
 
 
-def open_race_tab(browser, url: str, epochs: int, timeout_s: float = 300):
-    """A tab on the real-model race with Epochs set; its render settled."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/compare_optimizers")
-    page.get_by_role("tab", name=TAB).click(timeout=timeout_s * 1000)
-    field = page.get_by_role("spinbutton", name="Epochs per run")
-    field.fill(str(epochs))
-    field.press("Enter")
-    page.wait_for_timeout(1000)
-    return page
-
-
 def click_to_results(page, timeout_s: float = 600) -> float:
     """Seconds from the click on Start to the race's results on screen (down to the CSV button)."""
     start = page.get_by_role("button", name="Start", exact=True)
@@ -81,12 +69,14 @@ def main() -> None:
     args = parser.parse_args()
     reference_seconds(1)  # warm-up: imports, the store's first run
     result = inapp.clicks_against_reference(
-        lambda b, url: open_race_tab(b, url, args.epochs),
+        lambda b, url: inapp.open_tab_with(
+            b, url, "compare_optimizers", TAB, "Epochs per run", args.epochs
+        ),
         click_to_results,
         lambda: reference_seconds(args.epochs),
         args.repeats,
+        "click_to_results_s",
     )
-    result["click_to_results_s"] = result.pop("click_s")
     print(json.dumps({"epochs": args.epochs} | result))
 
 

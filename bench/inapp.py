@@ -19,6 +19,19 @@ sys.path.insert(0, str(ROOT))
 from tests.appserver import chromium_path, launch_chromium, serving  # noqa: E402
 
 
+def open_tab_with(browser, url: str, path: str, tab: str, field: str, value, timeout_s=300):
+    """A browser tab on the app's page `path`, its tab `tab` chosen and the number input
+    `field` set to `value`; returned once its render settled."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/{path}")
+    page.get_by_role("tab", name=tab).click(timeout=timeout_s * 1000)
+    box = page.get_by_role("spinbutton", name=field)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(1000)
+    return page
+
+
 def seconds_in_worker(work: Callable[[], object]) -> float:
     """Seconds `work()` takes in a worker thread, as the app's jobs run it (on this machine
     a training in a thread took 8-30 % longer than in the main thread: measured in the main
@@ -37,11 +50,15 @@ def seconds_in_worker(work: Callable[[], object]) -> float:
 
 
 def clicks_against_reference(
-    open_tab: Callable, click: Callable, reference: Callable[[], float], repeats: int
+    open_tab: Callable,
+    click: Callable,
+    reference: Callable[[], float],
+    repeats: int,
+    click_key: str = "click_s",
 ) -> dict:
     """open_tab(browser, url) -> page; click(page) -> seconds; reference() -> seconds.
-    The first click (the server's imports and first run) is reported apart. Returns medians
-    (click_s, bench_s), their ratio, the first click and the spreads."""
+    The first click (the server's imports and first run) is reported apart. Returns the
+    medians (`click_key`, bench_seconds), their ratio, the first click and the spreads."""
     if chromium_path() is None:
         raise SystemExit("No Chromium: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
@@ -62,7 +79,7 @@ def clicks_against_reference(
         browser.close()
     click_s, bench_s = statistics.median(clicks), statistics.median(plain)
     return {
-        "click_s": round(click_s, 2),
+        click_key: round(click_s, 2),
         "bench_seconds": round(bench_s, 2),
         "ratio": round(click_s / bench_s, 3),
         "first_click_s": round(first, 2),
