@@ -254,19 +254,30 @@ def _add_minima(fig: go.Figure, minima) -> None:
     )
 
 
-def _path_frames(paths: dict, traces: list[int], frames: int) -> list[int]:
+FRAME_POINTS = 500  # most points of one path in one animation frame (the last has them all)
+
+
+def _path_frames(paths: dict, traces: list[int], frames: int) -> tuple[list[int], list]:
     """Frames that grow each path step by step, touching only the path traces; the step
-    counts they end at."""
+    counts they end at. Frames hold float32 (exact to the screen) and at most FRAME_POINTS
+    points per path, spread evenly, except the last: 60 full-precision frames of six
+    500-step paths were 2.0 MB of a 2.6 MB figure, serialised on every page run."""
+    import numpy as np
+
     steps = len(next(iter(paths.values()))) - 1
     cuts = sorted({max(1, round(steps * k / frames)) for k in range(1, frames + 1)})
-    return cuts, [
-        go.Frame(
-            name=str(c),
-            traces=traces,
-            data=[go.Scatter(x=p[: c + 1, 0], y=p[: c + 1, 1]) for p in paths.values()],
-        )
-        for c in cuts
-    ]
+
+    def prefix(p, c: int):
+        if c < FRAME_POINTS or c == steps:
+            return p[: c + 1].astype(np.float32)
+        return p[np.unique(np.linspace(0, c, FRAME_POINTS).round().astype(int))].astype(np.float32)
+
+    frame_list = []
+    for c in cuts:
+        cut = [prefix(p, c) for p in paths.values()]
+        data = [go.Scatter(x=q[:, 0], y=q[:, 1]) for q in cut]
+        frame_list.append(go.Frame(name=str(c), traces=traces, data=data))
+    return cuts, frame_list
 
 
 def _play_controls(cuts: list[int]) -> dict:
@@ -306,7 +317,7 @@ def _play_controls(cuts: list[int]) -> dict:
     return {"updatemenus": [buttons], "sliders": [slider]}
 
 
-def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 60) -> go.Figure:
+def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 40) -> go.Figure:
     """The surface with each optimizer's path, its minima starred, and a Play button that
     draws the paths step by step. `paths`: name -> (steps + 1, 2) array; `diverged`:
     name -> step it diverged at (or -1)."""
@@ -412,37 +423,53 @@ def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
     )
 
 
-def mean_band(curves: dict, x_key: str, y_key: str, title: str, x_title: str) -> go.Figure:
-    """Mean and min-max band across seeds: `curves` name -> list of {x_key: [...], y_key: [...]}."""
+def mean_bands(curves: dict, x_key: str, x_title: str) -> go.Figure:
+    """Validation and training loss side by side, each a mean line with a min-max band across
+    seeds: `curves` name -> list of {x_key: [...], "val": [...], "train": [...]}. One figure,
+    not one per loss: each plotly chart costs the browser about 0.2 s to draw on a 2-core
+    machine, and this one is drawn when the user is waiting for the results."""
     import numpy as np
+    from plotly.subplots import make_subplots
 
-    fig = go.Figure()
-    for i, (name, runs) in enumerate(curves.items()):
-        n = min(len(r[y_key]) for r in runs)
-        if n == 0:
-            continue
-        x = np.mean([r[x_key][:n] for r in runs], axis=0)
-        ys = np.array([r[y_key][:n] for r in runs])
-        color = PALETTE[i % len(PALETTE)]
-        fig.add_scatter(
-            x=np.concatenate([x, x[::-1]]),
-            y=np.concatenate([ys.max(0), ys.min(0)[::-1]]),
-            fill="toself",
-            line={"width": 0},
-            fillcolor=color,
-            opacity=0.18,
-            hoverinfo="skip",
-            showlegend=False,
-            name=f"{name} spread",
-        )
-        fig.add_scatter(
-            x=x,
-            y=ys.mean(0),
-            mode="lines+markers",
-            name=f"{name} ({len(runs)} seeds)",
-            line={"color": color},
-        )
-    return _layout(fig, title, 360, xaxis_title=x_title, yaxis_title="loss", yaxis_type="log")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Validation loss", "Training loss"))
+    for col, y_key in ((1, "val"), (2, "train")):
+        for i, (name, runs) in enumerate(curves.items()):
+            n = min(len(r[y_key]) for r in runs)
+            if n == 0:
+                continue
+            x = np.mean([r[x_key][:n] for r in runs], axis=0)
+            ys = np.array([r[y_key][:n] for r in runs])
+            color = PALETTE[i % len(PALETTE)]
+            fig.add_scatter(
+                x=np.concatenate([x, x[::-1]]),
+                y=np.concatenate([ys.max(0), ys.min(0)[::-1]]),
+                fill="toself",
+                line={"width": 0},
+                fillcolor=color,
+                opacity=0.18,
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=name,
+                name=f"{name} spread",
+                row=1,
+                col=col,
+            )
+            fig.add_scatter(
+                x=x,
+                y=ys.mean(0),
+                mode="lines+markers",
+                name=f"{name} ({len(runs)} seeds)",
+                legendgroup=name,  # one legend click hides it in both panels
+                showlegend=col == 1,
+                line={"color": color},
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text=x_title, row=1, col=col)
+        fig.update_yaxes(type="log", row=1, col=col)
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_layout(legend={"orientation": "h", "y": -0.25, "x": 0})  # a phone keeps its width
+    return _layout(fig, f"Loss against {x_title} (mean and min-max over seeds)", 420)
 
 
 # ---- CNN page -------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ def _compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None) -> 
 
 
 def curves(result: Comparison) -> dict[str, list[dict]]:
-    """optimizer -> one {step, seconds, train, val} per seed, for charts.mean_band."""
+    """optimizer -> one {step, seconds, train, val} per seed, for charts.mean_bands."""
     out: dict[str, list[dict]] = {}
     for run in result.runs:
         out.setdefault(run.optimizer, []).append(
@@ -224,16 +224,19 @@ def curves(result: Comparison) -> dict[str, list[dict]]:
     return out
 
 
-def curve_figures(result: Comparison) -> dict:
-    """name -> plotly figure: validation and training loss against step and wall time."""
+CURVE_AXES = {"step": "step", "training seconds": "seconds"}  # x-axis label -> curve key
+
+
+def curve_figure(result: Comparison, x: str = "step"):
+    """Validation and training loss against `x` (a CURVE_AXES label), one plotly figure."""
     from core import charts
 
-    by = curves(result)
-    figures = {}
-    for split, label in (("val", "Validation loss"), ("train", "Training loss")):
-        figures[f"{split}_step"] = charts.mean_band(by, "step", split, label, "step")
-        figures[f"{split}_time"] = charts.mean_band(by, "seconds", split, label, "training seconds")
-    return figures
+    return charts.mean_bands(curves(result), CURVE_AXES[x], x)
+
+
+def curve_figures(result: Comparison) -> dict:
+    """name -> plotly figure: the losses against step and against training time."""
+    return {f"loss_by_{CURVE_AXES[x]}": curve_figure(result, x) for x in CURVE_AXES}
 
 
 def record(result: Comparison, seconds: float) -> None:

@@ -139,6 +139,33 @@ def test_optimizer_paths_can_be_played(page, base_url):
     page.screenshot(path=ARTIFACTS / "compare_optimizers_played.png", full_page=True)
 
 
+def test_a_model_race_in_the_browser_and_the_other_tab_keeps_its_settings(page, base_url):
+    """Only the open tab runs: a 2-D setting survives a race on the other tab, and the race's
+    results show one loss chart whose x axis the user picks."""
+    page.goto(f"{base_url}/compare_optimizers")
+    assert_page_shown(page, "Compare optimizers")
+    steps = page.get_by_role("slider", name="Steps")
+    expect(steps).to_be_visible(timeout=60_000)
+    steps.focus()
+    page.keyboard.press("ArrowLeft")  # 500 -> 490 steps
+    expect(steps).to_have_value("490", timeout=30_000)
+    page.get_by_role("tab", name="On a real model (digits)").click()
+    for field, value in (("Seeds per optimizer", "1"), ("Epochs per run", "1")):
+        box = page.get_by_role("spinbutton", name=field)
+        box.fill(value)
+        box.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect(page.get_by_text(re.compile(r"\d+ runs in [\d.]+ s"))).to_be_visible(timeout=180_000)
+    expect(page.locator(".st-key-race_curves")).to_be_visible()
+    page.get_by_role("radio", name="training seconds").click()
+    expect(page.locator(".st-key-race_curves")).to_contain_text("training seconds")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "compare_optimizers_model.png", full_page=True)
+    page.get_by_role("tab", name="On 2-D surfaces").click()
+    expect(page.get_by_role("slider", name="Steps")).to_have_value("490", timeout=30_000)
+
+
 def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
     from tests.helpers import save_tiny_gpt2
 

@@ -8,6 +8,7 @@ from core import charts, optimizers, surfaces
 from tests.helpers import open_page
 
 JOB_KEY = "optimizer_race_job"
+MODEL_TAB = "On a real model (digits)"
 
 
 @pytest.fixture
@@ -17,6 +18,16 @@ def page(tmp_path, monkeypatch) -> AppTest:
     at = open_page("pages/compare_optimizers.py")
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+@pytest.fixture
+def model_tab(page) -> AppTest:
+    """The page on its real-model tab (only the open tab runs)."""
+    page.session_state["optim_tab"] = MODEL_TAB
+    page.run()
+    keys = [m.key for m in page.multiselect]
+    assert "opts_model" in keys and "opts_2d" not in keys  # the 2-D tab did not run
+    return page
 
 
 def race_table(at: AppTest):
@@ -69,7 +80,8 @@ def test_no_optimizer_selected_says_so(page):
     assert any("Pick at least one optimizer" in i.value for i in page.info)
 
 
-def test_real_model_race_runs_to_a_summary(page):
+def test_real_model_race_runs_to_a_summary(model_tab):
+    page = model_tab
     page.multiselect(key="opts_model").set_value(["Adam", "SGD"])
     page.number_input(key="seeds").set_value(2)
     page.number_input(key="epochs").set_value(2)
@@ -91,7 +103,8 @@ def test_real_model_race_runs_to_a_summary(page):
     assert recorded.id == job.result.run_id
 
 
-def test_start_makes_stop_live_at_once_and_a_stop_keeps_finished_runs(page):
+def test_start_makes_stop_live_at_once_and_a_stop_keeps_finished_runs(model_tab):
+    page = model_tab
     page.multiselect(key="opts_model").set_value(["Adam", "SGD"])
     page.number_input(key="seeds").set_value(2)
     page.number_input(key="epochs").set_value(6)
@@ -112,6 +125,36 @@ def test_start_makes_stop_live_at_once_and_a_stop_keeps_finished_runs(page):
     summary = next(d.value for d in page.dataframe if "Best learning rate" in d.value.columns)
     assert list(summary["Optimizer"]) == finished
     assert summary["Rates tried"].sum() + (summary["Seeds"] - 1).sum() == len(job.metrics())
+
+
+def test_settings_survive_a_visit_to_the_other_tab(page):
+    """Only the open tab runs; the other tab's widgets keep their values meanwhile."""
+    page.selectbox(key="fn").set_value("Quadratic").run()
+    page.slider(key="steps").set_value(120).run()
+    page.session_state["optim_tab"] = MODEL_TAB
+    page.run()
+    assert "fn" not in [b.key for b in page.selectbox]  # the 2-D tab did not run
+    page.number_input(key="epochs").set_value(3).run()
+    page.session_state["optim_tab"] = "On 2-D surfaces"
+    page.run()
+    assert page.selectbox(key="fn").value == "Quadratic" and page.slider(key="steps").value == 120
+    page.session_state["optim_tab"] = MODEL_TAB
+    page.run()
+    assert page.number_input(key="epochs").value == 3
+
+
+def test_a_race_in_the_url_opens_its_tab(tmp_path, monkeypatch):
+    """A refresh during a race (a new session, the race's id in the URL) lands on its tab."""
+    from tests.helpers import APP
+
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params[JOB_KEY] = "no-such-job"
+    at.run()
+    at.switch_page("pages/compare_optimizers.py").run()
+    assert not at.exception
+    assert at.session_state["optim_tab"] == MODEL_TAB
+    assert "opts_model" in [m.key for m in at.multiselect]
 
 
 def test_save_this_race_records_the_2d_race(page):
@@ -140,6 +183,30 @@ def test_the_surface_stays_under_the_animation():
     assert len(fig.frames) > 10
     assert all(list(f.traces) == lines for f in fig.frames)
     assert fig.data[-1].name == "global minimum"
+
+
+def test_animation_frames_are_light_and_end_on_the_whole_path():
+    """Frames hold float32 and at most FRAME_POINTS points of a path (they were most of a
+    2.6 MB figure sent on every page run); the last frame is the whole path."""
+    import numpy as np
+
+    s = surfaces.SURFACES["Rosenbrock"]
+    steps = 3 * charts.FRAME_POINTS
+    race = optimizers.race(s, s.start, ["SGD", "Adam"], steps)
+    paths = {n: race.sweep.paths[r] for r, n in enumerate(race.names)}
+    fig = charts.optimizer_paths(s, surfaces.grid(s), paths, {"SGD": -1, "Adam": -1})
+    lengths = [len(f.data[0].x) for f in fig.frames]
+    assert lengths == sorted(lengths) and max(lengths[:-1]) <= charts.FRAME_POINTS
+    last = fig.frames[-1]
+    assert last.name == str(steps)
+    for trace, path in zip(last.data, paths.values(), strict=True):
+        assert np.asarray(trace.x).dtype == np.float32
+        np.testing.assert_allclose(trace.x, path[:, 0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(trace.y, path[:, 1], rtol=1e-6, atol=1e-6)
+    middle = fig.frames[len(fig.frames) // 2]
+    c = int(middle.name)
+    assert middle.data[0].x[0] == np.float32(paths["SGD"][0, 0])
+    assert middle.data[0].x[-1] == np.float32(paths["SGD"][c, 0])  # it ends at its step
 
 
 def test_table_text_and_clipped_loss_axis():
