@@ -4,8 +4,8 @@ recording on core.model_compare's code path in this process.
 
 - click_to_results_s: headless Chromium on a freshly started app (a temporary home), the
   tab's default settings except --epochs: the time from the click on Start to the results
-  on screen (charts, table and its CSV button). Median over --repeats, pressing Start again
-  in one tab.
+  on screen (both charts drawn, the table and its CSV button), on the page's clock (bench/inapp.py).
+  Median over --repeats, pressing Start again in one tab.
 - bench_seconds: core.model_compare.compare then record with the same config, in a worker
   thread as the app's job runs it, between the browser runs.
 - ratio: click_to_results_s / bench_seconds. Target <= 1.3.
@@ -33,19 +33,14 @@ DEFAULTS = dict(optimizers=("SGD + momentum", "Adam", "AdamW", "Lion"), seeds=3,
 DEFAULTS |= dict(lr_multipliers=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0))  # the page's defaults
 
 
-def click_to_results(page, timeout_s: float = 600) -> float:
-    """Seconds from the click on Start to the race's results on screen (down to the CSV button)."""
+def click_to_results(page, timeout_s: float = 600) -> inapp.Click:
+    """From the click on Start to the race's results on screen: both charts drawn and the
+    table's CSV button (the last element)."""
     start = page.get_by_role("button", name="Start", exact=True)
-    table = page.locator(".st-key-race_csv")  # the last element of the results
-    old = table.count()
-    t0 = time.perf_counter()
-    start.click()
-    if old:  # the last race's results go when the new race starts
-        table.first.wait_for(state="detached", timeout=timeout_s * 1000)
-    table.first.wait_for(timeout=timeout_s * 1000)
-    seconds = time.perf_counter() - t0
+    shown = {f".st-key-{key} .main-svg": "" for key in ("race_curves", "model_sensitivity")}
+    click = inapp.click_until_shown(page, start, shown | {".st-key-race_csv": ""}, timeout_s)
     page.wait_for_timeout(500)
-    return seconds
+    return click
 
 
 def reference_seconds(epochs: int) -> float:
