@@ -74,8 +74,8 @@ def click_to_results(page, timeout_s: float = 300) -> tuple[inapp.Click, float]:
     for the run's recording (so the next click starts from a quiet page)."""
     train = page.get_by_role("button", name="Train", exact=True)
     train.wait_for(timeout=timeout_s * 1000)
-    shown = {"[data-testid=stMetric]": "Test accuracy", ".st-key-res_curves .main-svg": ""}
-    click = inapp.click_until_shown(page, train, shown, timeout_s)
+    results = {"[data-testid=stMetric]": "Test accuracy", f".st-key-res_curves {inapp.CHART}": ""}
+    click = inapp.click_until_shown(page, train, results, timeout_s)
     wall = page.get_by_test_id("stMetric").filter(has_text="Wall time")
     shown = float(wall.get_by_test_id("stMetricValue").inner_text().split()[0])
     page.get_by_text("Recorded as run").first.wait_for(timeout=timeout_s * 1000)

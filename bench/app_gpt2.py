@@ -37,8 +37,8 @@ def click_to_saved(page, timeout_s: float = 600) -> inapp.Click:
         replace.first.check(force=True)
         page.wait_for_timeout(800)
     train = page.get_by_role("button", name="Train", exact=True)
-    shown = {".st-key-gpt_curve .main-svg": "", "[data-testid=stAlert]": "Saved to"}
-    click = inapp.click_until_shown(page, train, shown, timeout_s)
+    results = {f".st-key-gpt_curve {inapp.CHART}": "", "[data-testid=stAlert]": "Saved to"}
+    click = inapp.click_until_shown(page, train, results, timeout_s)
     page.wait_for_timeout(500)
     return click
 

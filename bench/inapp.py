@@ -25,13 +25,20 @@ sys.path.insert(0, str(ROOT))
 from tests.appserver import chromium_path, launch_chromium, serving  # noqa: E402
 
 WATCH_JS = """(targets) => {
+  // a result on screen before the click (the last run's) does not count: its elements are
+  // remembered, and it counts again only once it has gone
+  const matches = (selector, text) =>
+    [...document.querySelectorAll(selector)].filter((e) => e.textContent.includes(text));
+  const old = new WeakSet(Object.entries(targets).flatMap(([s, t]) => matches(s, t)));
+  const t = (window.__benchTiming = { gone: false, click: null, shown: null });
   const present = () => Object.entries(targets).every(([selector, text]) =>
-    [...document.querySelectorAll(selector)].some((e) => e.textContent.includes(text)));
-  const t = (window.__benchTiming = { gone: !present(), click: null, shown: null });
+    matches(selector, text).some((e) => t.gone || !old.has(e)));
   document.addEventListener("click", (e) => { if (t.click === null) t.click = e.timeStamp; },
     { capture: true, once: true });
   const watch = new MutationObserver(() => {
-    if (!t.gone) { t.gone = !present(); return; } // the last result goes first
+    if (!t.gone && Object.entries(targets).some(([s, x]) => matches(s, x).length === 0)) {
+      t.gone = true;
+    }
     if (t.click !== null && t.shown === null && present()) {
       watch.disconnect();
       requestAnimationFrame(() => setTimeout(() => { t.shown = performance.now(); }, 0));
@@ -39,6 +46,7 @@ WATCH_JS = """(targets) => {
   });
   watch.observe(document.body, { subtree: true, childList: true, characterData: true });
 }"""
+CHART = ".scatterlayer .trace"  # a plotly chart's lines, there once it has drawn them
 
 
 @dataclass
@@ -48,14 +56,19 @@ class Click:
 
 
 def click_until_shown(page, button, targets: dict[str, str], timeout_s: float = 600) -> Click:
-    """Click `button` and wait until, for each CSS selector -> text in `targets`, an element
-    matching the selector and containing the text is drawn (a chart: its `.main-svg`, which
-    plotly adds once it has drawn); if all are on screen already (the last result), they
-    must go first."""
+    """Click `button` and wait until, for each CSS selector -> text in `targets`, a new
+    element matching the selector and containing the text is on screen (a chart: its
+    `CHART` elements). Raises SystemExit with what was seen if that does not happen."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.evaluate(WATCH_JS, targets)
     t0 = time.perf_counter()
     button.click()
-    page.wait_for_function("window.__benchTiming.shown !== null", timeout=timeout_s * 1000)
+    try:
+        page.wait_for_function("window.__benchTiming.shown !== null", timeout=timeout_s * 1000)
+    except PlaywrightTimeout as err:
+        seen = page.evaluate("window.__benchTiming")
+        raise SystemExit(f"no result {timeout_s} s after the click: {targets} ({seen})") from err
     waited = time.perf_counter() - t0
     timing = page.evaluate("window.__benchTiming")
     return Click((timing["shown"] - timing["click"]) / 1000, waited)

@@ -30,9 +30,9 @@ JOB_KEY = "optimizer_race_job"
 TABS = ["On 2-D surfaces", "On a real model (digits)"]
 KEEP = "page"  # a widget of the tab not drawn keeps its value while the user stays on the page
 # Only the open tab runs: a race ending reruns the whole page, and the 2-D tab cost about
-# 0.2 s on the server and 0.4 s in the browser each time. A race in the URL or the session
-# opens on its tab.
-if JOB_KEY in st.session_state or st.query_params.get(JOB_KEY):
+# 0.2 s on the server and 0.4 s in the browser each time. A race this server knows (in the
+# session, or its id in the URL after a refresh) opens on its tab.
+if ui.job_of(JOB_KEY) is not None:
     st.session_state.setdefault("optim_tab", TABS[1])
 tab_2d, tab_model = st.tabs(TABS, key="optim_tab", on_change="rerun")
 
@@ -239,10 +239,11 @@ def race_results(job) -> None:
             "Loss against",
             list(model_compare.CURVE_AXES),
             default="step",
+            required=True,
             key="race_x",
             persist_state=KEEP,
         )
-        st.plotly_chart(model_compare.curve_figure(result, x or "step"), key="race_curves")
+        st.plotly_chart(model_compare.curve_figure(result, x), key="race_curves")
     lrs = {n: list(g) for n, g in result.grid.items()}
     finals = {n: list(g.values()) for n, g in result.grid.items()}
     st.plotly_chart(charts.sensitivity(lrs, finals, result.best_lr), key="model_sensitivity")

@@ -101,6 +101,12 @@ def test_real_model_race_runs_to_a_summary(model_tab):
     assert any("Recorded as run" in c.value for c in page.caption)
     (recorded,) = runs.list_runs(tool="optimizers")
     assert recorded.id == job.result.run_id
+    assert set(runs.get_run(recorded.id).figures) == {"loss_by_step", "loss_by_seconds"}
+    curves = [c for c in page.get("plotly_chart") if "Loss against" in c.proto.spec]
+    assert len(curves) == 1 and "Loss against step" in curves[0].proto.spec
+    page.segmented_control(key="race_x").set_value("training seconds").run()
+    curves = [c for c in page.get("plotly_chart") if "Loss against" in c.proto.spec]
+    assert len(curves) == 1 and "Loss against training seconds" in curves[0].proto.spec
 
 
 def test_start_makes_stop_live_at_once_and_a_stop_keeps_finished_runs(model_tab):
@@ -144,17 +150,27 @@ def test_settings_survive_a_visit_to_the_other_tab(page):
 
 
 def test_a_race_in_the_url_opens_its_tab(tmp_path, monkeypatch):
-    """A refresh during a race (a new session, the race's id in the URL) lands on its tab."""
+    """A refresh during a race (a new session, the race's id in the URL) lands on its tab;
+    an id the server no longer knows (say, after a restart) does not."""
+    import threading
+
+    from core import jobs
     from tests.helpers import APP
 
     monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params[JOB_KEY] = "no-such-job"
-    at.run()
-    at.switch_page("pages/compare_optimizers.py").run()
-    assert not at.exception
-    assert at.session_state["optim_tab"] == MODEL_TAB
-    assert "opts_model" in [m.key for m in at.multiselect]
+    release = threading.Event()
+    job = jobs.submit(lambda ctx: release.wait(60), "optimizer race", tool="optimizers")
+    try:
+        for job_id, tab in ((job.id, MODEL_TAB), ("no-such-job", "On 2-D surfaces")):
+            at = AppTest.from_file(APP, default_timeout=120)
+            at.query_params[JOB_KEY] = job_id
+            at.run()
+            at.switch_page("pages/compare_optimizers.py").run()
+            assert not at.exception
+            assert at.session_state["optim_tab"] == tab
+    finally:
+        release.set()
+        job.wait(60)
 
 
 def test_save_this_race_records_the_2d_race(page):
@@ -185,28 +201,22 @@ def test_the_surface_stays_under_the_animation():
     assert fig.data[-1].name == "global minimum"
 
 
-def test_animation_frames_are_light_and_end_on_the_whole_path():
-    """Frames hold float32 and at most FRAME_POINTS points of a path (they were most of a
-    2.6 MB figure sent on every page run); the last frame is the whole path."""
+def test_animation_frames_are_float32_prefixes_of_each_path():
+    """Frames hold float32 (they were most of a 2.6 MB figure sent on every page run), each
+    the path up to its step, point for point; the last frame is the whole path."""
     import numpy as np
 
     s = surfaces.SURFACES["Rosenbrock"]
-    steps = 3 * charts.FRAME_POINTS
-    race = optimizers.race(s, s.start, ["SGD", "Adam"], steps)
+    race = optimizers.race(s, s.start, ["SGD", "Adam"], 500)
     paths = {n: race.sweep.paths[r] for r, n in enumerate(race.names)}
     fig = charts.optimizer_paths(s, surfaces.grid(s), paths, {"SGD": -1, "Adam": -1})
-    lengths = [len(f.data[0].x) for f in fig.frames]
-    assert lengths == sorted(lengths) and max(lengths[:-1]) <= charts.FRAME_POINTS
-    last = fig.frames[-1]
-    assert last.name == str(steps)
-    for trace, path in zip(last.data, paths.values(), strict=True):
-        assert np.asarray(trace.x).dtype == np.float32
-        np.testing.assert_allclose(trace.x, path[:, 0], rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(trace.y, path[:, 1], rtol=1e-6, atol=1e-6)
-    middle = fig.frames[len(fig.frames) // 2]
-    c = int(middle.name)
-    assert middle.data[0].x[0] == np.float32(paths["SGD"][0, 0])
-    assert middle.data[0].x[-1] == np.float32(paths["SGD"][c, 0])  # it ends at its step
+    assert fig.frames[-1].name == "500" and len(fig.frames) <= 60
+    for frame in fig.frames:
+        step = int(frame.name)
+        for trace, path in zip(frame.data, paths.values(), strict=True):
+            assert np.asarray(trace.x).dtype == np.float32
+            np.testing.assert_allclose(trace.x, path[: step + 1, 0], rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(trace.y, path[: step + 1, 1], rtol=1e-6, atol=1e-6)
 
 
 def test_table_text_and_clipped_loss_axis():
