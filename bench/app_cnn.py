@@ -25,11 +25,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import statistics
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import inapp  # noqa: E402 - bench/inapp.py
 
-from tests.appserver import chromium_path, launch_chromium, serving  # noqa: E402
+from tests.appserver import launch_chromium, serving  # noqa: E402
 
 
 def bench_cnn():
@@ -53,11 +50,7 @@ def reference_seconds(bench, ds) -> float:
     """bench/cnn.py's digits_defaults, called from a worker thread as the app's job runs it:
     here a training in a thread took 8-30 % longer than the same one in the main thread,
     which would count against the app."""
-    out: dict = {}
-    worker = threading.Thread(target=lambda: out.update(r=bench.digits_defaults(ds, 0)))
-    worker.start()
-    worker.join()
-    return out["r"][1]
+    return inapp.seconds_in_worker(lambda: bench.digits_defaults(ds, 0))
 
 
 def open_train_page(browser, url: str, timeout_s: float = 300):
@@ -91,15 +84,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    if chromium_path() is None:
-        raise SystemExit("No Chromium: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
+    home = inapp.app_home("bench-app-cnn-")  # noqa: F841 - removed at exit
     bench = bench_cnn()
     ds = bench.data.load_digits("cpu")
-    home = tempfile.TemporaryDirectory(prefix="bench-app-cnn-")
-    os.environ["DASHBOARD_HOME"] = home.name  # the server inherits it: bench runs stay apart
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
     bench.digits_defaults(ds, 0)  # warm-up: imports, allocator
     clicks, waits, walls, plain = [], [], [], []
     with serving() as url, sync_playwright() as p:

@@ -104,6 +104,19 @@ def seconds_in_worker(work: Callable[[], object]) -> float:
     return out["s"]
 
 
+def app_home(prefix: str = "bench-app-") -> tempfile.TemporaryDirectory:
+    """A temporary home for the app a bench starts (the server inherits it, so bench runs
+    stay apart from the user's runs), with no team store or model folder from outside;
+    exits at once when there is no Chromium to drive. Keep the returned object alive."""
+    if chromium_path() is None:
+        raise SystemExit("No Chromium: apt-get install -y chromium")
+    home = tempfile.TemporaryDirectory(prefix=prefix)
+    os.environ["DASHBOARD_HOME"] = home.name
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("DASHBOARD_MODELS", None)
+    return home
+
+
 def clicks_against_reference(
     open_tab: Callable,
     click: Callable,
@@ -115,14 +128,9 @@ def clicks_against_reference(
     The first click (the server's imports and first run) is reported apart. Returns the
     medians (`click_key`, bench_seconds), their ratio, Playwright's own waits, the first
     click and the spreads."""
-    if chromium_path() is None:
-        raise SystemExit("No Chromium: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
-    home = tempfile.TemporaryDirectory(prefix="bench-app-")
-    os.environ["DASHBOARD_HOME"] = home.name  # the server inherits it
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("DASHBOARD_MODELS", None)
+    home = app_home()  # noqa: F841 - removed when this returns
     clicks, plain = [], []
     with serving() as url, sync_playwright() as p:
         browser = launch_chromium(p)
