@@ -15,8 +15,10 @@ def start_here_ui(gpu: bool) -> None:
     for number, step in enumerate(ui.TOUR, start=1):
         with st.container(border=True):
             left, right = st.columns([3, 1], vertical_alignment="center")
-            left.markdown(f"**{number}. {step.title}** - {step.how}")
-            left.caption(f"Takes {step.takes}.")
+            # one markdown, not markdown and caption: each element is a parse in the browser
+            left.markdown(
+                f"**{number}. {step.title}** - {step.how}  \n:small[:gray[Takes {step.takes}.]]"
+            )
             right.page_link(step.page, label=step.button, icon=":material/arrow_forward:")
 
 
@@ -26,8 +28,7 @@ def tools_ui() -> None:
     for row in (ui.TOOLS[i : i + 2] for i in range(0, len(ui.TOOLS), 2)):
         for col, tool in zip(st.columns(2), row):  # noqa: B905 - the last row may hold one card
             with col.container(border=True, height=170):
-                st.markdown(f"**{tool.title}**")
-                st.write(tool.pitch)
+                st.markdown(f"**{tool.title}**\n\n{tool.pitch}")
                 st.page_link(tool.path, label=f"Open {tool.title}", icon=tool.icon)
 
 
