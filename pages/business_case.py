@@ -18,6 +18,7 @@ DEFAULT_SERVE_MODEL = "8B class (Llama 3 8B)"
 DEFAULT_PRECISION = "bf16"
 BOUND = "Bandwidth bound (formula)"
 TABS = ["Train", "Serve vs API", "Startup view", "Scaling laws", "Published runs", "Prices"]
+PRICES_START, PRICES_EDITED = "case_prices_start", "case_prices_edited"  # session keys
 NUM = st.column_config.NumberColumn
 GPU_COLUMNS = {
     "name": "GPU",
@@ -45,27 +46,49 @@ def filled_rows(frame: pd.DataFrame) -> list[dict]:
     ]
 
 
-def catalog_ui() -> tuple[dict, list[business.ApiPrice]]:
-    """Session-editable GPU catalog and API price table; bad rows are reported and skipped."""
+def shipped_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The GPU and API price tables as the app ships them."""
+    gpus = pd.DataFrame([vars(g) for g in costs.GPU_CATALOG.values()])
+    apis = pd.DataFrame(costs.read_csv("api_prices.csv"))
+    apis[["input_per_m", "output_per_m"]] = apis[["input_per_m", "output_per_m"]].astype(float)
+    return gpus, apis
+
+
+def price_tables_ui(shown: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The session's GPU and API tables, editable while the Prices tab is open.
+
+    Their grids are the heaviest part of the page for a browser, so they are drawn only on
+    their own tab. A closed tab's editors keep no state, so the edited tables are kept here:
+    the editors open on the tables as last edited and stay on them while the tab is open
+    (new data under the same key would redraw the grid on every edit)."""
+    state = st.session_state
+    start = state.get(PRICES_START) or shipped_tables()
+    if not shown:
+        state[PRICES_START] = state.get(PRICES_EDITED, start)  # the next open starts here
+        return state[PRICES_START]
     st.markdown(
         "**GPUs** - dense BF16/FP16 tensor-core TFLOP/s (no sparsity), memory in GB, "
         "bandwidth in GB/s, board power in W, on-demand USD per GPU-hour."
     )
-    gpus = pd.DataFrame([vars(g) for g in costs.GPU_CATALOG.values()])
-    edited = st.data_editor(
-        gpus, key="gpu_editor", num_rows="dynamic", hide_index=True, column_config=GPU_COLUMNS
+    gpus = st.data_editor(
+        start[0], key="gpu_editor", num_rows="dynamic", hide_index=True, column_config=GPU_COLUMNS
     )
-    catalog, problems = business.gpus_from_rows(filled_rows(edited))
     st.markdown("**Hosted APIs** - list prices in USD per 1M input and output tokens.")
-    apis = pd.DataFrame(costs.read_csv("api_prices.csv"))
-    apis[["input_per_m", "output_per_m"]] = apis[["input_per_m", "output_per_m"]].astype(float)
-    edited_apis = st.data_editor(
-        apis, key="api_editor", num_rows="dynamic", hide_index=True, column_config=API_COLUMNS
+    apis = st.data_editor(
+        start[1], key="api_editor", num_rows="dynamic", hide_index=True, column_config=API_COLUMNS
     )
-    api_list, api_problems = business.apis_from_rows(filled_rows(edited_apis))
+    st.caption("Edits last for this browser session. Prices move monthly: check them.")
+    state[PRICES_START], state[PRICES_EDITED] = start, (gpus, apis)
+    return gpus, apis
+
+
+def catalog_ui(shown: bool) -> tuple[dict, list[business.ApiPrice]]:
+    """Session-editable GPU catalog and API price table; bad rows are reported and skipped."""
+    gpus, apis = price_tables_ui(shown)
+    catalog, problems = business.gpus_from_rows(filled_rows(gpus))
+    api_list, api_problems = business.apis_from_rows(filled_rows(apis))
     for problem in problems + api_problems:
         st.warning(f"Row skipped: {problem}")
-    st.caption("Edits last for this browser session. Prices move monthly: check them.")
     return catalog or dict(costs.GPU_CATALOG), api_list
 
 
@@ -83,7 +106,9 @@ def price_ui(gpu: costs.GPU, key: str) -> float:
         "Price (USD per GPU-hour)",
         value=round(gpu.price_per_hour * business.PRICING[mode], 3),
         step=0.1,
-        key=f"{key}_price_{gpu.name}_{mode}",
+        # the catalog's price is in the key: a number_input's identity is its key alone, so
+        # without it an edit on the Prices tab would not reach a field already drawn
+        key=f"{key}_price_{gpu.name}_{mode}_{gpu.price_per_hour}",
         help="Spot and reserved assume 0.5x and 0.7x on-demand.",
     )
 
@@ -369,9 +394,13 @@ st.caption(
     "the money lasts. Edit any input; every figure updates at once and carries its unit."
 )
 problem = st.container()
-tab = dict(zip(TABS, st.tabs(TABS), strict=True))
+# Only the open tab's figures are drawn (a tab switch reruns the page): six plotly charts
+# and two tables in closed tabs made the page's first open and every edit wait for them.
+# Every input but the price tables is drawn on every run, so the figures of every tab are
+# computed from the same inputs as before.
+tab = dict(zip(TABS, st.tabs(TABS, key="case_tab", on_change="rerun"), strict=True))
 with tab["Prices"]:
-    catalog, apis = catalog_ui()
+    catalog, apis = catalog_ui(tab["Prices"].open)
 with tab["Startup view"]:
     startup = startup_ui()
 with tab["Train"]:
@@ -383,15 +412,16 @@ try:
 except ValueError as err:
     problem.error(f"Input refused: {err} No figures are shown until it is fixed.")
     st.stop()
-with tab["Train"]:
-    train_tab(train, report, catalog)
-with tab["Serve vs API"]:
-    serve_tab(serve, report, apis)
-with tab["Startup view"]:
-    startup_tab(startup, report)
-with tab["Scaling laws"]:
-    scaling_tab(train, report)
-with tab["Published runs"]:
-    runs_tab(train, report)
+figures = {
+    "Train": lambda: train_tab(train, report, catalog),
+    "Serve vs API": lambda: serve_tab(serve, report, apis),
+    "Startup view": lambda: startup_tab(startup, report),
+    "Scaling laws": lambda: scaling_tab(train, report),
+    "Published runs": lambda: runs_tab(train, report),
+}
+for name, draw in figures.items():
+    if tab[name].open:
+        with tab[name]:
+            draw()
 downloads_ui(train, serve, startup, apis, report)
 save_case_ui(train, serve, startup, apis, report)

@@ -112,6 +112,22 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Switch the page to tab `name`: only the open tab's figures are drawn."""
+    at.session_state["case_tab"] = name
+    return at.run()
+
+
+def test_only_the_open_tab_draws_its_figures(page):
+    assert metric(page, "Training cost") == "$253"
+    assert [c.key for c in page.get("plotly_chart")] == ["memory_chart", "size_chart"]
+    assert not page.dataframe and not any(m.label == "Runway" for m in page.metric)
+    open_tab(page, "Startup view")
+    assert [c.key for c in page.get("plotly_chart")] == ["burn_chart", "cash_chart"]
+    assert metric(page, "Runway") and not any(m.label == "Training cost" for m in page.metric)
+    assert page.number_input(key="train_n_gpus").value == 8  # the inputs are all still there
+
+
 def test_default_figures_match_the_formulas(page):
     est = costs.estimate_training(1e9, 20e9, "H100-SXM", 8, 0.4, 3.0)
     assert metric(page, "Training cost") == units.usd(est.usd) == "$253"
@@ -140,7 +156,27 @@ def test_compute_budget_mode_sizes_the_model(page):
     assert metric(page, "Compute (FLOPs)") == "5.76e23"
 
 
+def test_price_edits_hold_while_their_tab_is_closed(page):
+    """The price grids are drawn only on their tab; the tables as last edited are used while
+    it is closed and shown again when it opens."""
+    open_tab(page, "Prices")
+    assert len(page.dataframe) == 2  # the two editors
+    gpus, apis = page.session_state["case_prices_edited"]
+    open_tab(page, "Train")
+    assert not page.dataframe and metric(page, "Training cost") == "$253"
+    dearer = gpus.copy()
+    dearer.loc[dearer["name"] == "H100-SXM", "price_per_hour"] = 6.0
+    page.session_state["case_prices_edited"] = (dearer, apis)  # what an edit in the grid leaves
+    page.run()
+    dearer_cost = units.usd(costs.estimate_training(1e9, 20e9, "H100-SXM", 8, 0.4, 6.0).usd)
+    assert metric(page, "Training cost") == dearer_cost == "$506"  # twice the hourly price
+    shown = open_tab(page, "Prices").dataframe[0].value
+    assert shown.loc[shown["name"] == "H100-SXM", "price_per_hour"].item() == 6.0
+    assert metric(open_tab(page, "Train"), "Training cost") == dearer_cost
+
+
 def test_serving_load_and_break_even(page):
+    open_tab(page, "Serve vs API")
     page.number_input(key="users").set_value(200_000).run()  # x 10 requests a day
     serve = business.ServeInputs(requests_per_day=2_000_000)
     served = costs.estimate_serving(
@@ -163,6 +199,7 @@ def test_serving_load_and_break_even(page):
 
 
 def test_runway_follows_the_cash(page):
+    open_tab(page, "Startup view")
     page.number_input(key="growth").set_value(0.0)
     page.number_input(key="cash").set_value(5_000_000.0).run()
     burn = 2190 + 253.3 * 4 / 12 + 50_000 - 5_000 * 20
@@ -176,16 +213,19 @@ def test_runway_uses_net_burn_and_users_drive_serving(page):
     """Issue 9: 5,000 users at $20 and 100,000 at $1,000 gave the same 19.1 months."""
     page.number_input(key="growth").set_value(0.0)
     page.number_input(key="other").set_value(400_000.0)
+    open_tab(page, "Startup view")
     page.number_input(key="users").set_value(5_000).run()
     small_runway = metric(page, "Runway")
-    small_serving = metric(page, "Monthly serving cost")
+    small_serving = metric(open_tab(page, "Serve vs API"), "Monthly serving cost")
+    open_tab(page, "Startup view")
     assert small_runway != "never"
     assert any("Default dead" in e.value for e in page.error)
     page.number_input(key="users").set_value(100_000)
     page.number_input(key="price_user").set_value(1_000.0).run()
     assert metric(page, "Runway") == "never" and metric(page, "Monthly revenue") == "$100M"
-    assert metric(page, "Monthly serving cost") != small_serving  # 20x the requests
     assert any("Default alive" in s.value for s in page.success)
+    serving = metric(open_tab(page, "Serve vs API"), "Monthly serving cost")
+    assert serving != small_serving  # 20x the requests
 
 
 def test_growth_brings_profit_and_default_alive():
@@ -226,6 +266,7 @@ def test_the_optimum_sits_at_the_bottom_of_the_isoflop_curve():
 
 
 def test_published_runs_are_reported_within_the_stated_error(page):
+    open_tab(page, "Published runs")
     summary = business.summarise_runs(costs.check_published_runs(0.4))
     text = " ".join(m.value for m in page.markdown)
     assert f"within **{units.percent(summary.worst_hours_error)}**" in text
@@ -243,7 +284,7 @@ def test_a_speed_measured_here_stands_in_for_the_bound(page):
         label="gpt2 decode (chat)", tokens_per_s=41.0, device="cpu", hardware="CPU, 2 threads"
     )
     page.session_state[ui.MEASUREMENTS_KEY] = {measured.label: measured}
-    page.run()
+    open_tab(page, "Serve vs API")
     label = "Measured: gpt2 decode (chat), 41 tokens/s on CPU, 2 threads"
     page.selectbox(key="serve_speed").set_value(label).run()
     assert metric(page, "Decode at batch 1 (tokens/s)") == "41"
