@@ -14,10 +14,12 @@ import streamlit.delta_generator
 
 import ui
 
-# Streamlit asks once per process whether it runs in a Python REPL, on the first element it
-# draws, with inspect.stack(): 0.13 s of the first page after a launch here, spent resolving
-# the path of every loaded module. Under `streamlit run` it never is, so say it was asked.
-streamlit.delta_generator._use_warning_has_been_displayed = True
+# Streamlit asks once per process whether it runs in a Python REPL (or without `streamlit
+# run`), on the first element it draws, with inspect.stack(): 0.13 s of the first page after
+# a launch here, spent resolving the path of every loaded module. Under `streamlit run` it
+# is neither, so mark that warning as given.
+if st.runtime.exists():
+    streamlit.delta_generator._use_warning_has_been_displayed = True
 
 WARM = ("pandas", "plotly.graph_objects", "plotly.subplots")  # the calculator's imports
 RUNS_WARM_DELAY_S = 3.0  # mlflow's import holds the GIL for about a second

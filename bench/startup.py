@@ -73,7 +73,10 @@ def measure(
         if figures:
             cost = page.get_by_test_id("stMetric").filter(has_text="Training cost")
             expect(cost).to_contain_text("$", timeout=60_000)
-            drawn = "document.querySelectorAll('.js-plotly-plot .trace').length >= 2"
+            drawn = (  # both charts, each with a drawn trace
+                "[...document.querySelectorAll('.js-plotly-plot')]"
+                ".filter(p => p.querySelector('.trace')).length >= 2"
+            )
             page.wait_for_function(drawn, timeout=60_000)
             figures_s = time.perf_counter() - t1
     finally:
@@ -87,7 +90,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="launches of each app")
     parser.add_argument("--app", type=Path, default=ROOT / "app.py", help="e.g. another checkout")
     args = parser.parse_args()
-    app = (args.app, "AI Prototyping Dashboard", "Business case", "Business case")
+    app = (args.app.resolve(), "AI Prototyping Dashboard", "Business case", "Business case")
     runs = {"app": [], "plain": []}
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
         browser = launch_chromium(p)

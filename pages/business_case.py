@@ -18,7 +18,12 @@ DEFAULT_SERVE_MODEL = "8B class (Llama 3 8B)"
 DEFAULT_PRECISION = "bf16"
 BOUND = "Bandwidth bound (formula)"
 TABS = ["Train", "Serve vs API", "Startup view", "Scaling laws", "Published runs", "Prices"]
-PRICES_START, PRICES_EDITED = "case_prices_start", "case_prices_edited"  # session keys
+# session keys: the tables the grids open on, as last edited, and whether they were drawn
+PRICES_START, PRICES_EDITED, PRICES_DRAWN = (
+    "case_prices_start",
+    "case_prices_edited",
+    "case_prices_drawn",
+)
 NUM = st.column_config.NumberColumn
 GPU_COLUMNS = {
     "name": "GPU",
@@ -60,12 +65,15 @@ def price_tables_ui(shown: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     Their grids are the heaviest part of the page for a browser, so they are drawn only on
     their own tab. A closed tab's editors keep no state, so the edited tables are kept here:
     the editors open on the tables as last edited and stay on them while the tab is open
-    (new data under the same key would redraw the grid on every edit)."""
+    (new data under the same key would redraw the grid on every edit). The first run after
+    the tab closes draws them once more, hidden: an edit whose own run was cut short by the
+    tab switch still reaches the tables."""
     state = st.session_state
     start = state.get(PRICES_START) or shipped_tables()
-    if not shown:
+    if not shown and not state.get(PRICES_DRAWN):
         state[PRICES_START] = state.get(PRICES_EDITED, start)  # the next open starts here
         return state[PRICES_START]
+    state[PRICES_DRAWN] = shown  # set before drawing: a run can stop at any element
     st.markdown(
         "**GPUs** - dense BF16/FP16 tensor-core TFLOP/s (no sparsity), memory in GB, "
         "bandwidth in GB/s, board power in W, on-demand USD per GPU-hour."
@@ -78,8 +86,11 @@ def price_tables_ui(shown: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
         start[1], key="api_editor", num_rows="dynamic", hide_index=True, column_config=API_COLUMNS
     )
     st.caption("Edits last for this browser session. Prices move monthly: check them.")
-    state[PRICES_START], state[PRICES_EDITED] = start, (gpus, apis)
-    return gpus, apis
+    # a deleted row leaves a gap in the index, and an editor drawn on such a table shows
+    # its index as a required column
+    edited = (gpus.reset_index(drop=True), apis.reset_index(drop=True))
+    state[PRICES_START], state[PRICES_EDITED] = (start if shown else edited), edited
+    return edited
 
 
 def catalog_ui(shown: bool) -> tuple[dict, list[business.ApiPrice]]:
