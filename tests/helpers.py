@@ -23,6 +23,13 @@ def open_page(path: str, timeout: float = 120) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, key: str, name: str) -> AppTest:
+    """Open tab `name` of the lazy `st.tabs` under `key`, as a click on it does, and rerun:
+    such a page draws only its open tab."""
+    at.session_state[key] = name
+    return at.run()
+
+
 def archive(files: dict[str, bytes]) -> bytes:
     """A .zip holding `files` (name -> content)."""
     buf = io.BytesIO()

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import business, costs, units
+from tests import helpers
 from tests.helpers import open_page
 
 
@@ -114,8 +115,7 @@ def metric(at: AppTest, label: str) -> str:
 
 def open_tab(at: AppTest, name: str) -> AppTest:
     """Switch the page to tab `name`: only the open tab's figures are drawn."""
-    at.session_state["case_tab"] = name
-    return at.run()
+    return helpers.open_tab(at, "case_tab", name)
 
 
 def test_only_the_open_tab_draws_its_figures(page):

@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import charts, optimizers, surfaces
-from tests.helpers import open_page
+from tests.helpers import open_page, open_tab
 
 JOB_KEY = "optimizer_race_job"
 MODEL_TAB = "On a real model (digits)"
@@ -23,8 +23,7 @@ def page(tmp_path, monkeypatch) -> AppTest:
 @pytest.fixture
 def model_tab(page) -> AppTest:
     """The page on its real-model tab (only the open tab runs)."""
-    page.session_state["optim_tab"] = MODEL_TAB
-    page.run()
+    open_tab(page, "optim_tab", MODEL_TAB)
     keys = [m.key for m in page.multiselect]
     assert "opts_model" in keys and "opts_2d" not in keys  # the 2-D tab did not run
     return page
@@ -137,15 +136,12 @@ def test_settings_survive_a_visit_to_the_other_tab(page):
     """Only the open tab runs; the other tab's widgets keep their values meanwhile."""
     page.selectbox(key="fn").set_value("Quadratic").run()
     page.slider(key="steps").set_value(120).run()
-    page.session_state["optim_tab"] = MODEL_TAB
-    page.run()
+    open_tab(page, "optim_tab", MODEL_TAB)
     assert "fn" not in [b.key for b in page.selectbox]  # the 2-D tab did not run
     page.number_input(key="epochs").set_value(3).run()
-    page.session_state["optim_tab"] = "On 2-D surfaces"
-    page.run()
+    open_tab(page, "optim_tab", "On 2-D surfaces")
     assert page.selectbox(key="fn").value == "Quadratic" and page.slider(key="steps").value == 120
-    page.session_state["optim_tab"] = MODEL_TAB
-    page.run()
+    open_tab(page, "optim_tab", MODEL_TAB)
     assert page.number_input(key="epochs").value == 3
 
 
