@@ -11,7 +11,7 @@ against the same run on bench/cnn.py's code path in this process.
   first_click_after_server_start_s: the very first Train after the server started (torch's
   first optimizer and mlflow's import land on it; no reference).
 - page_wall_s: what the page itself reports as the run's wall time (worker: train + evaluate).
-- bench_seconds: bench/cnn.py's `digits_defaults` (core.cnn.train, same config and seeds),
+- bench_seconds: bench/cnn.py's `digits_defaults` (core.vision.cnn.train, same config and seeds),
   run here between the browser runs, so machine noise hits both alike, in a worker thread
   as the app's job runs it.
 - ratio: click_to_results_s / bench_seconds. Target <= 1.3.

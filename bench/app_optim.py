@@ -1,12 +1,12 @@
 """In-app optimizer race speed: from pressing Start on the Compare optimizers page's "On a real
 model (digits)" tab in a real browser to the results on screen, against the same race and its
-recording on core.model_compare's code path in this process.
+recording on core.optim.model_compare's code path in this process.
 
 - click_to_results_s: headless Chromium on a freshly started app (a temporary home), the
   tab's default settings except --epochs: the time from the click on Start to the results
   on screen (both charts drawn, the CSV button under the table), on the page's clock
   (bench/inapp.py). Median over --repeats, pressing Start again in one tab.
-- bench_seconds: core.model_compare.compare then record with the same config, in a worker
+- bench_seconds: core.optim.model_compare.compare then record with the same config, in a worker
   thread as the app's job runs it, between the browser runs.
 - ratio: click_to_results_s / bench_seconds. Target <= 1.3.
 Last line: a JSON object.
@@ -45,7 +45,8 @@ def click_to_results(page, timeout_s: float = 600) -> inapp.Click:
 
 def reference_seconds(epochs: int) -> float:
     """compare + record with the page's defaults and `epochs`, in a worker thread."""
-    from core import cache, model_compare
+    from core import cache
+    from core.optim import model_compare
 
     cfg = model_compare.CompareConfig(**DEFAULTS, epochs=epochs)
     data = cache.digits("cpu")

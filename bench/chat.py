@@ -3,10 +3,10 @@ they cost exactly what the real ones do), the app's path against plain `generate
 fast path against plain fp32.
 
 - tokens_per_s_app / tokens_per_s_plain / tokens_per_s_ratio: the app's path
-  (core.textgen.stream_reply: worker thread, model lock, streaming, per-token probabilities)
+  (core.text.textgen.stream_reply: worker thread, model lock, streaming, per-token probabilities)
   against plain `model.generate`, same prompt, settings and seed (target ratio >= 0.95).
-- tokens_per_s_fast / fast_vs_plain_ratio: the app's path on core.textgen.fast_variant (CPU:
-  fp16 weights, core.quant; CUDA: half precision + static cache, compiled) against plain
+- tokens_per_s_fast / fast_vs_plain_ratio: the app's path on core.text.textgen.fast_variant (CPU:
+  fp16 weights, core.text.quant; CUDA: half precision + static cache, compiled) against plain
   fp32 `generate`, after warm-up (target >= 1.5); fast_first_call_s: the warm-up call
   (compile time on CUDA).
 - greedy_agreement: share of greedy tokens identical to plain fp32 over the prompts, position
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import device as dev  # noqa: E402
-from core import textgen  # noqa: E402
+from core.text import textgen  # noqa: E402
 
 SAMPLING = dict(temperature=0.8, top_k=50, top_p=1.0, repetition_penalty=1.0)
 
@@ -183,7 +183,7 @@ def perplexity_change(lm, text: str) -> dict:
     """Perplexity of fp32 vs the fast variant on the held-out last tenth of the text. On a CPU
     the fast path runs prompts in fp32 and generated tokens on fp16 weights: here every
     position goes through the fp16 weights, as a generated token would."""
-    from core import quant
+    from core.text import quant
 
     fast = textgen.fast_variant(lm)
     held_out = text[int(len(text) * 0.9) :]

@@ -1,13 +1,13 @@
 """CNN training speed and quality.
 
-- throughput_ratio: images/s of the app's training code (core.vision.train_classifier,
+- throughput_ratio: images/s of the app's training code (core.vision.vision.train_classifier,
   augmentation off, constant rate, validation time excluded) over a plain PyTorch loop
   written here: same model, optimizer, batch size, number of steps, device and process.
   Target >= 0.95.
 - digits_test_accuracy / digits_seconds: the page's default settings on digits through the
-  page's own path (core.cnn.train: split, train, evaluate), wall time from the start of
+  page's own path (core.vision.cnn.train: split, train, evaluate), wall time from the start of
   training to the test accuracy. Target >= 0.985 within 10 s.
-- recording: the same run with the worker's recording on (core.cnn.train_job into a
+- recording: the same run with the worker's recording on (core.vision.cnn.train_job into a
   temporary MLflow store, warmed first as a running app's is): seconds to results with and
   without it (`recording_overhead`, target <= 0.05), and how long the recording then takes
   in its own thread (`record_seconds`, after the results are on screen).
@@ -34,8 +34,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import cnn, data, optimizers, runs, vision  # noqa: E402
 from core import device as dev  # noqa: E402
+from core import progress, runs  # noqa: E402
+from core.optim import optimizers  # noqa: E402
+from core.vision import cnn, data, vision  # noqa: E402
 
 
 def plain_loop(ds, train_idx, model_cfg, epochs: int, batch: int, seed: int) -> float:
@@ -61,7 +63,7 @@ def plain_loop(ds, train_idx, model_cfg, epochs: int, batch: int, seed: int) -> 
 
 
 def app_loop(ds, splits, model_cfg, epochs: int, batch: int, seed: int) -> float:
-    """Images/s of core.vision.train_classifier over its training time (validation excluded)."""
+    """Images/s of vision.train_classifier over its training time (validation excluded)."""
     cfg = vision.TrainConfig(
         batch_size=batch,
         epochs=epochs,
@@ -95,7 +97,7 @@ def digits_defaults(ds, seed: int) -> tuple[float, float]:
 def digits_recorded(ds, seed: int) -> tuple[float, float]:
     """(seconds to results, seconds the recording then took) with recording on."""
     t0 = time.perf_counter()
-    outcome = cnn.train_job(page_defaults(ds, seed, record=True))(data.Quiet())
+    outcome = cnn.train_job(page_defaults(ds, seed, record=True))(progress.QUIET)
     to_results = time.perf_counter() - t0
     outcome.recorded.wait(300)
     if outcome.run_id is None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core import business, costs  # noqa: E402
+from core.economics import business, costs  # noqa: E402
 
 RECALC_TARGET_MS = 50.0
 

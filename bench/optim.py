@@ -1,6 +1,6 @@
 """2-D sweep speed: 8 optimizers x a 20-point learning-rate grid x 500 steps on Rosenbrock.
 
-- sweep_seconds: the vectorised NumPy runner (core.optimizers.run_sweep), all 160 runs at once.
+- sweep_seconds: the vectorised NumPy runner (optimizers.run_sweep), all 160 runs at once.
 - loop_seconds: the same 160 runs one by one with torch.optim in a plain Python loop (the
   reference, measured in the same process).
 - speedup_vs_loop = loop_seconds / sweep_seconds.
@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import optimizers, surfaces  # noqa: E402
+from core.optim import optimizers, surfaces  # noqa: E402
 
 NAMES = ["SGD", "SGD + momentum", "Nesterov", "RMSprop", "Adagrad", "Adam", "AdamW", "Lion"]
 STEPS, START = 500, (-1.5, 2.0)

@@ -1,9 +1,9 @@
 """A served endpoint under load: `transformers serve --continuous-batching` on localhost with
-the GPT-2 124M architecture (random weights, built offline), measured through core.serving.
+the GPT-2 124M architecture (random weights, built offline), measured through core.serving.serving.
 
 - aggregate_speedup_8_vs_1: output tokens/s of all streams with 8 concurrent requests over
-  the same with 1 (core.serving.load_test; target >= 2.5 on this 2-core CPU).
-- client_overhead_ratio: tokens/s of one streamed completion through core.serving over the
+  the same with 1 (core.serving.serving.load_test; target >= 2.5 on this 2-core CPU).
+- client_overhead_ratio: tokens/s of one streamed completion through core.serving.serving over the
   same request in a plain `openai` client loop (same server, prompt and settings; medians
   of --repeats, interleaved; target >= 0.95).
 Last line: a JSON object.
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.chat import gpt2_124m  # noqa: E402
-from core import servers, serving  # noqa: E402
+from core.serving import servers, serving  # noqa: E402
 
 
 def save_model(folder: Path) -> str:
@@ -40,7 +40,7 @@ def save_model(folder: Path) -> str:
 
 
 def app_request(ep: serving.Endpoint, prompt: str, tokens: int) -> tuple[float, int]:
-    """(seconds, completion tokens) of one streamed completion through core.serving."""
+    """(seconds, completion tokens) of one streamed completion through core.serving.serving."""
     params = serving.GenParams(max_tokens=tokens, temperature=0.0, logprobs=False)
     t0 = time.perf_counter()
     kind, reply = serving.last_event(

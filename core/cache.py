@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 if TYPE_CHECKING:
-    from core.data import ImageTensors
-    from core.textgen import LoadedModel
+    from core.text.textgen import LoadedModel
+    from core.vision.data import ImageTensors
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def resident() -> list[Resident]:
 @st.cache_resource(show_spinner="Loading the digits data onto the device...")
 def digits(device: str) -> ImageTensors:
     """scikit-learn's digits as tensors on `device`, shared read-only by every session."""
-    from core.data import load_digits
+    from core.vision.data import load_digits
 
     data = load_digits(device)
     _record(data.name, device, data, data.nbytes, lambda: digits.clear(device))
@@ -76,9 +76,9 @@ def digits(device: str) -> ImageTensors:
 
 @st.cache_resource(show_spinner="Reading the downloaded data onto the device...", max_entries=4)
 def downloaded(name: str, device: str) -> ImageTensors:
-    """A torchvision set already downloaded into core.data.data_root(), as tensors on
+    """A torchvision set already downloaded into core.vision.data.data_root(), as tensors on
     `device` (downloads themselves run in a page's worker, with progress)."""
-    from core.data import load_download
+    from core.vision.data import load_download
 
     data = load_download(name, device)
     _record(data.name, device, data, data.nbytes, lambda: downloaded.clear(name, device))
@@ -88,8 +88,8 @@ def downloaded(name: str, device: str) -> ImageTensors:
 @st.cache_resource(show_spinner="Loading the model onto the device...", max_entries=3)
 def causal_lm(source: str, device: str) -> LoadedModel:
     """A causal LM (hub id or local folder) on `device`, shared by every session; generation
-    on it is serialised by its lock (core.textgen)."""
-    from core.textgen import load_model
+    on it is serialised by its lock (core.text.textgen)."""
+    from core.text.textgen import load_model
 
     lm = load_model(source, device)
     nbytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())

@@ -1,6 +1,6 @@
 """Business case: training and serving cost, API break-even, runway, scaling laws, energy.
 
-Widgets -> input dataclasses -> `core.business.evaluate` -> metrics, plotly charts, exports.
+Widgets -> input dataclasses -> `business.evaluate` -> metrics, plotly charts, exports.
 No torch here: the page answers at once. Inputs have no hidden bounds: a value the
 calculator cannot use is named in a message and no figure is drawn from it.
 """
@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from core import business, charts, costs, units
+from core import units
+from core.economics import business, charts, costs
 
 PRESETS = costs.model_presets()
 CUSTOM = "Custom size"

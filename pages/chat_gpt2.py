@@ -1,7 +1,7 @@
 """Chat with GPT-2: any causal LM from the hub or a local folder, or a small GPT-2 trained
 here; replies stream token by token with speed, cost and per-token probabilities.
 
-Widgets -> Settings -> `core.textgen.chat_events` (a worker generates, or an OpenAI-compatible
+Widgets -> Settings -> `core.text.textgen.chat_events` (a worker generates, or an OpenAI-compatible
 server streams; the page redraws at most 20 times a second) -> chat messages, stats, token
 view. Model and user text is shown with `st.text`: literally, wrapped, never as Markdown or
 HTML. A local model can be served from the page, and a server measured under load.
@@ -14,8 +14,11 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from core import cache, charts, costs, serving, textgen, train
+from core import cache, train
 from core import device as dev
+from core.economics import costs
+from core.serving import serving
+from core.text import charts, textgen
 from ui import cluster
 from ui import serving as ui_serving
 

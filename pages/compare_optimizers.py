@@ -1,9 +1,9 @@
 """Compare optimizers: race them on 2-D test surfaces, each at a tuned learning rate, and on
 a small model trained on digits with several seeds.
 
-2-D: widgets -> `core.optimizers.race` (NumPy, no torch) -> animated contour, curves, table;
+2-D: widgets -> `core.optim.optimizers.race` (NumPy, no torch) -> animated contour, curves, table;
 the race and its figures are cached by their settings (about a second of CPU per page run).
-Real model: a `core.jobs` worker runs `core.model_compare.compare`; the tab is a fragment, so
+Real model: a `core.jobs` worker runs `core.optim.model_compare.compare`; the tab is a fragment, so
 Start and Stop rerun only it, and a nested fragment polls the job. Only the open tab runs at
 all (its widgets keep their values meanwhile).
 """
@@ -13,7 +13,7 @@ import functools
 import streamlit as st
 
 import ui
-from core import charts, optimizers, surfaces
+from core.optim import charts, optimizers, surfaces
 
 ui.require_navigation()
 st.title("Compare optimizers")
@@ -203,7 +203,8 @@ def model_race_ui(device: str) -> None:
 
 def start_race(settings: dict, device: str):
     """Validate, load digits onto `device` and queue the worker; None when refused."""
-    from core import cache, model_compare
+    from core import cache
+    from core.optim import model_compare
 
     try:
         cfg = model_compare.CompareConfig(**settings)
@@ -220,7 +221,7 @@ def finished_count(job) -> None:
 
 
 def race_results(job) -> None:
-    from core import model_compare
+    from core.optim import model_compare
 
     result = job.result
     if result.stopped and not result.runs:

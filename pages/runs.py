@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from core import jobs, pitch, runs
+from core import jobs, runs
+from core.runs import pitch
 
 RUN_PARAM = "run"  # query parameter holding a run id, here and on the Train page
 MAX_COMPARE = 5  # runs compared at once

@@ -2,7 +2,7 @@
 with live curves and Stop, then read the diagnostics, try the model and export it. Every run
 is recorded in the run store; `?run=<run_id>` loads a recorded model back.
 
-Widgets -> cnn.Request -> a `core.jobs` worker (`core.cnn.train_job`: train, evaluate,
+Widgets -> cnn.Request -> a `core.jobs` worker (`core.vision.cnn.train_job`: train, evaluate,
 record) -> the shared job widgets poll it -> the page draws the outcome.
 """
 
@@ -12,7 +12,9 @@ import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
 import ui
-from core import cache, charts, cnn, data, optimizers, runs, train, units, vision
+from core import cache, runs, train, units
+from core.optim import optimizers
+from core.vision import charts, cnn, data, vision
 from ui import cluster
 
 JOB, FETCH, UPLOAD, RUN = "cnn_job", "cnn_fetch", "cnn_upload", "run"
@@ -202,7 +204,7 @@ def outcome_ui(outcome: cnn.Outcome, ds: data.ImageTensors, device: str, key: st
     metrics_ui(outcome, device)
     st.plotly_chart(charts.training_curves([vars(e) for e in r.history]), key=f"{key}_curves")
     diagnostics_ui(outcome, key)
-    outcome.shown.set()  # the recording may start now (core.cnn.train_job)
+    outcome.shown.set()  # the recording may start now (core.vision.cnn.train_job)
 
 
 def metrics_ui(outcome: cnn.Outcome, device: str) -> None:

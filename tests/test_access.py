@@ -26,7 +26,7 @@ def test_without_auth_there_is_no_login_and_the_user_is_admin():
     at = app()
     assert not at.exception
     assert "Start here" in [s.value for s in at.subheader]
-    assert not at.button(key="free_memory").disabled
+    assert not at.button(key="app_free_memory").disabled
     assert [b for b in at.button if b.key == "login"] == []
 
 
@@ -43,11 +43,11 @@ def test_signed_in_members_cannot_free_shared_caches_admins_can(monkeypatch):
     monkeypatch.setattr(access, "user_email", lambda: "dev@startup.example")
     member = app({"auth": AUTH, "dashboard": {"admins": ["Founder@startup.example"]}})
     assert "Start here" in [s.value for s in member.subheader]
-    assert member.button(key="free_memory").disabled
+    assert member.button(key="app_free_memory").disabled
     assert "Signed in as dev@startup.example (member)" in [c.value for c in member.sidebar.caption]
     monkeypatch.setattr(access, "user_email", lambda: "founder@startup.example")
     admin = app({"auth": AUTH, "dashboard": {"admins": ["Founder@startup.example"]}})
-    assert not admin.button(key="free_memory").disabled
+    assert not admin.button(key="app_free_memory").disabled
     assert "Signed in as founder@startup.example (admin)" in [
         c.value for c in admin.sidebar.caption
     ]

@@ -1,4 +1,4 @@
-"""core.business and the Business case page: figures shown match the formulas when inputs
+"""core.economics.business and the Business case page: figures shown match the formulas when inputs
 change, exports carry every input and result, the published-runs check is reported honestly."""
 
 import csv
@@ -7,7 +7,8 @@ import io
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import business, costs, units
+from core import units
+from core.economics import business, costs
 from tests import helpers
 from tests.helpers import open_page
 
@@ -21,7 +22,7 @@ def default_report() -> business.Report:
     )
 
 
-# ---- core.business --------------------------------------------------------------------------
+# ---- core.economics.business -----------------------------------------------------------
 
 
 def test_csv_export_has_every_input_and_result():
@@ -348,7 +349,7 @@ def test_a_store_that_fails_keeps_the_case_on_screen(page, tmp_path, monkeypatch
 
 
 def test_break_even_lines_are_labelled_with_their_volume():
-    from core import charts
+    from core.economics import charts
 
     curve = {"requests_per_day": [1, 10, 100], "Self-hosted": [1, 2, 3], "API A": [1, 5, 9]}
     fig = charts.cost_vs_volume(curve, {"API A": 50.0, "API B": None, "API C": 2e4}, 30)

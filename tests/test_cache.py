@@ -6,7 +6,8 @@ import threading
 import pytest
 import torch
 
-from core import cache, data, jobs
+from core import cache, jobs
+from core.vision import data
 
 
 @pytest.fixture

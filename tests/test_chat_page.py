@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
-from core import servers, textgen
+from core.serving import servers
+from core.text import textgen
 from tests import test_serving_ui as serving_ui_tests
 from tests.helpers import open_page, save_tiny_gpt2
 
@@ -259,7 +260,7 @@ def test_the_fast_path_can_be_switched_on_and_says_it_lowers_precision(page, mod
     assert notes and "fp16" in notes[0] and "precision" in notes[0]
     page.chat_input(key="chat_input").set_value("hello").run()
     assert page.session_state["chat_history"][-1]["stats"]["new_tokens"] >= 1
-    assert any("fast path" in label for label in page.session_state["measurements"])
+    assert any("fast path" in label for label in page.session_state[ui.MEASUREMENTS_KEY])
 
 
 # ---- a server as the source (the stub from the serving widgets' tests) --------------------

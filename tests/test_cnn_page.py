@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import data, units, vision
+from core import units
+from core.vision import data, vision
 from tests.helpers import archive, open_page
 
 

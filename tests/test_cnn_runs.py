@@ -1,4 +1,4 @@
-"""core.cnn against a real SQLite MLflow store in a temporary home: a run is recorded with
+"""core.vision.cnn against a real SQLite MLflow store in a temporary home: a run is recorded with
 its metrics, tables, figures and model files, and loads back with the same predictions;
 a store that cannot be written costs the record, not the model."""
 
@@ -7,7 +7,9 @@ import threading
 import pytest
 import torch
 
-from core import cnn, data, jobs, runs, vision
+from core import jobs, runs
+from core.runs.types import RunRecord
+from core.vision import cnn, data, vision
 
 DIGITS = data.load_digits("cpu")
 MODEL = vision.CNNConfig(in_channels=1, num_classes=10, image_size=8, blocks=1, width=8)
@@ -79,7 +81,9 @@ def test_a_run_stopped_before_any_epoch_is_not_recorded(store):
 
 
 def test_loading_a_run_of_another_tool_is_refused(store):
-    run_id = runs.record("business", name="a case", params={"users": 5}, metrics={"runway": 3})
+    run_id = runs.record(
+        "business", RunRecord(name="a case", params={"users": 5}, metrics={"runway": 3})
+    )
     with pytest.raises(ValueError, match="not a CNN"):
         cnn.load_run(run_id)
 

@@ -4,7 +4,7 @@ tuned rates, hand-set rates and divergence show up, and the real-model race runs
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import charts, optimizers, surfaces
+from core.optim import charts, optimizers, surfaces
 from tests.helpers import open_page, open_tab
 
 JOB_KEY = "optimizer_race_job"

@@ -1,5 +1,5 @@
-"""core.costs against hand-computed values, unit conversions, invalid inputs, the break-even
-crossing and the published-runs check."""
+"""core.economics.costs against hand-computed values, unit conversions, invalid inputs, the
+break-even crossing and the published-runs check."""
 
 import math
 import subprocess
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core import costs
+from core.economics import costs
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA3_8B = costs.model_presets()["8B class (Llama 3 8B)"]
@@ -239,7 +239,8 @@ def test_published_runs_are_checked_honestly():
 
 def test_costs_module_does_not_import_torch_or_pandas():
     code = (
-        "import sys, core.costs; print(sorted(m for m in ('torch','pandas') if m in sys.modules))"
+        "import sys, core.economics.costs; "
+        "print(sorted(m for m in ('torch','pandas') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr

@@ -1,4 +1,4 @@
-"""core.data: uploaded archives (every bad case the page must survive), splits, downloads."""
+"""core.vision.data: uploaded archives (every bad case the page must survive), splits, downloads."""
 
 import functools
 import hashlib
@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core import data
+from core.vision import data
 from tests.helpers import archive
 
 

@@ -1,11 +1,13 @@
-"""core.model_compare: the real-model race tunes, trains seeds, learns, and stops on request."""
+"""model_compare: the real-model race tunes, trains seeds, learns, and stops on request."""
 
 import math
 
 import pytest
 import torch
 
-from core import data, jobs, model_compare
+from core import jobs
+from core.optim import model_compare
+from core.vision import data
 
 DIGITS = data.load_digits("cpu")
 

@@ -1,13 +1,13 @@
-"""core.optimizers: the NumPy rules follow torch.optim step for step, Lion follows its paper,
+"""core.optim.optimizers: the NumPy rules follow torch.optim step for step, Lion follows its paper,
 tuned runs converge, diverging runs are flagged."""
 
 import numpy as np
 import pytest
 import torch
 
-from core import optimizers as opt
-from core import surfaces
-from core.lion import Lion
+from core.optim import optimizers as opt
+from core.optim import surfaces
+from core.optim.lion import Lion
 
 ROSENBROCK = surfaces.SURFACES["Rosenbrock"]
 BEALE = surfaces.SURFACES["Beale"]

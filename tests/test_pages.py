@@ -11,6 +11,7 @@ import pytest
 import ui
 from core import cache
 from tests.helpers import APP, open_page
+from ui import shell
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [("pages/home.py", "AI Prototyping Dashboard")] + [(t.path, t.title) for t in ui.TOOLS]
@@ -45,7 +46,7 @@ def test_sidebar_shows_hardware_and_versions():
     assert "**CPU**" in badge and " threads" in badge and "GiB used by the app" in badge
     versions = at.sidebar.caption[0].value
     for package in ("torch", "transformers", "streamlit"):
-        assert f"{package} {ui.version_of(package)}" in versions
+        assert f"{package} {shell.version_of(package)}" in versions
     assert at.sidebar.selectbox(key=ui.DEVICE_KEY).options == ["Auto (CPU)", "CPU"]
 
 
@@ -54,7 +55,7 @@ def test_free_memory_button_empties_the_cache():
     data = cache.digits("cpu")
     at = open_page("pages/business_case.py")
     assert at.sidebar.caption[-1].value.startswith("Resident: digits on cpu")
-    at.button(key="free_memory").click().run()
+    at.button(key="app_free_memory").click().run()
     assert at.sidebar.caption[-1].value == "Resident: nothing cached yet"
     assert cache.resident() == []
     assert cache.digits("cpu") is not data

@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 import plotly.offline
 import pytest
 
-from core import pitch, runs
+from core import runs
+from core.runs import pitch
 from tests.appserver import chromium_path, launch_chromium
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -1,5 +1,6 @@
-"""Property tests (hypothesis) for core.costs: any float in, a finite result or a ValueError
-out - never another exception, NaN or inf - and costs that grow with size, tokens and price."""
+"""Property tests (hypothesis) for core.economics.costs: any float in, a finite result or a
+ValueError out - never another exception, NaN or inf - and costs that grow with size, tokens and
+price."""
 
 import math
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from core import costs
+from core.economics import costs
 
 ANY = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
     [0.0, -1.0, 1e308, -1e308, 1e-308, math.nan, math.inf, -math.inf]

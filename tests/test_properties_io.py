@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core import data, textgen
+from core.text import textgen
+from core.vision import data
 from tests.helpers import archive, save_tiny_gpt2
 
 

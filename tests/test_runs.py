@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import pytest
 
 from core import runs
+from core.runs.types import RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,18 +52,20 @@ def cnn_run(name: str = "digits", folder: Path | None = None, **extra) -> str:
         artifacts["export"] = folder
     return runs.record(
         "cnn",
-        name=name,
-        params={"model": {"blocks": 3, "width": 16}, "lr": 0.01, "classes": ["0", "1"]},
-        metrics={"test_accuracy": 0.975, "images_per_s": 7800.0},
-        history=[{"epoch": e, "loss": 1 / e, "note": "text is skipped"} for e in (1, 2, 3)],
-        step_key="epoch",
-        tables={
-            "per_class": [{"class": "0", "precision": 0.98}, {"class": "1", "precision": 0.97}]
-        },
-        figures={"curves": fig},
-        artifacts=artifacts,
-        tags={"device": "cpu"},
-        **extra,
+        RunRecord(
+            name=name,
+            params={"model": {"blocks": 3, "width": 16}, "lr": 0.01, "classes": ["0", "1"]},
+            metrics={"test_accuracy": 0.975, "images_per_s": 7800.0},
+            history=[{"epoch": e, "loss": 1 / e, "note": "text is skipped"} for e in (1, 2, 3)],
+            step_key="epoch",
+            tables={
+                "per_class": [{"class": "0", "precision": 0.98}, {"class": "1", "precision": 0.97}]
+            },
+            figures={"curves": fig},
+            artifacts=artifacts,
+            tags={"device": "cpu"},
+            **extra,
+        ),
     )
 
 
@@ -129,9 +132,12 @@ def test_live_run_fails_when_the_job_raises(store):
 
 
 def test_filters_by_tool_status_and_date(store):
-    chat = runs.record("chat", name="saved chat", params={}, metrics={"tokens_per_s": 16.1})
+    chat = runs.record(
+        "chat", RunRecord(name="saved chat", params={}, metrics={"tokens_per_s": 16.1})
+    )
     killed = runs.record(
-        "optimizers", name="race", params={}, metrics={"best_final_loss": 0.01}, status="stopped"
+        "optimizers",
+        RunRecord(name="race", params={}, metrics={"best_final_loss": 0.01}, status="stopped"),
     )
     assert [r.id for r in runs.list_runs(tool="chat")] == [chat]
     assert killed in {r.id for r in runs.list_runs(status="KILLED")}
@@ -167,13 +173,17 @@ def test_deleted_artifact_file_is_a_clear_error(store):
 
 def test_bad_arguments_are_value_errors(store):
     with pytest.raises(ValueError, match="Unknown tool"):
-        runs.record("vision", name="x", params={}, metrics={})
+        runs.record("vision", RunRecord(name="x", params={}, metrics={}))
     with pytest.raises(ValueError, match="status"):
-        runs.record("cnn", name="x", params={}, metrics={}, status="great")
+        runs.record("cnn", RunRecord(name="x", params={}, metrics={}, status="great"))
     with pytest.raises(ValueError, match="relative path"):
-        runs.record("cnn", name="x", params={}, metrics={}, artifacts={"../escape": b"x"})
+        runs.record(
+            "cnn", RunRecord(name="x", params={}, metrics={}, artifacts={"../escape": b"x"})
+        )
     with pytest.raises(ValueError, match="does not exist"):
-        runs.record("cnn", name="x", params={}, metrics={}, artifacts={"m": Path("/no/such")})
+        runs.record(
+            "cnn", RunRecord(name="x", params={}, metrics={}, artifacts={"m": Path("/no/such")})
+        )
 
 
 def test_concurrent_writers_lose_nothing(tmp_path, monkeypatch):
@@ -185,11 +195,13 @@ def test_concurrent_writers_lose_nothing(tmp_path, monkeypatch):
             for j in range(4):
                 runs.record(
                     "cnn",
-                    name=f"w{i}-{j}",
-                    params={"writer": i},
-                    metrics={"test_accuracy": j / 10},
-                    history=[{"step": s, "loss": s * 0.1} for s in range(5)],
-                    tables={"t": [{"i": i}]},
+                    RunRecord(
+                        name=f"w{i}-{j}",
+                        params={"writer": i},
+                        metrics={"test_accuracy": j / 10},
+                        history=[{"step": s, "loss": s * 0.1} for s in range(5)],
+                        tables={"t": [{"i": i}]},
+                    ),
                 )
         except BaseException as err:
             errors.append(err)
@@ -209,7 +221,7 @@ def test_two_processes_opening_a_new_store_at_once_both_record(tmp_path, monkeyp
     use_home(monkeypatch, tmp_path)
     code = (
         "import sys; from core import runs; "
-        "runs.record('cnn', name=sys.argv[1], params={}, metrics={})"
+        "runs.record('cnn', runs.RunRecord(name=sys.argv[1], params={}, metrics={}))"
     )
     procs = [
         subprocess.Popen(
@@ -225,7 +237,9 @@ def test_two_processes_opening_a_new_store_at_once_both_record(tmp_path, monkeyp
 def test_tracking_uri_set_by_the_user_wins(tmp_path, monkeypatch):
     use_home(monkeypatch, tmp_path / "home")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'team' / 'store.db'}")
-    run_id = runs.record("business", name="case", params={}, metrics={"training_cost_usd": 1e4})
+    run_id = runs.record(
+        "business", RunRecord(name="case", params={}, metrics={"training_cost_usd": 1e4})
+    )
     assert (tmp_path / "team" / "store.db").is_file()
     assert not (tmp_path / "home" / "runs" / "mlflow.db").exists()
     assert runs.list_runs()[0].headline_text == "$10k"
@@ -237,7 +251,7 @@ def test_unwritable_home_is_a_store_error(tmp_path, monkeypatch):
     blocker.write_text("not a folder")  # no folder can be made under a file, even by root
     use_home(monkeypatch, blocker / "home")
     with pytest.raises(runs.StoreError, match="cannot be written"):
-        runs.record("cnn", name="x", params={}, metrics={"test_accuracy": 1.0})
+        runs.record("cnn", RunRecord(name="x", params={}, metrics={"test_accuracy": 1.0}))
     with pytest.raises(runs.StoreError, match="DASHBOARD_HOME"):
         runs.list_runs()
 
@@ -275,14 +289,16 @@ def test_unreachable_server_is_a_store_error_not_a_hang(monkeypatch, tmp_path):
             port = sock.getsockname()[1]
             monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
             with pytest.raises(runs.StoreError, match="does not answer"):
-                runs.record("chat", name="x", params={}, metrics={})
+                runs.record("chat", RunRecord(name="x", params={}, metrics={}))
     finally:
         silent.close()
         closed.close()
 
 
 def test_a_full_runs_folder_refuses_a_new_run_with_what_to_do(store, monkeypatch):
-    runs.record("business", name="fits", params={}, metrics={"training_cost_usd": 1.0})
+    runs.record("business", RunRecord(name="fits", params={}, metrics={"training_cost_usd": 1.0}))
     monkeypatch.setenv("DASHBOARD_MAX_RUNS_GB", "1e-9")  # 1 byte: the store itself is more
     with pytest.raises(runs.StoreError, match="DASHBOARD_MAX_RUNS_GB"):
-        runs.record("business", name="too much", params={}, metrics={"training_cost_usd": 2.0})
+        runs.record(
+            "business", RunRecord(name="too much", params={}, metrics={"training_cost_usd": 2.0})
+        )

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from core import jobs, runs
+from core.runs.types import RunRecord
 from tests.helpers import open_page
 
 PAGE = "pages/runs.py"
@@ -29,18 +30,23 @@ def recorded(tmp_path_factory):
         ):
             ids[name] = runs.record(
                 "cnn",
-                name=name,
-                params={"optimizer": {"lr": lr, "name": "AdamW"}, "epochs": 3},
-                metrics={"test_accuracy": acc},
-                history=[{"step": s, "loss": lr * 10 / s} for s in (1, 2, 3)],
-                figures={"confusion": go.Figure(go.Heatmap(z=[[5, 1], [0, 6]]))},
-                tables={"per_class": [{"class": "0", "recall": acc}]},
-                artifacts={"model.safetensors": b"weights"},
-                tags={"device": "cpu"},
+                RunRecord(
+                    name=name,
+                    params={"optimizer": {"lr": lr, "name": "AdamW"}, "epochs": 3},
+                    metrics={"test_accuracy": acc},
+                    history=[{"step": s, "loss": lr * 10 / s} for s in (1, 2, 3)],
+                    figures={"confusion": go.Figure(go.Heatmap(z=[[5, 1], [0, 6]]))},
+                    tables={"per_class": [{"class": "0", "recall": acc}]},
+                    artifacts={"model.safetensors": b"weights"},
+                    tags={"device": "cpu"},
+                ),
             )
-        ids["chat"] = runs.record("chat", name="chat", params={}, metrics={"tokens_per_s": 16.1})
+        ids["chat"] = runs.record(
+            "chat", RunRecord(name="chat", params={}, metrics={"tokens_per_s": 16.1})
+        )
         ids["case"] = runs.record(
-            "business", name="seed case", params={"gpu": "H100"}, metrics={"training_cost_usd": 9e3}
+            "business",
+            RunRecord(name="seed case", params={"gpu": "H100"}, metrics={"training_cost_usd": 9e3}),
         )
         yield home, ids
     runs.reset()
@@ -112,7 +118,9 @@ def test_a_run_opens_from_the_url_with_a_link_to_load_its_model(store):
 
 
 def test_delete_asks_first_and_then_removes_the_run(store):
-    victim = runs.record("cnn", name="to delete", params={}, metrics={"test_accuracy": 0.5})
+    victim = runs.record(
+        "cnn", RunRecord(name="to delete", params={}, metrics={"test_accuracy": 0.5})
+    )
     at = open_page(PAGE)
     at.selectbox(key="run_open").set_value(victim).run()
     at.button(key="run_delete").click().run()

@@ -1,4 +1,4 @@
-"""core.servers' process registry with a stand-in server (a few lines of http.server that
+"""core.serving.servers' process registry with a stand-in server (a few lines of http.server that
 answer /health), so start/health/logs/stop are checked in a second; the real
 `transformers serve` runs in tests/test_serving.py."""
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from core import servers
+from core.serving import servers
 
 FAKE_SERVER = """
 import http.server, sys

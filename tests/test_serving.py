@@ -1,5 +1,5 @@
-"""core.serving against a REAL `transformers serve` (started once per module through
-core.servers, with a tiny GPT-2 built here) and, for the failures a real server will not
+"""core.serving.serving against a REAL `transformers serve` (started once per module through
+core.serving.servers, with a tiny GPT-2 built here) and, for the failures a real server will not
 stage on cue, a small local HTTP stub: 401, a stream cut mid-reply, a timeout."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core import servers, serving
+from core.serving import servers, serving
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

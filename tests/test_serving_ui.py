@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, servers
+from core import jobs
+from core.serving import servers
 
 PIECES = 4  # tokens the stub streams per request
 
@@ -98,7 +99,7 @@ def test_check_lists_the_models_and_a_bad_url_is_explained(stub_url):
 def load_app(url: str):
     import streamlit as st
 
-    from core import serving
+    from core.serving import serving
     from ui import serving as ui_serving
 
     ep = serving.Endpoint(base_url=url, model="stub-model")

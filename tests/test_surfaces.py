@@ -1,10 +1,10 @@
-"""core.surfaces: analytic gradients against autograd, the known minima, the views."""
+"""core.optim.surfaces: analytic gradients against autograd, the known minima, the views."""
 
 import numpy as np
 import pytest
 import torch
 
-from core import surfaces
+from core.optim import surfaces
 
 ALL = [*surfaces.SURFACES.values(), surfaces.quadratic(50.0)]
 

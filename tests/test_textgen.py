@@ -1,4 +1,4 @@
-"""core.textgen with a tiny GPT-2 built here: loading, greedy parity with generate, streaming,
+"""core.text.textgen with a tiny GPT-2 built here: loading, greedy parity with generate, streaming,
 Stop, window truncation, seeds, concurrency, corpus checks and training."""
 
 import threading
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from core import device as dev
-from core import jobs, textgen
+from core import jobs
+from core.text import textgen
 from tests.helpers import save_tiny_gpt2
 
 CORPUS = "The quick brown fox jumps over the lazy dog. User: hello Assistant: hi there. " * 40
@@ -498,7 +499,7 @@ def test_training_records_config_curve_samples_and_the_model(store):
 
 
 def test_the_cpu_fast_path_is_a_shared_fp16_copy_under_the_same_lock(lm):
-    from core import quant
+    from core.text import quant
 
     fast = textgen.fast_variant(lm)
     assert fast is textgen.fast_variant(lm) and fast.lock is lm.lock
@@ -523,7 +524,7 @@ def test_the_cpu_fast_path_is_a_shared_fp16_copy_under_the_same_lock(lm):
 
 
 def test_fp16_layers_match_fp32_within_half_precision():
-    from core import quant
+    from core.text import quant
 
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 48)
@@ -548,7 +549,7 @@ def test_fp16_layers_match_fp32_within_half_precision():
 def test_an_fp16_overflow_is_a_clear_error_and_the_next_reply_runs_in_fp32(lm):
     import dataclasses
 
-    from core import quant
+    from core.text import quant
 
     fast = textgen.fast_variant(dataclasses.replace(lm))  # its own fast copy
     output = [m for m in fast.model.modules() if isinstance(m, quant.HalfLinear)][-1]

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import cnn, data, runs, train, vision
+from core import runs, train
+from core.vision import cnn, data, vision
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = vision.CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
@@ -100,7 +101,7 @@ def epochs_logged(run_id: str) -> list[int]:
 
 
 def loaded_accuracy(run_id: str) -> float:
-    """Test accuracy of the run's model loaded back as the Train page loads one (core.cnn)."""
+    """Test accuracy of the run's model loaded back as the Train page loads one (cnn)."""
     ds = data.load_digits("cpu")
     return cnn.outcome_of(cnn.load_run(run_id), ds).evaluation.accuracy
 
@@ -329,7 +330,8 @@ def test_shard_is_equal_and_disjoint():
 
 
 def _panel_script() -> None:
-    from core import train, vision
+    from core import train
+    from core.vision import vision
     from ui import cluster
 
     model = vision.CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
@@ -372,7 +374,7 @@ def test_panel_commands_and_a_local_check_that_stop_ends(home):
 
 
 def test_run_configs_from_the_pages_settings():
-    from core import textgen
+    from core.text import textgen
 
     ds = data.load_digits("cpu")
     raw = train.cnn_run_config(ds, MODEL, TRAIN)

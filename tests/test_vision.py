@@ -1,4 +1,4 @@
-"""core.vision: shapes, learning, Stop keeps a usable model, divergence, Grad-CAM, export
+"""core.vision.vision: shapes, learning, Stop keeps a usable model, divergence, Grad-CAM, export
 round trips (safetensors and ONNX give the live model's predictions)."""
 
 import numpy as np
@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core import data, jobs, vision
+from core import jobs
+from core.vision import data, vision
 
 DIGITS = data.load_digits("cpu")
 SPLITS = data.split(DIGITS.y, seed=0)

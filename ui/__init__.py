@@ -1,286 +1,12 @@
-"""Widgets every page shares: the tool list, the sidebar (hardware badge, device selector,
-free-memory control) and the session's device.
+"""Widgets every page shares, re-exported so a page writes `ui.session_device()`.
 
-Pages and app.py import this; it imports only `core` and never a page.
+Re-exports only; never imports a tool package, so Home stays light. Tool widgets live in
+`ui/<tool>/` and pages import them from there.
 """
 
-from __future__ import annotations
-
-import functools
-import importlib.metadata
-from dataclasses import dataclass
-
-import streamlit as st
-
-from core import cache, limits
-from core import device as dev
-from ui import access
-
-DEVICE_KEY = "device_choice"  # session_state key of the sidebar's device selector
-MEASUREMENTS_KEY = "measurements"  # session_state key: speeds measured by the tool pages
-KIND_LABELS = {"cuda": "CUDA GPU", "mps": "Apple MPS", "cpu": "CPU"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Tool:
-    """One tool of the dashboard: its page file and how Home presents it."""
-
-    path: str  # page file, relative to app.py
-    title: str  # page title and navigation label
-    icon: str  # Material icon
-    pitch: str  # one sentence for its card on Home
-    offline: str  # what works with no network
-
-
-TOOLS = (
-    Tool(
-        path="pages/train_cnn.py",
-        title="Train a CNN",
-        icon=":material/image_search:",
-        pitch="Train an image classifier on built-in, downloadable or your own images, with live "
-        "curves, diagnostics and export.",
-        offline="The built-in digits set and your own uploaded images.",
-    ),
-    Tool(
-        path="pages/chat_gpt2.py",
-        title="Chat with GPT-2",
-        icon=":material/forum:",
-        pitch="Chat with any Hugging Face causal LM or a small GPT-2 you train yourself, with "
-        "streaming, sampling controls and measured speed and cost.",
-        offline="Models already in your local Hugging Face cache or models folder, and "
-        "training your own.",
-    ),
-    Tool(
-        path="pages/compare_optimizers.py",
-        title="Compare optimizers",
-        icon=":material/insights:",
-        pitch="Race optimizers on 2-D test surfaces and on a real model, each with a tuned "
-        "learning rate.",
-        offline="Everything: the surfaces are formulas and the real model trains on built-in "
-        "digits.",
-    ),
-    Tool(
-        path="pages/business_case.py",
-        title="Business case",
-        icon=":material/payments:",
-        pitch="What training and serving a model costs on GPUs, when self-hosting beats an API, "
-        "scaling laws and energy.",
-        offline="Everything: the GPU and price tables ship with the app.",
-    ),
-    Tool(
-        path="pages/runs.py",
-        title="Runs",
-        icon=":material/history:",
-        pitch="Every run the tools recorded, kept in MLflow: compare them, open one, load its "
-        "model, and turn the best into a pitch pack.",
-        offline="Everything: the run store is a local SQLite file unless you point it at a server.",
-    ),
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TourStep:
-    """One step of Home's start-here path."""
-
-    title: str  # what the user does
-    how: str  # which buttons, in a sentence
-    takes: str  # how long it took on the project's 2-core CPU machine
-    page: str  # page file to open
-    button: str  # the link's label
-
-
-TOUR = (
-    TourStep(
-        title="Train a CNN on digits",
-        how="keep the built-in digits and the default settings, press **Train**, then try "
-        "the model on a drawing of your own.",
-        takes="about 5 s to about 97-99 % test accuracy",
-        page="pages/train_cnn.py",
-        button="Train a CNN",
-    ),
-    TourStep(
-        title="Train your own small GPT-2 and chat with it",
-        how="on the **Train your own GPT-2** tab press **Train**, then pick it in the model "
-        "picker and send a message.",
-        takes="about a minute with the defaults",
-        page="pages/chat_gpt2.py",
-        button="Chat with GPT-2",
-    ),
-    TourStep(
-        title="Race optimizers",
-        how="press **Play** to watch six optimizers, each at its tuned rate, on Rosenbrock; "
-        "then race them on a real model.",
-        takes="under a second on 2-D surfaces, about a minute on the real model",
-        page="pages/compare_optimizers.py",
-        button="Compare optimizers",
-    ),
-    TourStep(
-        title="Price it",
-        how="pick a model size and a GPU: training cost, serving cost, break-even against "
-        "APIs and your runway.",
-        takes="no waiting: every figure updates as you type",
-        page="pages/business_case.py",
-        button="Business case",
-    ),
-)
-
-
-@functools.cache  # a metadata scan is ~10 ms, and the sidebar shows three on every page run
-def version_of(package: str) -> str:
-    """Installed version of `package` without importing it, or 'not installed'."""
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _default_choice(kinds: tuple[str, ...]) -> str:
-    """The sidebar's starting choice: $DASHBOARD_DEVICE when valid and present, else auto."""
-    try:
-        wanted = dev.requested_choice()
-    except ValueError as err:
-        st.sidebar.warning(f"{err} Using auto.")
-        return "auto"
-    if wanted != "auto" and wanted not in kinds:
-        st.sidebar.warning(
-            f"{dev.ENV_VAR}={wanted}, but this machine has no such device. Using auto."
-        )
-        return "auto"
-    return wanted
-
-
-def _device_selector_ui(kinds: tuple[str, ...]) -> str:
-    options = ["auto", *kinds]
-    if st.session_state.get(DEVICE_KEY) not in options:
-        st.session_state[DEVICE_KEY] = _default_choice(kinds)
-    return st.sidebar.selectbox(
-        "Device",
-        options,
-        key=DEVICE_KEY,
-        format_func=lambda k: f"Auto ({KIND_LABELS[kinds[0]]})" if k == "auto" else KIND_LABELS[k],
-        help=f"Where this session trains and generates. Set {dev.ENV_VAR} to change the default.",
-    )
-
-
-def _badge_ui(kind: str, gpu_name: str | None) -> None:
-    mem = dev.memory_report(kind)
-    if kind == "cuda":
-        head = f":material/memory: **{gpu_name or 'CUDA GPU'}**  \n{mem.label} used"
-    elif kind == "mps":
-        head = f":material/memory: **Apple MPS**  \n{mem.label} in use"
-    else:
-        threads = dev.cpu_threads()
-        head = f":material/memory: **CPU** - {threads} threads  \n{mem.label} used by the app"
-    st.markdown(head)
-    versions = " - ".join(
-        f"{pkg} {version_of(pkg)}" for pkg in ("torch", "transformers", "streamlit")
-    )
-    st.caption(versions)
-
-
-def freed_message(freed: cache.Freed, gpu: bool) -> str:
-    """What the free-memory button did, in one line."""
-    text = f"Freed {freed.released / 2**20:.1f} MiB of cached models and data"
-    text += "; GPU cache emptied." if gpu else "."
-    if freed.kept:
-        text += f" Kept (in use by a job or a chat): {', '.join(freed.kept)}."
-    return text
-
-
-def _free_memory_ui(gpu: bool) -> None:
-    admin = access.is_admin()
-    if st.sidebar.button(
-        "Free cached models and data",
-        key="free_memory",
-        icon=":material/delete_sweep:",
-        disabled=not admin,
-        help="Frees what no job or chat is using."
-        if admin
-        else access.admin_only_note("free shared caches"),
-    ):
-        st.toast(freed_message(cache.free_cached_resources(), gpu))
-    held = cache.resident()
-    listing = ", ".join(f"{r.name} on {r.device} ({r.nbytes / 2**20:.1f} MiB)" for r in held)
-    st.sidebar.caption(f"Resident: {listing or 'nothing cached yet'}")
-
-
-def sidebar_ui() -> None:
-    """Hardware badge, versions, device selector and the free-memory control."""
-    hw = dev.probe_hardware()
-    badge = st.sidebar.container()  # drawn above the selector, filled once the choice is known
-    choice = _device_selector_ui(hw.kinds)
-    with badge:
-        _badge_ui(hw.kinds[0] if choice == "auto" else choice, hw.gpu_name)
-    _free_memory_ui(gpu="cuda" in hw.kinds or "mps" in hw.kinds)
-    access.account_ui()
-
-
-def require_navigation() -> None:
-    """Re-run through app.py when Streamlit served this page on its own.
-
-    Until some run has called st.navigation, Streamlit treats a folder named pages/ as a
-    legacy multipage app, so the first visit to a deep link after the server starts would
-    run the page without app.py: no page config, no sidebar. Every page calls this first.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Measurement:
-    """A speed one of the tool pages measured in this session, for the calculator to reuse."""
-
-    label: str  # what ran, e.g. "gpt2 decode (chat)"
-    tokens_per_s: float  # measured generation speed, tokens per second
-    device: str  # "cuda", "mps" or "cpu"
-    hardware: str  # e.g. "NVIDIA H100 80GB HBM3" or "CPU, 2 threads"
-    params: float | None = None  # the measured model's parameter count, when known
-
-
-def record_measurement(m: Measurement) -> None:
-    """Keep `m` for this session, replacing an older one with the same label."""
-    st.session_state.setdefault(MEASUREMENTS_KEY, {})[m.label] = m
-
-
-def measurements() -> list[Measurement]:
-    """Speeds measured in this session, newest last."""
-    return list(st.session_state.get(MEASUREMENTS_KEY, {}).values())
-
-
-UPLOADS_KEY = "uploaded_bytes"  # session_state: file_id -> bytes counted against the cap
-
-
-def upload_bytes(upload) -> bytes | None:
-    """The bytes of a st.file_uploader file, counted against this session's upload cap; None
-    (with a message) once the session's uploads together pass core.limits' cap."""
-    seen: dict = st.session_state.setdefault(UPLOADS_KEY, {})
-    if upload.file_id not in seen:
-        left = limits.session_upload_left(sum(seen.values()))
-        if upload.size > left:
-            st.error(
-                f"Refused: this session has uploaded {sum(seen.values()) / 2**20:,.0f} MB and "
-                f"may upload {limits.MAX_SESSION_UPLOAD_MB:,} MB in all. Reload the page to "
-                "start a new session."
-            )
-            return None
-        seen[upload.file_id] = upload.size
-    return upload.getvalue()
-
-
-def session_device() -> str:
-    """This session's device ('cuda', 'mps' or 'cpu'); stops the page with a message if unusable."""
-    try:
-        return dev.choose_device(st.session_state.get(DEVICE_KEY, "auto"))
-    except ValueError as err:
-        st.error(str(err))
-        st.stop()
-
-
-from ui.access import is_admin, require_login  # noqa: E402 - re-exported as ui.*
-from ui.jobs import (  # noqa: E402 - the long-job widgets, re-exported as ui.*
+from core.tools import TOOLS
+from ui.access import is_admin, require_login
+from ui.jobs import (
     forget_job,
     job_buttons_ui,
     job_failed_ui,
@@ -290,18 +16,32 @@ from ui.jobs import (  # noqa: E402 - the long-job widgets, re-exported as ui.*
     live_lines_ui,
     owner,
     progress_text,
+    recorded_ui,
     rerun_part,
+    save_run_ui,
     submit_job,
+)
+from ui.shell import (
+    DEVICE_KEY,
+    MEASUREMENTS_KEY,
+    TOUR,
+    Measurement,
+    measurements,
+    record_measurement,
+    require_navigation,
+    session_device,
+    sidebar_ui,
+    upload_bytes,
 )
 
 __all__ = [
+    "DEVICE_KEY",
+    "MEASUREMENTS_KEY",
     "TOOLS",
-    "Measurement",
     "TOUR",
-    "upload_bytes",
+    "Measurement",
     "forget_job",
     "is_admin",
-    "require_login",
     "job_buttons_ui",
     "job_failed_ui",
     "job_of",
@@ -312,9 +52,13 @@ __all__ = [
     "owner",
     "progress_text",
     "record_measurement",
+    "recorded_ui",
+    "require_login",
     "require_navigation",
     "rerun_part",
+    "save_run_ui",
     "session_device",
     "sidebar_ui",
     "submit_job",
+    "upload_bytes",
 ]

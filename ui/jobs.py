@@ -18,10 +18,14 @@ tab or a link from the Runs page finds the running job again: it belongs to the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core import jobs, units
+
+if TYPE_CHECKING:  # the run store's package stays unloaded until something is recorded
+    from core.runs.types import Recorded, RunRecord
 
 
 def job_of(key: str) -> jobs.Job | None:
@@ -204,3 +208,35 @@ def job_failed_ui(job: jobs.Job, what: str) -> bool:
     if job.stop_reason:
         st.warning(job.stop_reason)
     return False
+
+
+RUNS_PAGE = "pages/runs.py"
+
+
+def recorded_ui(recorded: Recorded, kept: str = "Nothing else is lost.", where=st) -> None:
+    """Where a run went, in the same words on every page: its id with a link that opens it on
+    the Runs page, or why it was not recorded and what the user still has (`kept`)."""
+    if recorded.ok:
+        where.page_link(
+            RUNS_PAGE,
+            label=f"Recorded as run {recorded.run_id}: open it on the Runs page",
+            icon=":material/history:",
+            query_params={"run": recorded.run_id},
+        )
+    else:
+        where.warning(f"Not recorded: {recorded.reason} {kept}")
+
+
+def save_run_ui(
+    kind: str, build: Callable[[], RunRecord], key: str, label: str, kept: str
+) -> Recorded | None:
+    """A "Save this ..." button that records `build()` as a run of `kind`; what came of it
+    stays shown (under `key`) until the next save. A store that fails loses nothing."""
+    from core import runs  # the store's client (MLflow) loads on the first save, not before
+
+    if st.button(label, key=key, help="Records it in the run store (Runs page)."):
+        st.session_state[f"{key}_recorded"] = runs.try_record(kind, build())
+    recorded = st.session_state.get(f"{key}_recorded")
+    if recorded is not None:
+        recorded_ui(recorded, kept)
+    return recorded

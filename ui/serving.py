@@ -14,7 +14,8 @@ import math
 import streamlit as st
 
 import ui
-from core import servers, serving, units
+from core import units
+from core.serving import servers, serving
 
 DEFAULT_URL = "http://localhost:8000/v1"
 LEVEL_CHOICES = (1, 2, 4, 8, 16, 32, 64)

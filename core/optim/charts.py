@@ -1,120 +1,10 @@
-"""Plotly figures the pages draw; no Streamlit here, so they can be built in a test."""
+"""Plotly figures of the optimizer races (no Streamlit)."""
 
 from __future__ import annotations
 
-import pandas  # noqa: F401 - plotly peeks at sys.modules["pandas"]; importing it here waits
-import plotly.graph_objects as go  # for app.py's background import instead of racing it
+import plotly.graph_objects as go
 
-from core import units
-
-
-def _layout(fig: go.Figure, title: str, height: int, **axes) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin={"t": 60, "b": 40}, **axes)
-    return fig
-
-
-def bars(values: dict[str, float], title: str, y_title: str, height: int = 340) -> go.Figure:
-    """One bar per entry of `values`."""
-    return _layout(
-        go.Figure(go.Bar(x=list(values), y=list(values.values()))),
-        title,
-        height,
-        yaxis_title=y_title,
-    )
-
-
-def cost_vs_size(curve: dict, params: float, usd: float, gpu: str) -> go.Figure:
-    """Training USD against parameters (log-log), with this run marked."""
-    fig = go.Figure(
-        go.Scatter(x=curve["params"], y=curve["usd"], mode="lines", name="20 tokens per parameter")
-    )
-    fig.add_scatter(x=[params], y=[usd], mode="markers", marker_size=12, name="this run")
-    return _layout(
-        fig,
-        f"Training cost against model size on {gpu}",
-        340,
-        xaxis_type="log",
-        yaxis_type="log",
-        xaxis_title="parameters",
-        yaxis_title="USD",
-    )
-
-
-def cost_vs_volume(curve: dict, break_evens: dict[str, float | None], load: float) -> go.Figure:
-    """Monthly USD against requests/day: the self-hosting staircase, one line per API, each
-    break-even and the current load marked."""
-    fig = go.Figure()
-    for name, ys in curve.items():
-        if name != "requests_per_day":
-            shape = "hv" if name == "Self-hosted" else "linear"
-            fig.add_scatter(
-                x=curve["requests_per_day"], y=ys, mode="lines", name=name, line_shape=shape
-            )
-    marked = [(name, volume) for name, volume in break_evens.items() if volume]
-    for i, (name, volume) in enumerate(sorted(marked, key=lambda m: m[1])):
-        fig.add_vline(  # labels alternate top and bottom so neighbours do not overlap
-            x=volume,
-            line_dash="dot",
-            annotation_text=f"{name} break-even: {units.compact(volume)}/day",
-            annotation_position="top left" if i % 2 else "bottom left",
-            annotation_textangle=-90,
-        )
-    fig.add_vline(
-        x=load, line_color="black", annotation_text="your load", annotation_position="bottom right"
-    )
-    return _layout(
-        fig,
-        "Monthly cost against volume",
-        420,
-        xaxis_type="log",
-        yaxis_type="log",
-        xaxis_title="requests per day",
-        yaxis_title="USD per month",
-    )
-
-
-def isoflop(curve: dict, optimum: tuple[float, float], run: tuple[float, float], flops: float):
-    """Chinchilla loss against parameters at a fixed FLOP budget, optimum and run marked."""
-    fig = go.Figure(go.Scatter(x=curve["params"], y=curve["loss"], mode="lines", name="same FLOPs"))
-    fig.add_scatter(
-        x=[optimum[0]], y=[optimum[1]], mode="markers", marker_size=14, name="compute-optimal"
-    )
-    fig.add_scatter(x=[run[0]], y=[run[1]], mode="markers", marker_size=9, name="this run")
-    return _layout(
-        fig,
-        f"Predicted loss at {units.flops(flops)}",
-        380,
-        xaxis_type="log",
-        xaxis_title="parameters",
-        yaxis_title="loss (nats/token)",
-    )
-
-
-def cash_curve(cash_by_month) -> go.Figure:
-    """Cash at the start of each month, USD, with zero marked."""
-    months = list(range(len(cash_by_month)))
-    shown = [c if c > -1e15 else None for c in cash_by_month]
-    fig = go.Figure(go.Scatter(x=months, y=shown, mode="lines", name="cash"))
-    fig.add_hline(y=0, line_color="black", line_dash="dot", annotation_text="cash runs out")
-    return _layout(fig, "Cash over the next 10 years", 340, xaxis_title="month", yaxis_title="USD")
-
-
-# ---- optimizer page ---------------------------------------------------------------------------
-
-PALETTE = (
-    "#4F46E5",
-    "#DC2626",
-    "#059669",
-    "#D97706",
-    "#7C3AED",
-    "#0891B2",
-    "#DB2777",
-    "#65A30D",
-    "#475569",
-    "#EA580C",
-    "#0D9488",
-)
-
+from core import plots
 
 SURFACE_LEVELS = 30  # colour bands of the surface picture
 SURFACE_SCALE = "Blues"  # reversed: low ground dark
@@ -230,7 +120,7 @@ def _add_paths(fig: go.Figure, paths: dict, diverged: dict) -> list[int]:
             y=path[:, 1],
             mode="lines",
             name=label,
-            line={"color": PALETTE[i % len(PALETTE)], "width": 2.5},
+            line={"color": plots.PALETTE[i % len(plots.PALETTE)], "width": 2.5},
         )
     return list(range(first, len(fig.data)))
 
@@ -326,7 +216,7 @@ def optimizer_paths(surface, grid, paths: dict, diverged: dict, frames: int = 40
         yaxis={"range": [y0, y1], "title": "y", "showgrid": False, "zeroline": False},
         legend={"orientation": "h", "y": -0.3, "x": 0},
     )
-    return _layout(fig, f"{surface.name}: {surface.formula}", 720)
+    return plots.layout(fig, f"{surface.name}: {surface.formula}", 720)
 
 
 LOSS_DECADES = 12  # a log loss axis spans at most this many powers of ten below its top
@@ -352,13 +242,15 @@ def loss_curves(losses: dict, log_y: bool) -> go.Figure:
     and some loss is above zero) clipped to LOSS_DECADES decades, which the title says."""
     fig = go.Figure()
     for i, (name, ys) in enumerate(losses.items()):
-        fig.add_scatter(y=ys, mode="lines", name=name, line={"color": PALETTE[i % len(PALETTE)]})
+        fig.add_scatter(
+            y=ys, mode="lines", name=name, line={"color": plots.PALETTE[i % len(plots.PALETTE)]}
+        )
     span = loss_range(losses) if log_y else None
     title, axis = "Loss against step", {"type": "linear"}
     if span:
         axis = {"type": "log", "range": [span[0], span[1]]}
         title += f" (axis cut at 1e{round(span[0] + 0.2)})" if span[2] else ""
-    return _layout(fig, title, 380, xaxis_title="step", yaxis_title="f(x, y)", yaxis=axis)
+    return plots.layout(fig, title, 380, xaxis_title="step", yaxis_title="f(x, y)", yaxis=axis)
 
 
 def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
@@ -370,7 +262,7 @@ def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
     finite = [v for ys in finals.values() for v in ys if math.isfinite(v) and v > 0]
     ceiling = max(finite) * 10 if finite else 1.0
     for i, name in enumerate(finals):
-        color = PALETTE[i % len(PALETTE)]
+        color = plots.PALETTE[i % len(plots.PALETTE)]
         ys = [v if math.isfinite(v) else None for v in finals[name]]
         fig.add_scatter(
             x=lrs[name],
@@ -404,7 +296,7 @@ def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
                         "line": {"width": 2},
                     },
                 )
-    return _layout(
+    return plots.layout(
         fig,
         "Learning-rate sensitivity (x: diverged, ring: chosen)",
         380,
@@ -431,7 +323,7 @@ def mean_bands(curves: dict, x_key: str, x_title: str) -> go.Figure:
                 continue
             x = np.mean([r[x_key][:n] for r in runs], axis=0)
             ys = np.array([r[y_key][:n] for r in runs])
-            color = PALETTE[i % len(PALETTE)]
+            color = plots.PALETTE[i % len(plots.PALETTE)]
             fig.add_scatter(
                 x=np.concatenate([x, x[::-1]]),
                 y=np.concatenate([ys.max(0), ys.min(0)[::-1]]),
@@ -461,61 +353,4 @@ def mean_bands(curves: dict, x_key: str, x_title: str) -> go.Figure:
         fig.update_yaxes(type="log", row=1, col=col)
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_layout(legend={"orientation": "h", "y": -0.25, "x": 0})  # a phone keeps its width
-    return _layout(fig, f"Loss against {x_title} (mean and min-max over seeds)", 420)
-
-
-# ---- CNN page -------------------------------------------------------------------------------
-
-
-def training_curves(rows: list[dict]) -> go.Figure:
-    """Loss and accuracy per epoch, train and validation, side by side."""
-    from plotly.subplots import make_subplots
-
-    epochs = [r["epoch"] for r in rows]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
-    for col, key in ((1, "loss"), (2, "accuracy")):
-        for split, dash in (("train", "solid"), ("val", "dash")):
-            fig.add_scatter(
-                x=epochs,
-                y=[r[f"{split}_{key}"] for r in rows],
-                mode="lines+markers",
-                name=f"{'validation' if split == 'val' else 'train'} {key}",
-                line={"dash": dash, "color": PALETTE[0 if split == "train" else 1]},
-                row=1,
-                col=col,
-            )
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
-    return _layout(fig, "", 340)
-
-
-def confusion(matrix: list[list[int]], classes) -> go.Figure:
-    """Counts of true (rows) against predicted (columns) classes."""
-    labels = [str(c) for c in classes]
-    fig = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            x=labels,
-            y=labels,
-            colorscale="Blues",
-            texttemplate="%{z}",
-            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
-        )
-    )
-    fig.update_yaxes(autorange="reversed", title_text="true class", type="category")
-    fig.update_xaxes(title_text="predicted class", type="category")
-    return _layout(fig, "Confusion matrix (test set)", 460)
-
-
-def loss_by_step(rows: list[dict]) -> go.Figure:
-    """Training and validation loss against step."""
-    steps = [r["step"] for r in rows]
-    fig = go.Figure()
-    fig.add_scatter(x=steps, y=[r["train_loss"] for r in rows], name="train", mode="lines+markers")
-    fig.add_scatter(
-        x=steps,
-        y=[r["val_loss"] for r in rows],
-        name="validation",
-        mode="lines+markers",
-        line={"dash": "dash"},
-    )
-    return _layout(fig, "Loss (nats per token)", 320, xaxis_title="step", yaxis_title="loss")
+    return plots.layout(fig, f"Loss against {x_title} (mean and min-max over seeds)", 420)

@@ -1,7 +1,7 @@
 """The business case in one call: inputs -> every figure the calculator page shows, its
 charts' data, a CSV of inputs and results and a one-page Markdown summary.
 
-Pure Python on top of `core.costs`; no torch, no pandas.
+Pure Python on top of `core.economics.costs`; no torch, no pandas.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import io
 import math
 from dataclasses import asdict, dataclass, field
 
-from core import costs, units
+from core import units
+from core.economics import costs
+from core.runs.types import RunRecord
 
 PRICING = {"on-demand": 1.0, "spot": 0.5, "1-yr reserved": 0.7}  # x on-demand (assumed typical)
 
@@ -113,7 +115,7 @@ def measured_speed_warning(label: str, params: float | None, shape: costs.ModelS
 
 
 def default_apis() -> list[ApiPrice]:
-    """API prices from core/catalog/api_prices.csv."""
+    """API prices from core/economics/catalog/api_prices.csv."""
     return [
         ApiPrice(r["name"], float(r["input_per_m"]), float(r["output_per_m"]))
         for r in costs.read_csv("api_prices.csv")
@@ -638,16 +640,19 @@ def record_case(
     params = {f"{sec}.{name}": value for sec, kind, name, value, _ in rows if kind == "input"}
     return runs.record(
         "business",
-        name=f"{units.params(train.params)} on {train.gpu}, {units.compact(startup.users)} users",
-        params=params,
-        metrics={
-            "training_cost_usd": r.train.usd,
-            "serving_monthly_usd": r.serve.monthly_usd,
-            "usd_per_m_tokens": r.serve.usd_per_m_tokens,
-            "net_burn_usd_per_month": r.startup.net_burn,
-            "runway_months": r.startup.runway_months,
-            "months_to_profit": r.startup.months_to_profit,
-        },
-        tables={"inputs_and_results": table},
-        artifacts={"business_case.md": summary_markdown(train, serve, startup, r)},
+        RunRecord(
+            name=f"{units.params(train.params)} on {train.gpu}, "
+            f"{units.compact(startup.users)} users",
+            params=params,
+            metrics={
+                "training_cost_usd": r.train.usd,
+                "serving_monthly_usd": r.serve.monthly_usd,
+                "usd_per_m_tokens": r.serve.usd_per_m_tokens,
+                "net_burn_usd_per_month": r.startup.net_burn,
+                "runway_months": r.startup.runway_months,
+                "months_to_profit": r.startup.months_to_profit,
+            },
+            tables={"inputs_and_results": table},
+            artifacts={"business_case.md": summary_markdown(train, serve, startup, r)},
+        ),
     )

@@ -1,7 +1,7 @@
 """The image classifier: a configurable CNN, its training loop, evaluation, Grad-CAM,
 prediction and export (safetensors + JSON, ONNX).
 
-Data stay on the device as `core.data.ImageTensors`: a batch is an index slice and the
+Data stay on the device as `core.vision.data.ImageTensors`: a batch is an index slice and the
 augmentation (flips, small shifts) runs on the device. Training takes a `JobContext`, checks
 Stop every batch and always hands back the best model seen so far.
 """
@@ -23,10 +23,10 @@ from safetensors.torch import load, save
 from torch import nn
 
 from core import device as dev
-from core import optimizers
-from core.data import ImageTensors, Quiet
 from core.distributed import TrainHooks
-from core.jobs import JobContext
+from core.optim import optimizers
+from core.progress import QUIET, Progress
+from core.vision.data import ImageTensors
 
 # ---- model --------------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def last_conv_index(model: nn.Sequential) -> int:
 class TrainConfig:
     """How to train."""
 
-    optimizer: str = "AdamW"  # a name in core.optimizers.REGISTRY
+    optimizer: str = "AdamW"  # a name in core.optim.optimizers.REGISTRY
     lr: float = 1e-2  # peak learning rate
     batch_size: int = 128
     epochs: int = 15
@@ -340,14 +340,14 @@ def train_classifier(
     splits: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     model_cfg: CNNConfig,
     cfg: TrainConfig,
-    ctx: JobContext | None = None,
+    ctx: Progress | None = None,
     hooks: TrainHooks | None = None,
 ) -> TrainResult:
     """Train on splits[0], pick the best epoch on splits[1]; report every batch and log every
     epoch to `ctx`, stop when it says so, and always return the best model seen. `hooks`:
     the distributed wrapper and checkpoints of `core.train` (none for the page)."""
     train_idx, val_idx, _ = splits
-    ctx = ctx or Quiet()
+    ctx = ctx or QUIET
     hooks = hooks or TrainHooks()  # train hook
     # setup: seeds, a model normalising with the training images' own statistics, optimizer
     torch.manual_seed(cfg.seed)

@@ -1,7 +1,7 @@
 """The optimizer registry, shared by the optimizer page and the CNN page, and a vectorised
 runner that moves many 2-D points at once.
 
-Each entry builds the real `torch.optim` optimizer (Lion: `core.lion`) for training a
+Each entry builds the real `torch.optim` optimizer (Lion: `core.optim.lion`) for training a
 model, and has a NumPy update rule that follows the same algorithm for the 2-D sweeps: one
 array of shape (R, 2) holds every (optimizer, learning rate) run, so 8 optimizers x 20
 learning rates x 500 steps take a fraction of a second. Tests hold the NumPy rules to
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.surfaces import Surface
+from core.optim.surfaces import Surface
+from core.runs.types import RunRecord
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class OptimizerSpec:
         import torch
 
         if self.torch_class == "Lion":
-            from core.lion import Lion
+            from core.optim.lion import Lion
 
             cls = Lion
         else:
@@ -429,19 +430,21 @@ def record_race(race: Race, figures: dict) -> str:
     finals = [float(x) for x in race.sweep.final_loss if math.isfinite(x)]
     return runs.record(
         "optimizers",
-        name=f"{race.surface.name}: " + ", ".join(race.names),
-        params={
-            "kind": "2-D surface",
-            "surface": race.surface.name,
-            "formula": race.surface.formula,
-            "optimizers": list(race.names),
-            "steps": int(race.sweep.paths.shape[1] - 1),
-            "rates": {n: float(race.lrs[n]) for n in race.names},
-            "how": dict(race.how),
-        },
-        metrics={"best_final_loss": min(finals, default=math.nan)},
-        tables={"results": race.table()},
-        figures=figures,
+        RunRecord(
+            name=f"{race.surface.name}: " + ", ".join(race.names),
+            params={
+                "kind": "2-D surface",
+                "surface": race.surface.name,
+                "formula": race.surface.formula,
+                "optimizers": list(race.names),
+                "steps": int(race.sweep.paths.shape[1] - 1),
+                "rates": {n: float(race.lrs[n]) for n in race.names},
+                "how": dict(race.how),
+            },
+            metrics={"best_final_loss": min(finals, default=math.nan)},
+            tables={"results": race.table()},
+            figures=figures,
+        ),
     )
 
 

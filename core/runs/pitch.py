@@ -233,7 +233,7 @@ def _business_row(metric: str, value: float, source: str) -> tuple[str, str, str
 def _business(case: RunDetail) -> str:
     """Every figure of the case with its unit and source."""
     rows = case.tables.get(BUSINESS_FIGURES)
-    source = "Business case page: core.costs formulas on the inputs below"
+    source = "Business case page: core.economics.costs formulas on the inputs below"
     if rows:
         body = [
             (r.get("figure", ""), r.get("value", ""), r.get("unit", ""), r.get("source", source))

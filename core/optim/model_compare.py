@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from core import data as datasets
 from core import device as dev
-from core import optimizers
-from core.data import ImageTensors
 from core.jobs import JobContext
+from core.optim import optimizers
+from core.runs.types import RunRecord
+from core.vision import data as datasets
+from core.vision.data import ImageTensors
 
 # The race's MLP (64 -> 128 -> 10, batches of 64) is too small for a second CPU thread: on
 # 2 cores the default race took 2.5 s on one thread against 2.8-3.8 s on two (OpenMP's
@@ -229,7 +230,7 @@ CURVE_AXES = {"step": "step", "training seconds": "seconds"}  # x-axis label -> 
 
 def curve_figure(result: Comparison, x: str = "step"):
     """Validation and training loss against `x` (a CURVE_AXES label), one plotly figure."""
-    from core import charts
+    from core.optim import charts
 
     return charts.mean_bands(curves(result), CURVE_AXES[x], x)
 
@@ -248,17 +249,19 @@ def record(result: Comparison, seconds: float) -> None:
     try:
         result.run_id = runs.record(
             "optimizers",
-            name="real model: " + ", ".join(result.best_lr),
-            params={
-                "kind": "real model (MLP on digits)",
-                "config": asdict(result.config),
-                "tuned_rates": result.best_lr,
-                "stopped": result.stopped,
-            },
-            metrics={"best_val_loss": min(losses, default=math.nan), "seconds": seconds},
-            tables={"results": rows},
-            figures=curve_figures(result) if result.runs else None,
-            status="KILLED" if result.stopped else "FINISHED",
+            RunRecord(
+                name="real model: " + ", ".join(result.best_lr),
+                params={
+                    "kind": "real model (MLP on digits)",
+                    "config": asdict(result.config),
+                    "tuned_rates": result.best_lr,
+                    "stopped": result.stopped,
+                },
+                metrics={"best_val_loss": min(losses, default=math.nan), "seconds": seconds},
+                tables={"results": rows},
+                figures=curve_figures(result) if result.runs else None,
+                status="KILLED" if result.stopped else "FINISHED",
+            ),
         )
     except runs.StoreError as err:
         result.not_recorded = str(err)

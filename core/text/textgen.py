@@ -27,9 +27,11 @@ from pathlib import Path
 
 import torch
 
-from core import costs, limits, paths, units
 from core import device as dev
+from core import limits, paths, units
 from core.distributed import TrainHooks
+from core.economics import costs
+from core.runs.types import RunRecord
 
 SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
 PLAIN_STOPS = ("\nUser:", "\nSystem:")  # a base model's next turn starts here
@@ -167,12 +169,12 @@ def _sharing_copy(model):
 
 def fast_variant(lm: LoadedModel) -> LoadedModel:
     """The fast path of `lm`, built once and shared, generating under `lm`'s lock: on CPU
-    fp16 weights (core.quant: decode is memory-bound, and fp16 reads half of fp32's bytes;
+    fp16 weights (core.text.quant: decode is memory-bound, and fp16 reads half of fp32's bytes;
     prompts still run in fp32); on CUDA half-precision weights with a static KV cache (which
     transformers compiles). Elsewhere, or for a CPU model not in fp32, `lm` itself."""
     import copy
 
-    from core import quant
+    from core.text import quant
 
     if lm.device not in ("cpu", "cuda") or lm.fast:
         return lm
@@ -718,7 +720,7 @@ def chat_events(
     ('waiting', place in the queue), ('text', reply so far) at most once per `every` s
     whatever the token rate, ('error', why), ('end', Reply). A stream cut short (Stop, or
     any click that reruns the page) keeps its text, marked [stopped]. `events` replaces the
-    local model's stream with another of the same events (core.serving.stream_chat for a
+    local model's stream with another of the same events (core.serving.serving.stream_chat for a
     server)."""
     last = -math.inf
     try:
@@ -998,13 +1000,13 @@ class NotRecorded(Exception):
 
 
 def record_run(tool: str, **run) -> str:
-    """`core.runs.record(tool, **run)`; NotRecorded with the store's message when it fails."""
+    """`runs.record(tool, RunRecord(**run))`; NotRecorded with the store's message on failure."""
     try:
         from core import runs  # lazily: it brings MLflow, which Home never needs
     except ImportError:
         raise NotRecorded("This copy of the app has no run store (core.runs).") from None
     try:
-        return runs.record(tool, **run)
+        return runs.record(tool, RunRecord(**run))
     except runs.StoreError as err:
         raise NotRecorded(str(err)) from None
 

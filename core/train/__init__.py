@@ -1,8 +1,8 @@
 """The pages' trainers as headless jobs: `python -m core.train cnn|gpt2 --config run.json`,
 alone or under `torchrun` (DistributedDataParallel, NCCL on GPUs, gloo on the CPU).
 
-The command calls the very trainers the pages call (`core.vision.train_classifier`,
-`core.textgen.train_small_gpt2`) and adds only `JobHooks`: the distributed wrapper
+The command calls the very trainers the pages call (`core.vision.vision.train_classifier`,
+`core.text.textgen.train_small_gpt2`) and adds only `JobHooks`: the distributed wrapper
 (`core.distributed`) and a checkpoint every epoch (model, optimizer, schedule, RNG, epoch,
 history) written atomically to `runs_dir()/jobs/<name>`, from which a job restarted by
 `torchrun --max-restarts K` (or launched again) resumes. Rank 0 alone records into the run
@@ -187,7 +187,7 @@ def gpt2_run_config(cfg, text_path: str | None = None) -> dict:
 def cnn_configs(spec: RunSpec, ds) -> tuple:
     """(CNNConfig, TrainConfig) of a cnn spec; the data set `ds` (or None before loading)
     fills channels, classes and image size, which must agree with any given."""
-    from core import vision
+    from core.vision import vision
 
     model = dict(spec.model)
     if ds is not None:
@@ -207,7 +207,7 @@ def cnn_configs(spec: RunSpec, ds) -> tuple:
 
 def gpt2_config(spec: RunSpec):
     """The TinyGPTConfig of a gpt2 spec ("model" and "train" fields together)."""
-    from core import textgen
+    from core.text import textgen
 
     values = {**spec.model, **spec.train, "name": spec.name, "seed": spec.seed}
     return _build(textgen.TinyGPTConfig, values, "model/train")
@@ -240,7 +240,7 @@ def _existing(path: str) -> Path:
 
 def load_images(spec: DataSpec, device: str):
     """The image set of `spec` on `device`; ConfigError when it cannot be read."""
-    from core import data
+    from core.vision import data
 
     try:
         if spec.source == "digits":
@@ -256,7 +256,7 @@ def load_images(spec: DataSpec, device: str):
 
 def load_text(spec: DataSpec) -> str:
     """The training text of `spec`; ConfigError when it cannot be used."""
-    from core import textgen
+    from core.text import textgen
 
     if spec.source == "builtin-text":
         return textgen.builtin_corpus()
@@ -574,9 +574,9 @@ def per_rank_batch(batch: int, world_size: int) -> int:
 
 
 def _rank_context(hooks: JobHooks, recorder: Recorder, step_key: str):
-    from core.data import Quiet
+    from core.progress import QUIET
 
-    return StoreContext(recorder, step_key) if hooks.is_main else Quiet()
+    return StoreContext(recorder, step_key) if hooks.is_main else QUIET
 
 
 def _check_world(n_train: int, world, what: str) -> None:
@@ -589,8 +589,9 @@ def _check_world(n_train: int, world, what: str) -> None:
 
 def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
     """Train the spec's CNN (the page's own trainer) under `world`; rank 0 records it as the
-    page records a run (`core.cnn`), with the distributed figures beside."""
-    from core import cnn, data, distributed, vision
+    page records a run (`core.vision.cnn`), with the distributed figures beside."""
+    from core import distributed
+    from core.vision import cnn, data, vision
 
     ds = load_images(spec.data, world.device)
     model_cfg, train_cfg = cnn_configs(spec, ds)
@@ -644,7 +645,7 @@ def _cnn_summary(result, evaluation, hooks: JobHooks, local_batch: int) -> dict:
 
 
 def _record_cnn(recorder: Recorder, run: dict, summary: dict, world) -> None:
-    """End the live run with what `core.cnn` records for a page's run (the per-epoch
+    """End the live run with what `core.vision.cnn` records for a page's run (the per-epoch
     history is in already), the distributed figures overriding the one-process ones."""
     metrics = run["metrics"] | {k: v for k, v in summary.items() if isinstance(v, int | float)}
     if world.device == "cuda":  # every rank's GPU is paid for
@@ -663,7 +664,8 @@ def run_gpt2(spec: RunSpec, world, recorder: Recorder) -> dict:
     """Train the spec's small GPT-2 (the chat page's own trainer); rank 0 saves it into
     models_dir() (the chat picker lists it) and records it as the page does
     (`textgen.gpt2_run`)."""
-    from core import distributed, textgen
+    from core import distributed
+    from core.text import textgen
 
     text = load_text(spec.data)
     cfg = gpt2_config(spec)
@@ -813,7 +815,7 @@ def start_local(run_json: dict, nproc: int = 2) -> LocalJob:
     args = ["torchrun", "--nproc-per-node", str(nproc), "--max-restarts", "0"]
     args += ["-m", "core.train", spec.kind, "--config", str(config)]
     env = os.environ | {"OMP_NUM_THREADS": "1", "DASHBOARD_DEVICE": "cpu"}
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     with (folder / LOG_FILE).open("wb") as log:
         process = subprocess.Popen(
@@ -854,7 +856,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         description="Train the dashboard's CNN or small GPT-2 headless; under torchrun with DDP.",
     )
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("--config", required=True, help="run.json (see core/train.py)")
+    parser.add_argument("--config", required=True, help="run.json (see core/train/)")
     return parser.parse_args(argv)
 
 
@@ -908,7 +910,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

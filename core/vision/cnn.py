@@ -2,7 +2,7 @@
 loaded back from a recorded run.
 
 The page submits `train_job(request)` to `core.jobs`. The worker trains
-(`core.vision.train_classifier`), evaluates on the test split and returns an `Outcome` the
+(`core.vision.vision.train_classifier`), evaluates on the test split and returns an `Outcome` the
 page draws at once; recording (`core.runs`: data, configs, per-epoch metrics, test figures,
 weights, ONNX, curves) then runs on in a thread of its own, so the user never waits for the
 store, and a store that fails costs the record, never the trained model.
@@ -22,10 +22,13 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from core import charts, costs, runs, vision
 from core import device as dev
-from core.data import ImageTensors, Quiet, split
-from core.jobs import JobContext
+from core import runs
+from core.economics import costs
+from core.progress import Progress
+from core.runs.types import RunRecord
+from core.vision import charts, vision
+from core.vision.data import ImageTensors, split
 
 MODEL_FILES = {  # artifact names of a recorded CNN
     "weights": "model/cnn.safetensors",
@@ -104,7 +107,7 @@ def train_job(request: Request, after_page: bool = False):
     results (`outcome.shown`), or RECORD_AFTER_S if no page does: run beside the page's
     results it slowed them."""
 
-    def target(ctx: JobContext) -> Outcome:
+    def target(ctx: Progress) -> Outcome:
         outcome = train(request, ctx)
         if not after_page:
             outcome.shown.set()
@@ -118,7 +121,7 @@ def train_job(request: Request, after_page: bool = False):
     return target
 
 
-def train(request: Request, ctx: JobContext | Quiet | None = None) -> Outcome:
+def train(request: Request, ctx: Progress | None = None) -> Outcome:
     """Split, train and evaluate `request` (no recording)."""
     t0 = time.perf_counter()
     data = request.data
@@ -137,7 +140,7 @@ def train(request: Request, ctx: JobContext | Quiet | None = None) -> Outcome:
 def record(outcome: Outcome) -> None:
     """Record `outcome` in the run store; sets run_id or not_recorded, then `recorded`."""
     try:
-        outcome.run_id = runs.record(TOOL, **_record_args(outcome))
+        outcome.run_id = runs.record(TOOL, RunRecord(**_record_args(outcome)))
     except runs.StoreError as err:
         outcome.not_recorded = str(err)
     except Exception as err:  # a thread nobody joins: the page shows why, never a lost model

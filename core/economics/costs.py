@@ -8,7 +8,7 @@ follow EleutherAI's "Transformer Math 101" and Hoffmann et al. 2022 (Chinchilla)
 - L(N, D) = E + A / N^alpha + B / D^beta, compute-optimal at about 20 tokens per parameter.
 
 The GPU catalog, API prices, model presets and published training runs are CSV files in
-core/catalog/, dated and sourced; the page lets a user edit them for the session.
+core/economics/catalog/, dated and sourced; the page lets a user edit them for the session.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class GPU:
 
 
 def read_csv(name: str) -> list[dict[str, str]]:
-    """Rows of core/catalog/`name` as dicts of strings."""
+    """Rows of core/economics/catalog/`name` as dicts of strings."""
     with open(CATALOG_DIR / name, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
@@ -123,7 +123,7 @@ def gpu_from_row(row: dict) -> GPU:
 
 
 def load_gpu_catalog() -> MappingProxyType:
-    """name -> GPU from core/catalog/gpus.csv, read-only."""
+    """name -> GPU from core/economics/catalog/gpus.csv, read-only."""
     return MappingProxyType({r["name"]: gpu_from_row(r) for r in read_csv("gpus.csv")})
 
 
@@ -158,7 +158,7 @@ class ModelShape:
 
 
 def model_presets() -> dict[str, ModelShape]:
-    """Name -> ModelShape from core/catalog/models.csv."""
+    """Name -> ModelShape from core/economics/catalog/models.csv."""
     return {
         r["name"]: ModelShape(
             name=r["name"],
@@ -627,7 +627,7 @@ def _number(raw: str) -> float | None:
 def check_published_runs(
     mfu: float, catalog: MappingProxyType | dict | None = None
 ) -> list[RunCheck]:
-    """Every run in core/catalog/published_runs.csv with this calculator's estimate and error."""
+    """Every run in catalog/published_runs.csv with this calculator's estimate and error."""
     mfu = fraction("MFU", mfu)
     checks = []
     for r in read_csv("published_runs.csv"):

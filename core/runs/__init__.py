@@ -7,8 +7,9 @@ of the app at one MLflow server. One MLflow experiment per tool (`TOOLS`). Each 
 worker threads can record at once. `import mlflow` happens inside functions only: Home and
 the calculator never pay for it.
 
-    run_id = runs.record("cnn", name="digits 3 blocks", params=cfg, metrics={"test_accuracy": 0.99},
-                         history=[{"step": 1, "loss": 0.3}], figures={"curves": fig})
+    run = RunRecord(name="digits 3 blocks", params=cfg, metrics={"test_accuracy": 0.99},
+                    history=[{"step": 1, "loss": 0.3}], figures={"curves": fig})
+    run_id = runs.record("cnn", run)          # or runs.try_record: a run id or the reason
     live = runs.start("gpt2", name="own text", params=cfg)   # long jobs: follow from the store
     live.log(10, loss=2.1); live.finish("FINISHED", metrics={"val_loss": 1.9})
 
@@ -39,17 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import limits, paths, units
+from core import limits, paths, tools, units
+from core.runs.types import Recorded, RunRecord
 
-TOOLS = ("cnn", "gpt2", "chat", "optimizers", "business")  # one MLflow experiment each
-TOOL_LABELS = {
-    "cnn": "Train a CNN",
-    "gpt2": "GPT-2 training",
-    "chat": "Chat",
-    "optimizers": "Compare optimizers",
-    "business": "Business case",
-}
-EXPERIMENT_PREFIX = "dashboard/"  # experiment name = prefix + tool, e.g. "dashboard/cnn"
+TOOLS = tuple(tools.RUN_KINDS)  # one MLflow experiment each
+TOOL_LABELS = {kind.id: kind.label for kind in tools.RUN_KINDS.values()}
+EXPERIMENT_PREFIX = tools.EXPERIMENT_PREFIX  # experiment name = prefix + tool, e.g. "dashboard/cnn"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")  # MLflow's run states
 JOB_STATUS = {"done": "FINISHED", "stopped": "KILLED", "failed": "FAILED", "running": "RUNNING"}
 TABLES_DIR = "tables"  # artifact folder of `tables` (one JSON list of rows each)
@@ -69,24 +65,8 @@ PARAM_VALUE_CHARS = 6000  # MLflow's limit on one param value; longer ones are c
 _KEY_BAD_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")  # what MLflow refuses in a key
 
 
-@dataclass(frozen=True, kw_only=True)
-class Headline:
-    """The figure that sums a tool's run up in a list: first metric of `metrics` present."""
-
-    label: str  # column title
-    metrics: tuple[str, ...]  # metric names to try, in order
-    unit: str  # "%" (a fraction shown in percent), "USD", "tokens/s" or ""
-
-
-HEADLINES = {
-    "cnn": Headline(label="Test accuracy", metrics=("test_accuracy",), unit="%"),
-    "gpt2": Headline(label="Final val loss", metrics=("val_loss",), unit=""),
-    "chat": Headline(label="Speed", metrics=("tokens_per_s",), unit="tokens/s"),
-    "optimizers": Headline(
-        label="Best final loss", metrics=("best_val_loss", "best_final_loss"), unit=""
-    ),
-    "business": Headline(label="Training cost", metrics=("training_cost_usd",), unit="USD"),
-}
+Headline = tools.Headline
+HEADLINES = {kind.id: kind.headline for kind in tools.RUN_KINDS.values()}
 
 
 class StoreError(Exception):
@@ -597,40 +577,42 @@ def start(tool: str, *, name: str, params: dict | None = None, tags: dict | None
     return LiveRun(client, uri, run_id, tool)
 
 
-def record(
-    tool: str,
-    *,
-    name: str,
-    params: dict,
-    metrics: dict[str, float],
-    history: list[dict] | None = None,
-    step_key: str = "step",
-    tables: dict[str, list[dict]] | None = None,
-    figures: dict | None = None,
-    artifacts: dict[str, bytes | str | Path] | None = None,
-    tags: dict | None = None,
-    status: str = "FINISHED",
-) -> str:
-    """Record a whole run in one call; returns its run id.
+def record(tool: str, run: RunRecord) -> str:
+    """Record a whole run in one call; returns its run id (StoreError when the store fails).
 
     history rows become step metrics (`step_key` gives the step); tables are stored as JSON,
     figures (plotly) as JSON and HTML; artifacts map a name in the run to bytes, text (str)
     or a Path (a file, or a folder uploaded whole).
     """
     _check_tool(tool)
-    final = _status(status)
-    _split_artifacts(artifacts or {})  # bad names or missing paths fail before anything is written
-    run = start(tool, name=name, params=params, tags=tags)
+    final = _status(run.status)
+    _split_artifacts(run.artifacts)  # bad names or missing paths fail before anything is written
+    live = start(tool, name=run.name, params=run.params, tags=run.tags)
     try:
-        if history:
-            run.log_history(history, step_key)
-        return run.finish(
-            final, metrics=metrics, tables=tables, figures=figures, artifacts=artifacts
+        if run.history:
+            live.log_history(run.history, run.step_key)
+        return live.finish(
+            final,
+            metrics=run.metrics,
+            tables=run.tables,
+            figures=run.figures,
+            artifacts=run.artifacts,
         )
     except StoreError:
         with contextlib.suppress(Exception):
-            run._client.set_terminated(run.id, status="FAILED")
+            live._client.set_terminated(live.id, status="FAILED")
         raise
+
+
+def try_record(tool: str, run: RunRecord) -> Recorded:
+    """Record `run`; the run id, or the reason it could not be recorded (nothing else is lost:
+    the caller keeps its model and results)."""
+    try:
+        return Recorded(run_id=record(tool, run))
+    except StoreError as err:
+        return Recorded(reason=str(err))
+    except Exception as err:  # a failure not foreseen: still a reason, never lost work
+        return Recorded(reason=f"{type(err).__name__}: {err}")
 
 
 # ---- reading ------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from core import limits, paths
-from core.jobs import JobContext
+from core.progress import QUIET, Progress
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -138,32 +138,18 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
-class Quiet:
-    """The job context of work nobody watches: never stops, reports nowhere (the protocol of
-    `core.jobs.JobContext`)."""
-
-    def should_stop(self) -> bool:
-        return False
-
-    def report(self, progress: float, message: str = "", rate=None, unit: str = "items") -> None:
-        pass
-
-    def log(self, **row) -> None:
-        pass
-
-
 def fetch(
     urls: tuple[str, ...],
     dest: Path,
     md5: str | None,
-    ctx: JobContext | Quiet | None = None,
+    ctx: Progress | None = None,
     share: tuple[int, int] = (0, 1),
     timeout: float = 20.0,
 ) -> Path:
     """Download the first of `urls` that works to `dest` (kept if already there with the
     right checksum). Reports to `ctx` as file `share[0]` of `share[1]`, in MiB/s, and stops
     when it says so. Raises DataError when none works."""
-    ctx = ctx or Quiet()
+    ctx = ctx or QUIET
     if dest.exists() and (md5 is None or _md5(dest) == md5):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +188,7 @@ def _stream(url: str, part: Path, ctx, share: tuple[int, int], timeout: float) -
             ctx.report((i + done / max(total, 1)) / n, f"{part.stem}: {mib}", speed, "MiB")
 
 
-def fetch_download(name: str, ctx: JobContext | Quiet | None = None) -> Path:
+def fetch_download(name: str, ctx: Progress | None = None) -> Path:
     """Download the files of torchvision set `name` into `data_root()` (those already there
     are kept), reporting to the job context `ctx`. Returns the root folder."""
     spec = downloads().get(name)

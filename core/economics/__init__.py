@@ -1,0 +1,1 @@
+"""The business case: GPU catalog, cost formulas, the calculator's case and its charts."""

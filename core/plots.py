@@ -1,0 +1,27 @@
+"""What every tool's plotly figures share: one layout call and one palette. No Streamlit,
+so a figure can be built in a test."""
+
+from __future__ import annotations
+
+import pandas  # noqa: F401 - plotly peeks at sys.modules["pandas"]; importing it here waits
+import plotly.graph_objects as go  # for app.py's background import instead of racing it
+
+PALETTE = (
+    "#4F46E5",
+    "#DC2626",
+    "#059669",
+    "#D97706",
+    "#7C3AED",
+    "#0891B2",
+    "#DB2777",
+    "#65A30D",
+    "#475569",
+    "#EA580C",
+    "#0D9488",
+)
+
+
+def layout(fig: go.Figure, title: str, height: int, **axes) -> go.Figure:
+    """`fig` with its title, height in px, the shared margins and any axis settings."""
+    fig.update_layout(title=title, height=height, margin={"t": 60, "b": 40}, **axes)
+    return fig

@@ -1,0 +1,2 @@
+"""Past one process: an OpenAI-compatible client, load tests, managed
+`transformers serve` servers."""
