@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from core.vision.data import ImageTensors
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Resident:
     """One cached resource, as the sidebar lists it."""
 
@@ -140,4 +140,4 @@ def free_cached_resources() -> Freed:
         released += entry.nbytes
     gc.collect()
     _empty_device_caches()
-    return Freed(released, kept)
+    return Freed(released=released, kept=kept)

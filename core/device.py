@@ -153,7 +153,7 @@ def autocast(device: str) -> AbstractContextManager:
     return torch.autocast(device_type=device, dtype=dtype)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MemoryReport:
     """Memory in use on one device, in bytes."""
 
@@ -201,7 +201,7 @@ def _cuda_memory() -> MemoryReport | None:
         used_mib, total_mib = float(row[0]), float(row[1])
     except ValueError:
         return None
-    return MemoryReport("cuda", int(used_mib * 2**20), int(total_mib * 2**20))
+    return MemoryReport(device="cuda", used=int(used_mib * 2**20), total=int(total_mib * 2**20))
 
 
 def _mps_memory() -> MemoryReport:
@@ -209,7 +209,7 @@ def _mps_memory() -> MemoryReport:
         mps = sys.modules["torch"].mps
         used = mps.driver_allocated_memory()
         return MemoryReport(device="mps", used=used, total=mps.recommended_max_memory(), by_us=used)
-    return MemoryReport("mps", _process_rss(), _total_ram())
+    return MemoryReport(device="mps", used=_process_rss(), total=_total_ram())
 
 
 def memory_report(device: str) -> MemoryReport:
@@ -220,4 +220,4 @@ def memory_report(device: str) -> MemoryReport:
             return report
     if device == "mps":
         return _mps_memory()
-    return MemoryReport("cpu", _process_rss(), _total_ram())
+    return MemoryReport(device="cpu", used=_process_rss(), total=_total_ram())

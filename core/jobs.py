@@ -73,7 +73,7 @@ class JobContext:
             self._job._metrics.append(metrics)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Job:
     """A background worker running `target(ctx)`; start it with `submit` (queued) or `start`."""
 
@@ -333,8 +333,8 @@ def submit(
     Raises JobRefused when `owner` already has an active job for `tool`.
     """
     job = Job(
-        target,
-        name,
+        target=target,
+        name=name,
         tool=tool,
         device=device,
         owner=owner,

@@ -40,7 +40,7 @@ def test_second_call_returns_the_same_object(counted_loads):
 def test_resident_ledger_lists_what_is_loaded(counted_loads):
     assert cache.resident() == []
     loaded = cache.digits("cpu")
-    assert cache.resident() == [cache.Resident("digits", "cpu", loaded.nbytes)]
+    assert cache.resident() == [cache.Resident(name="digits", device="cpu", nbytes=loaded.nbytes)]
     assert loaded.nbytes == 1797 * 64 * 1 + 1797 * 8  # uint8 pixels, int64 labels
 
 

@@ -24,7 +24,7 @@ def store(tmp_path, monkeypatch):
 
 def run_job(epochs: int = 2) -> cnn.Outcome:
     request = cnn.Request(data=DIGITS, model=MODEL, train=vision.TrainConfig(epochs=epochs))
-    job = jobs.Job(cnn.train_job(request), "train cnn", tool="cnn").start()
+    job = jobs.Job(target=cnn.train_job(request), name="train cnn", tool="cnn").start()
     assert job.wait(120) and job.status == "done", job.details
     assert job.result.recorded.wait(120)
     return job.result
@@ -72,7 +72,7 @@ def test_an_unwritable_store_keeps_the_model(store, monkeypatch):
 
 def test_a_run_stopped_before_any_epoch_is_not_recorded(store):
     request = cnn.Request(data=DIGITS, model=MODEL, train=vision.TrainConfig(epochs=50))
-    job = jobs.Job(cnn.train_job(request), "train cnn", tool="cnn")
+    job = jobs.Job(target=cnn.train_job(request), name="train cnn", tool="cnn")
     job.stop()
     job.start()
     assert job.wait(60)
@@ -92,7 +92,9 @@ def test_from_the_page_the_recording_waits_until_the_results_are_drawn(monkeypat
     began = threading.Event()
     monkeypatch.setattr(cnn, "record", lambda outcome: (began.set(), outcome.recorded.set()))
     request = cnn.Request(data=DIGITS, model=MODEL, train=vision.TrainConfig(epochs=1))
-    job = jobs.Job(cnn.train_job(request, after_page=True), "train cnn", tool="cnn").start()
+    job = jobs.Job(
+        target=cnn.train_job(request, after_page=True), name="train cnn", tool="cnn"
+    ).start()
     assert job.wait(120) and job.status == "done", job.details
     assert not began.wait(0.5)  # the page's results first
     job.result.shown.set()  # what outcome_ui does once it has drawn them

@@ -15,7 +15,7 @@ def test_progress_metrics_and_result():
             ctx.log(step=i, loss=1.0 / (i + 1))
         return "finished"
 
-    job = jobs.Job(work).start()
+    job = jobs.Job(target=work).start()
     assert job.wait(10)
     assert job.status == "done" and job.result == "finished"
     assert job.progress == 1.0 and job.message == "step 4"
@@ -34,7 +34,7 @@ def test_stop_takes_effect_at_the_next_check_and_keeps_the_partial_result():
             time.sleep(0.001)
         return done
 
-    job = jobs.Job(work).start()
+    job = jobs.Job(target=work).start()
     assert started.wait(5)
     assert job.running and job.status == "running"
     job.stop()
@@ -48,7 +48,7 @@ def test_a_failing_worker_reports_instead_of_hanging():
         ctx.report(0.5, "half way")
         raise RuntimeError("CUDA out of memory")
 
-    job = jobs.Job(work).start()
+    job = jobs.Job(target=work).start()
     assert job.wait(5)
     assert job.status == "failed"
     assert isinstance(job.error, RuntimeError) and str(job.error) == "CUDA out of memory"
@@ -63,7 +63,7 @@ def test_eta_extrapolates_from_progress():
         ctx.report(0.25)
         gate.wait(5)
 
-    job = jobs.Job(work).start()
+    job = jobs.Job(target=work).start()
     while job.progress < 0.25:
         time.sleep(0.001)
     time.sleep(0.05)
@@ -159,7 +159,7 @@ def test_describe_keeps_user_errors_plain_and_names_unexpected_ones():
 
 def test_a_job_is_active_from_the_moment_it_starts(monkeypatch):
     """Between start() and the thread's first step the job is running, never 'ended'."""
-    job = jobs.Job(lambda ctx: None)
+    job = jobs.Job(target=lambda ctx: None)
     seen = []
     original = threading.Thread.start
 

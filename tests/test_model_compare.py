@@ -61,7 +61,7 @@ def test_the_race_runs_on_one_cpu_thread_and_puts_the_count_back(monkeypatch):
 
 def test_stop_returns_what_finished():
     cfg = model_compare.CompareConfig(optimizers=("Adam", "Lion"), seeds=2, epochs=30)
-    job = jobs.Job(lambda ctx: model_compare.compare(DIGITS, cfg, ctx)).start()
+    job = jobs.Job(target=lambda ctx: model_compare.compare(DIGITS, cfg, ctx)).start()
     while len(job.metrics()) < 2:
         job.wait(0.01)
     job.stop()

@@ -265,7 +265,7 @@ def test_bad_corpora_are_refused(raw, why):
 def test_training_lowers_the_loss_and_saves_a_loadable_model(monkeypatch, tmp_path):
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
     cfg = tiny_config("unit", context=32, steps=60, batch_size=8, sample_every=20)
-    job = jobs.Job(lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
+    job = jobs.Job(target=lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
     assert job.wait(120) and job.status == "done", job.error
     rows = job.metrics()
     assert rows[0]["step"] == 1 and rows[-1]["step"] == 60
@@ -308,7 +308,7 @@ def test_hub_download_reports_bytes_and_skips_duplicate_weights(monkeypatch, tmp
         return str(tmp_path / "snapshot")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
-    job = jobs.Job(lambda ctx: textgen.download_model("org/tiny", ctx)).start()
+    job = jobs.Job(target=lambda ctx: textgen.download_model("org/tiny", ctx)).start()
     assert job.wait(10) and job.status == "done", job.error
     assert job.result == str(tmp_path / "snapshot")
     assert "*.bin" not in asked["patterns"] and "*.safetensors" in asked["patterns"]
@@ -326,7 +326,7 @@ def test_the_learning_rate_schedule_works_for_every_step_count(total):
 def test_training_runs_at_the_fewest_steps(monkeypatch, tmp_path, steps):
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
     cfg = tiny_config("edge", steps=steps)
-    job = jobs.Job(lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
+    job = jobs.Job(target=lambda ctx: textgen.train_small_gpt2(CORPUS, cfg, "cpu", ctx)).start()
     assert job.wait(120) and job.status == "done", job.error
     assert job.metrics()[-1]["step"] == steps
 
@@ -486,7 +486,7 @@ def test_a_store_failure_is_a_clear_message(store, monkeypatch, lm):
 
 def test_training_records_config_curve_samples_and_the_model(store):
     cfg = tiny_config("recorded", steps=4, sample_every=2)
-    job = jobs.Job(lambda ctx: textgen.train_and_record(CORPUS, cfg, "cpu", ctx)).start()
+    job = jobs.Job(target=lambda ctx: textgen.train_and_record(CORPUS, cfg, "cpu", ctx)).start()
     assert job.wait(120) and job.status == "done", job.error
     run = store.get_run(job.result.run_id)
     assert run.summary.tool == "gpt2" and run.summary.status == "FINISHED"

@@ -62,7 +62,9 @@ def test_default_settings_reach_98_percent():
 
 def test_stop_mid_run_keeps_a_usable_model():
     cfg = vision.TrainConfig(epochs=200, patience=0, schedule="constant")
-    job = jobs.Job(lambda ctx: vision.train_classifier(DIGITS, SPLITS, SMALL, cfg, ctx)).start()
+    job = jobs.Job(
+        target=lambda ctx: vision.train_classifier(DIGITS, SPLITS, SMALL, cfg, ctx)
+    ).start()
     while len(job.metrics()) < 3:
         job.wait(0.01)
     job.stop()
