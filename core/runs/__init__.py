@@ -524,6 +524,11 @@ class LiveRun:
         self.finished = True
         return self.id
 
+    def tag(self, **tags: Any) -> None:
+        """Add or replace tags of the run (e.g. how often a job restarted)."""
+        with _translated(self._uri, "tag the run"):
+            self._client.log_batch(self.id, tags=_tag_entities(tags))
+
     def _upload(self, tables: dict, figures: dict, files: dict, folders: dict) -> None:
         if tables or figures or files:
             with tempfile.TemporaryDirectory(prefix="run-") as tmp:
@@ -574,6 +579,18 @@ def start(tool: str, *, name: str, params: dict | None = None, tags: dict | None
             client.log_batch(run_id, params=batch)
         if params:
             client.log_text(run_id, json.dumps(params, default=str, indent=1), PARAMS_FILE)
+    return LiveRun(client, uri, run_id, tool)
+
+
+def reopen(tool: str, run_id: str, tags: dict | None = None) -> LiveRun:
+    """Take up the run `run_id` again (a job restarted from its checkpoint): RUNNING again,
+    with `tags` added; log on it and finish() it as a run from start()."""
+    _check_tool(tool)
+    client, uri = _client()
+    with _translated(uri, f"reopen run {run_id}"):
+        client.update_run(run_id, status="RUNNING")
+        if tags:
+            client.log_batch(run_id, tags=_tag_entities(tags))
     return LiveRun(client, uri, run_id, tool)
 
 

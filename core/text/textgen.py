@@ -999,19 +999,19 @@ class NotRecorded(Exception):
     """The run store could not record a run; the message says why. Nothing else is lost."""
 
 
-def record_run(tool: str, **run) -> str:
+def record_run(tool: str, run: RunRecord) -> str:
     """`runs.record(tool, RunRecord(**run))`; NotRecorded with the store's message on failure."""
     try:
         from core import runs  # lazily: it brings MLflow, which Home never needs
     except ImportError:
         raise NotRecorded("This copy of the app has no run store (core.runs).") from None
     try:
-        return runs.record(tool, RunRecord(**run))
+        return runs.record(tool, run)
     except runs.StoreError as err:
         raise NotRecorded(str(err)) from None
 
 
-def chat_run(card: dict, messages: list[dict], usd_per_hour: float) -> dict:
+def chat_run(card: dict, messages: list[dict], usd_per_hour: float) -> RunRecord:
     """A saved chat as a run: its run card, per-reply stats and cost, the transcript."""
     replies = [
         {"reply": i, "seed": m["settings"]["seed"]} | m["stats"]
@@ -1030,22 +1030,24 @@ def chat_run(card: dict, messages: list[dict], usd_per_hour: float) -> dict:
             "ttft_s": sum(r["ttft_s"] for r in timed) / len(timed),
             "usd_per_1k_tokens": sum(r["usd_per_1k_tokens"] for r in timed) / len(timed),
         }
-    return {
-        "name": f"chat with {card['model']}",
-        "params": card | {"usd_per_hour": usd_per_hour},
-        "metrics": metrics,
-        "tables": {"replies": replies, "transcript": turns(messages)},
-        "artifacts": {
-            "chat.json": transcript_json(card, messages),
-            "chat.md": transcript_markdown(card, messages, usd_per_hour),
-        },
-        "tags": {"device": card["device"]},
-    }
+    return RunRecord(
+        **{
+            "name": f"chat with {card['model']}",
+            "params": card | {"usd_per_hour": usd_per_hour},
+            "metrics": metrics,
+            "tables": {"replies": replies, "transcript": turns(messages)},
+            "artifacts": {
+                "chat.json": transcript_json(card, messages),
+                "chat.md": transcript_markdown(card, messages, usd_per_hour),
+            },
+            "tags": {"device": card["device"]},
+        }
+    )
 
 
 def save_chat(card: dict, messages: list[dict], usd_per_hour: float) -> str:
     """Record a chat (tool 'chat'); its run id, or NotRecorded saying why."""
-    return record_run("chat", **chat_run(card, messages, usd_per_hour))
+    return record_run("chat", chat_run(card, messages, usd_per_hour))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1076,18 +1078,20 @@ class _KeepRows:
             self.ctx.log(**row)
 
 
-def gpt2_run(cfg: TinyGPTConfig, device: str, rows: list[dict], folder, status: str) -> dict:
+def gpt2_run(cfg: TinyGPTConfig, device: str, rows: list[dict], folder, status: str) -> RunRecord:
     """A training of the small GPT-2 as a run: config, loss curve, samples, the model folder."""
-    return {  # the losses' latest values come from the history (a final point would be step 0)
-        "name": cfg.name,
-        "params": asdict(cfg) | {"device": device},
-        "metrics": {"steps": rows[-1]["step"] if rows else 0},
-        "history": [{k: v for k, v in r.items() if k != "sample"} for r in rows],
-        "tables": {"samples": [{"step": r["step"], "sample": r["sample"]} for r in rows]},
-        "artifacts": {"model": Path(folder)} if folder else {},
-        "tags": {"device": device},
-        "status": status,
-    }
+    return RunRecord(
+        **{  # the losses' latest values come from the history (a final point would be step 0)
+            "name": cfg.name,
+            "params": asdict(cfg) | {"device": device},
+            "metrics": {"steps": rows[-1]["step"] if rows else 0},
+            "history": [{k: v for k, v in r.items() if k != "sample"} for r in rows],
+            "tables": {"samples": [{"step": r["step"], "sample": r["sample"]} for r in rows]},
+            "artifacts": {"model": Path(folder)} if folder else {},
+            "tags": {"device": device},
+            "status": status,
+        }
+    )
 
 
 def train_and_record(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> TrainedModel:
@@ -1098,11 +1102,11 @@ def train_and_record(text: str, cfg: TinyGPTConfig, device: str, ctx=None) -> Tr
         folder = train_small_gpt2(text, cfg, device, keep)
     except Exception:
         with contextlib.suppress(NotRecorded):
-            record_run("gpt2", **gpt2_run(cfg, device, keep.rows, None, "FAILED"))
+            record_run("gpt2", gpt2_run(cfg, device, keep.rows, None, "FAILED"))
         raise
     status = "KILLED" if keep.should_stop() else "FINISHED"
     try:
-        run_id = record_run("gpt2", **gpt2_run(cfg, device, keep.rows, folder, status))
+        run_id = record_run("gpt2", gpt2_run(cfg, device, keep.rows, folder, status))
     except NotRecorded as err:
         return TrainedModel(folder=folder, not_recorded=str(err))
     return TrainedModel(folder=folder, run_id=run_id)

@@ -463,14 +463,8 @@ class Recorder:
         """Start the run, or take up `run_id` again after a restart."""
         from core import runs
 
-        def reopen():
-            client, uri = runs._client()
-            client.update_run(run_id, status="RUNNING")
-            client.log_batch(run_id, tags=runs._tag_entities(tags))  # restarts, device...
-            return runs.LiveRun(client, uri, run_id, tool)
-
-        if run_id:
-            self.live = self._guard(reopen)
+        if run_id:  # restarts, device... tagged again
+            self.live = self._guard(runs.reopen, tool, run_id, tags)
         if self.live is None and not self.error:
             self.live = self._guard(runs.start, tool, name=name, params=params, tags=tags)
 
@@ -483,10 +477,8 @@ class Recorder:
             self._guard(self.live.log, step, **metrics)
 
     def tag(self, **tags) -> None:
-        from core import runs
-
         if self.live is not None:
-            self._guard(self.live._client.log_batch, self.live.id, tags=runs._tag_entities(tags))
+            self._guard(self.live.tag, **tags)
 
     def finish(self, status: str, **results) -> None:
         if self.live is not None and not self.live.finished:
@@ -603,7 +595,7 @@ def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
     request = cnn.Request(data=ds, model=model_cfg, train=train_cfg)
     ck = hooks.read()
     if hooks.is_main:
-        params = cnn._params(request) | run_params(spec, world, local_batch)
+        params = cnn.run_params(request) | run_params(spec, world, local_batch)
         recorder.open("cnn", spec.name, params, run_tags(world), ck and ck.get("run_id"))
         hooks.run_id = recorder.run_id
         _note_run_id(hooks.folder, recorder.run_id)
@@ -617,7 +609,7 @@ def run_cnn(spec: RunSpec, world, recorder: Recorder) -> dict:
     outcome = cnn.Outcome(
         request=request, splits=splits, result=result, evaluation=evaluation, waited_s=0.0
     )
-    _record_cnn(recorder, cnn._record_args(outcome), summary, world)
+    _record_cnn(recorder, cnn.run_record(outcome), summary, world)
     return summary
 
 
@@ -644,19 +636,19 @@ def _cnn_summary(result, evaluation, hooks: JobHooks, local_batch: int) -> dict:
     }
 
 
-def _record_cnn(recorder: Recorder, run: dict, summary: dict, world) -> None:
+def _record_cnn(recorder: Recorder, run, summary: dict, world) -> None:
     """End the live run with what `core.vision.cnn` records for a page's run (the per-epoch
     history is in already), the distributed figures overriding the one-process ones."""
-    metrics = run["metrics"] | {k: v for k, v in summary.items() if isinstance(v, int | float)}
+    metrics = run.metrics | {k: v for k, v in summary.items() if isinstance(v, int | float)}
     if world.device == "cuda":  # every rank's GPU is paid for
-        metrics["cost_usd"] = run["metrics"]["cost_usd"] * world.world_size
-    recorder.tag(**run["tags"], resumed_from_epoch=summary["resumed_from_epoch"])
+        metrics["cost_usd"] = run.metrics["cost_usd"] * world.world_size
+    recorder.tag(**run.tags, resumed_from_epoch=summary["resumed_from_epoch"])
     recorder.finish(
-        run["status"],
+        run.status,
         metrics=metrics,
-        tables=run["tables"],
-        figures=run["figures"],
-        artifacts=run["artifacts"],
+        tables=run.tables,
+        figures=run.figures,
+        artifacts=run.artifacts,
     )
 
 
@@ -676,7 +668,7 @@ def run_gpt2(spec: RunSpec, world, recorder: Recorder) -> dict:
     hooks.min_shard = cfg.context + 2
     ck = hooks.read()
     if hooks.is_main:
-        params = textgen.gpt2_run(cfg, world.device, [], None, "RUNNING")["params"]
+        params = textgen.gpt2_run(cfg, world.device, [], None, "RUNNING").params
         params |= run_params(spec, world, local_batch)
         recorder.open("gpt2", spec.name, params, run_tags(world), ck and ck.get("run_id"))
         hooks.run_id = recorder.run_id
@@ -698,12 +690,12 @@ def run_gpt2(spec: RunSpec, world, recorder: Recorder) -> dict:
     }
     run = textgen.gpt2_run(cfg, world.device, ctx.rows, folder, "FINISHED")
     numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
-    recorder.tag(**run["tags"], resumed_from_step=hooks.resumed_from)
+    recorder.tag(**run.tags, resumed_from_step=hooks.resumed_from)
     recorder.finish(
-        run["status"],
-        metrics=run["metrics"] | numbers,
-        tables=run["tables"],
-        artifacts=run["artifacts"],
+        run.status,
+        metrics=run.metrics | numbers,
+        tables=run.tables,
+        artifacts=run.artifacts,
     )
     return summary
 

@@ -140,7 +140,7 @@ def train(request: Request, ctx: Progress | None = None) -> Outcome:
 def record(outcome: Outcome) -> None:
     """Record `outcome` in the run store; sets run_id or not_recorded, then `recorded`."""
     try:
-        outcome.run_id = runs.record(TOOL, RunRecord(**_record_args(outcome)))
+        outcome.run_id = runs.record(TOOL, run_record(outcome))
     except runs.StoreError as err:
         outcome.not_recorded = str(err)
     except Exception as err:  # a thread nobody joins: the page shows why, never a lost model
@@ -149,7 +149,8 @@ def record(outcome: Outcome) -> None:
         outcome.recorded.set()
 
 
-def _params(request: Request) -> dict:
+def run_params(request: Request) -> dict:
+    """What a CNN run records as its settings: data, model, training, device."""
     data = request.data
     return {
         "data": {
@@ -165,44 +166,46 @@ def _params(request: Request) -> dict:
     }
 
 
-def _record_args(outcome: Outcome) -> dict:
-    """What runs.record stores for one CNN run."""
+def run_record(outcome: Outcome) -> RunRecord:
+    """What the run store keeps of one CNN run (the page path and the torchrun path alike)."""
     r, ev, classes = outcome.result, outcome.evaluation, outcome.request.data.classes
     cost, price = outcome.cost_usd(outcome.request.data.device)
     weights, meta = vision.export_safetensors(outcome.classifier)
     history = [asdict(e) for e in r.history]
-    return {
-        "name": f"{outcome.request.data.name} {outcome.request.model.describe()}",
-        "params": _params(outcome.request),
-        "metrics": {
-            "test_accuracy": ev.accuracy,
-            "test_loss": ev.loss,
-            "best_epoch": r.best_epoch,
-            "wall_seconds": r.seconds,
-            "images_per_s": r.images_per_s,
-            "cost_usd": cost,
-        },
-        "history": history,
-        "step_key": "epoch",
-        "tables": {
-            "per_class": per_class_rows(ev, classes),
-            "confusion": [
-                {"true": c, **dict(zip(classes, row, strict=True))}
-                for c, row in zip(classes, ev.confusion, strict=True)
-            ],
-        },
-        "figures": {
-            "curves": charts.training_curves(history),
-            "confusion": charts.confusion(ev.confusion, classes),
-        },
-        "artifacts": {
-            MODEL_FILES["weights"]: weights,
-            MODEL_FILES["meta"]: meta,
-            MODEL_FILES["onnx"]: vision.export_onnx(r.model, outcome.request.model),
-        },
-        "tags": {"reason": r.reason, "price": price, "device": outcome.request.data.device},
-        "status": "KILLED" if r.reason == "stopped" else "FINISHED",
-    }
+    return RunRecord(
+        **{
+            "name": f"{outcome.request.data.name} {outcome.request.model.describe()}",
+            "params": run_params(outcome.request),
+            "metrics": {
+                "test_accuracy": ev.accuracy,
+                "test_loss": ev.loss,
+                "best_epoch": r.best_epoch,
+                "wall_seconds": r.seconds,
+                "images_per_s": r.images_per_s,
+                "cost_usd": cost,
+            },
+            "history": history,
+            "step_key": "epoch",
+            "tables": {
+                "per_class": per_class_rows(ev, classes),
+                "confusion": [
+                    {"true": c, **dict(zip(classes, row, strict=True))}
+                    for c, row in zip(classes, ev.confusion, strict=True)
+                ],
+            },
+            "figures": {
+                "curves": charts.training_curves(history),
+                "confusion": charts.confusion(ev.confusion, classes),
+            },
+            "artifacts": {
+                MODEL_FILES["weights"]: weights,
+                MODEL_FILES["meta"]: meta,
+                MODEL_FILES["onnx"]: vision.export_onnx(r.model, outcome.request.model),
+            },
+            "tags": {"reason": r.reason, "price": price, "device": outcome.request.data.device},
+            "status": "KILLED" if r.reason == "stopped" else "FINISHED",
+        }
+    )
 
 
 def per_class_rows(ev: vision.Evaluation, classes) -> list[dict]:
