@@ -28,10 +28,13 @@ if TYPE_CHECKING:  # the run store's package stays unloaded until something is r
     from core.runs.types import Recorded, RunRecord
 
 
-def job_of(key: str) -> jobs.Job | None:
-    """This session's job under `key`, or the one whose id is in the URL (after a refresh)."""
+def job_of(key: str, legacy: tuple[str, ...] = ()) -> jobs.Job | None:
+    """This session's job under `key`, or the one whose id is in the URL (after a refresh)
+    under `key` or an older name of it in `legacy` (a link someone bookmarked)."""
     job = st.session_state.get(key)
-    if job is None and (job_id := st.query_params.get(key)):
+    names = (key, *legacy)
+    job_id = next((st.query_params[n] for n in names if st.query_params.get(n)), None)
+    if job is None and job_id:
         job = jobs.get(job_id)
         if job is not None:
             st.session_state[key] = job
