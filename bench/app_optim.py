@@ -1,13 +1,13 @@
 """In-app optimizer race speed: from pressing Start on the Compare optimizers page's "On a real
 model (digits)" tab in a real browser to the results on screen, against the same race and its
-recording on core.optim.model_compare's code path in this process.
+recording on core.optim.model_race's code path in this process.
 
 - click_to_results_s: headless Chromium on a freshly started app (a temporary home), the
   tab's default settings except --epochs: the time from the click on Start to the results
   on screen (both charts drawn, the CSV button under the table), on the page's clock
   (bench/inapp.py). Median over --repeats, pressing Start again in one tab.
-- bench_seconds: core.optim.model_compare.compare then record with the same config, in a worker
-  thread as the app's job runs it, between the browser runs.
+- bench_seconds: core.optim.model_race.compare_and_record (the race, then its record) with the
+  same config, in a worker thread as the app's job runs it, between the browser runs.
 - ratio: click_to_results_s / bench_seconds. Target <= 1.3.
 Last line: a JSON object.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,25 +36,23 @@ def click_to_results(page, timeout_s: float = 600) -> inapp.Click:
     """From the click on Start to the race's results on screen: both charts drawn and the
     CSV button under the table (the last element)."""
     start = page.get_by_role("button", name="Start", exact=True)
-    results = {f".st-key-{key} {inapp.CHART}": "" for key in ("race_curves", "model_sensitivity")}
-    click = inapp.click_until_shown(page, start, results | {".st-key-race_csv": ""}, timeout_s)
+    charts = ("optim_model_curves", "optim_model_sensitivity")
+    results = {f".st-key-{key} {inapp.CHART}": "" for key in charts}
+    click = inapp.click_until_shown(
+        page, start, results | {".st-key-optim_model_csv": ""}, timeout_s
+    )
     page.wait_for_timeout(500)
     return click
 
 
 def reference_seconds(epochs: int) -> float:
-    """compare + record with the page's defaults and `epochs`, in a worker thread."""
+    """The race and its record with the page's defaults and `epochs`, in a worker thread."""
     from core import cache
-    from core.optim import model_compare
+    from core.optim import model_race
 
-    cfg = model_compare.CompareConfig(**DEFAULTS, epochs=epochs)
+    cfg = model_race.CompareConfig(**DEFAULTS, epochs=epochs)
     data = cache.digits("cpu")
-
-    def race() -> None:
-        t0 = time.perf_counter()
-        model_compare.record(model_compare.compare(data, cfg), time.perf_counter() - t0)
-
-    return inapp.seconds_in_worker(race)
+    return inapp.seconds_in_worker(lambda: model_race.compare_and_record(data, cfg))
 
 
 def main() -> None:

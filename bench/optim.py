@@ -1,6 +1,6 @@
 """2-D sweep speed: 8 optimizers x a 20-point learning-rate grid x 500 steps on Rosenbrock.
 
-- sweep_seconds: the vectorised NumPy runner (optimizers.run_sweep), all 160 runs at once.
+- sweep_seconds: the vectorised NumPy runner (core.optim.race.run_sweep), all 160 runs at once.
 - loop_seconds: the same 160 runs one by one with torch.optim in a plain Python loop (the
   reference, measured in the same process).
 - speedup_vs_loop = loop_seconds / sweep_seconds.
@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.optim import optimizers, surfaces  # noqa: E402
+from core.optim import race, registry, surfaces  # noqa: E402
 
 NAMES = ["SGD", "SGD + momentum", "Nesterov", "RMSprop", "Adagrad", "Adam", "AdamW", "Lion"]
 STEPS, START = 500, (-1.5, 2.0)
@@ -39,7 +39,7 @@ def plain_loop(surface, runs) -> np.ndarray:
     ends = []
     for name, lr in runs:
         p = torch.tensor(START, dtype=torch.float64, requires_grad=True)
-        opt = optimizers.REGISTRY[name].build([p], lr)
+        opt = registry.REGISTRY[name].build([p], lr)
         for _ in range(STEPS):
             opt.zero_grad()
             surface.f(p[0], p[1]).backward()
@@ -54,11 +54,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny tensors: threads only add overhead to the reference
     surface = surfaces.SURFACES["Rosenbrock"]
-    runs = [(n, float(lr)) for n in NAMES for lr in optimizers.lr_grid(1e-5, 10.0, 20)]
+    runs = [(n, float(lr)) for n in NAMES for lr in race.lr_grid(1e-5, 10.0, 20)]
     sweep_times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        sweep = optimizers.run_sweep(surface, START, runs, STEPS)
+        sweep = race.run_sweep(surface, START, runs, STEPS)
         sweep_times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):

@@ -157,7 +157,7 @@ def test_a_model_race_in_the_browser_and_the_other_tab_keeps_its_settings(page, 
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Start", exact=True).click()
     expect(page.get_by_text(re.compile(r"\d+ runs in [\d.]+ s"))).to_be_visible(timeout=180_000)
-    curves = page.locator(".st-key-race_curves")
+    curves = page.locator(".st-key-optim_model_curves")
     expect(curves).to_be_visible()
     expect(page.locator("[data-stale='true']")).to_have_count(0, timeout=30_000)  # run over
     page.get_by_role("radio", name="training seconds").click()

@@ -1,13 +1,16 @@
 """The Compare optimizers page through AppTest: the 2-D race draws its contour and table with
-tuned rates, hand-set rates and divergence show up, and the real-model race runs to a summary."""
+tuned rates, hand-set rates and divergence show up, "Save this race" records it, and the
+real-model race runs to a summary and is recorded; a race's id in the URL (also under its
+old name) opens its tab."""
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.optim import charts, optimizers, surfaces
+from core.optim import race, surfaces
 from tests.helpers import open_page, open_tab
 
-JOB_KEY = "optimizer_race_job"
+JOB_KEY = "optim_model_job"
+OLD_JOB_KEY = "optimizer_race_job"  # links made before the rename still work
 MODEL_TAB = "On a real model (digits)"
 
 
@@ -25,7 +28,9 @@ def model_tab(page) -> AppTest:
     """The page on its real-model tab (only the open tab runs)."""
     open_tab(page, "optim_tab", MODEL_TAB)
     keys = [m.key for m in page.multiselect]
-    assert "opts_model" in keys and "opts_2d" not in keys  # the 2-D tab did not run
+    assert (
+        "optim_model_optimizers" in keys and "optim_2d_optimizers" not in keys
+    )  # the 2-D tab did not run
     return page
 
 
@@ -41,13 +46,19 @@ def race_table(at: AppTest):
     return shown
 
 
+def recorded_link(at: AppTest) -> str:
+    """The label of the one link to a recorded run (ui.recorded_ui)."""
+    (link,) = [p for p in at.get("page_link") if p.proto.label.startswith("Recorded as run")]
+    return link.proto.label
+
+
 def test_default_race_is_tuned_and_drawn(page):
     table = race_table(page)
     names = ["SGD", "SGD + momentum", "Nesterov", "RMSprop", "Adam", "Lion"]
     assert list(table["Optimizer"]) == names
     assert set(table["Rate"]) == {"tuned"}
-    expected = optimizers.race(
-        surfaces.SURFACES["Rosenbrock"], (-1.5, 2.0), names, 500, optimizers.lr_grid()
+    expected = race.run_race(
+        surfaces.SURFACES["Rosenbrock"], (-1.5, 2.0), names, 500, race.lr_grid()
     )
     assert list(table["Learning rate"]) == pytest.approx([expected.lrs[n] for n in names], 1e-2)
     charts = page.get("plotly_chart")
@@ -55,7 +66,7 @@ def test_default_race_is_tuned_and_drawn(page):
 
 
 def test_hand_set_rate_and_divergence_are_reported(page):
-    page.number_input(key="lr_SGD").set_value(1.0).run()
+    page.number_input(key="optim_lr_SGD").set_value(1.0).run()
     table = race_table(page)
     row = table[table["Optimizer"] == "SGD"].iloc[0]
     assert row["Rate"] == "by hand" and row["Learning rate"] == 1.0
@@ -64,28 +75,28 @@ def test_hand_set_rate_and_divergence_are_reported(page):
 
 
 def test_other_functions_and_the_quadratic_slider(page):
-    page.selectbox(key="fn").set_value("Quadratic").run()
-    page.select_slider(key="kappa").set_value(100).run()
+    page.selectbox(key="optim_function").set_value("Quadratic").run()
+    page.select_slider(key="optim_condition").set_value(100).run()
     assert not page.exception
     table = race_table(page)
     assert table["Final loss"].min() < 1e-3
-    page.selectbox(key="fn").set_value("Saddle").run()
+    page.selectbox(key="optim_function").set_value("Saddle").run()
     assert not page.exception
     assert race_table(page)["Distance to nearest minimum"].isna().all()
 
 
 def test_no_optimizer_selected_says_so(page):
-    page.multiselect(key="opts_2d").set_value([]).run()
+    page.multiselect(key="optim_2d_optimizers").set_value([]).run()
     assert any("Pick at least one optimizer" in i.value for i in page.info)
 
 
 def test_real_model_race_runs_to_a_summary(model_tab):
     page = model_tab
-    page.multiselect(key="opts_model").set_value(["Adam", "SGD"])
-    page.number_input(key="seeds").set_value(2)
-    page.number_input(key="epochs").set_value(2)
-    page.multiselect(key="mults").set_value([1.0, 10.0])
-    page.button(key="optimizer_race_job_start").click().run()
+    page.multiselect(key="optim_model_optimizers").set_value(["Adam", "SGD"])
+    page.number_input(key="optim_model_seeds").set_value(2)
+    page.number_input(key="optim_model_epochs").set_value(2)
+    page.multiselect(key="optim_model_mults").set_value([1.0, 10.0])
+    page.button(key="optim_model_job_start").click().run()
     job = page.session_state[JOB_KEY]
     assert job.wait(300)  # the first record creates the MLflow store: slow on a busy machine
     page.run()
@@ -97,30 +108,30 @@ def test_real_model_race_runs_to_a_summary(model_tab):
     assert list(summary["Seeds"]) == [2, 2]
     from core import runs
 
-    assert any("Recorded as run" in c.value for c in page.caption)
     (recorded,) = runs.list_runs(tool="optimizers")
-    assert recorded.id == job.result.run_id
+    assert recorded.id == job.result.recorded.run_id
+    assert recorded_link(page) == f"Recorded as run {recorded.id}: open it on the Runs page"
     assert set(runs.get_run(recorded.id).figures) == {"loss_by_step", "loss_by_seconds"}
     curves = [c for c in page.get("plotly_chart") if "Loss against" in c.proto.spec]
     assert len(curves) == 1 and "Loss against step" in curves[0].proto.spec
-    page.segmented_control(key="race_x").set_value("training seconds").run()
+    page.segmented_control(key="optim_model_x").set_value("training seconds").run()
     curves = [c for c in page.get("plotly_chart") if "Loss against" in c.proto.spec]
     assert len(curves) == 1 and "Loss against training seconds" in curves[0].proto.spec
 
 
 def test_start_makes_stop_live_at_once_and_a_stop_keeps_finished_runs(model_tab):
     page = model_tab
-    page.multiselect(key="opts_model").set_value(["Adam", "SGD"])
-    page.number_input(key="seeds").set_value(2)
-    page.number_input(key="epochs").set_value(6)
-    page.multiselect(key="mults").set_value([1.0, 3.0, 10.0])
-    page.button(key="optimizer_race_job_start").click().run()
-    assert not page.button(key="optimizer_race_job_stop").disabled
-    assert page.button(key="optimizer_race_job_start").disabled
+    page.multiselect(key="optim_model_optimizers").set_value(["Adam", "SGD"])
+    page.number_input(key="optim_model_seeds").set_value(2)
+    page.number_input(key="optim_model_epochs").set_value(6)
+    page.multiselect(key="optim_model_mults").set_value([1.0, 3.0, 10.0])
+    page.button(key="optim_model_job_start").click().run()
+    assert not page.button(key="optim_model_job_stop").disabled
+    assert page.button(key="optim_model_job_start").disabled
     job = page.session_state[JOB_KEY]
     while not job.metrics() and not job.wait(0.05):
         pass
-    page.button(key="optimizer_race_job_stop").click().run()
+    page.button(key="optim_model_job_stop").click().run()
     assert job.wait(60)
     page.run()
     assert not page.exception
@@ -134,20 +145,24 @@ def test_start_makes_stop_live_at_once_and_a_stop_keeps_finished_runs(model_tab)
 
 def test_settings_survive_a_visit_to_the_other_tab(page):
     """Only the open tab runs; the other tab's widgets keep their values meanwhile."""
-    page.selectbox(key="fn").set_value("Quadratic").run()
-    page.slider(key="steps").set_value(120).run()
+    page.selectbox(key="optim_function").set_value("Quadratic").run()
+    page.slider(key="optim_steps").set_value(120).run()
     open_tab(page, "optim_tab", MODEL_TAB)
-    assert "fn" not in [b.key for b in page.selectbox]  # the 2-D tab did not run
-    page.number_input(key="epochs").set_value(3).run()
+    assert "optim_function" not in [b.key for b in page.selectbox]  # the 2-D tab did not run
+    page.number_input(key="optim_model_epochs").set_value(3).run()
     open_tab(page, "optim_tab", "On 2-D surfaces")
-    assert page.selectbox(key="fn").value == "Quadratic" and page.slider(key="steps").value == 120
+    assert (
+        page.selectbox(key="optim_function").value == "Quadratic"
+        and page.slider(key="optim_steps").value == 120
+    )
     open_tab(page, "optim_tab", MODEL_TAB)
-    assert page.number_input(key="epochs").value == 3
+    assert page.number_input(key="optim_model_epochs").value == 3
 
 
 def test_a_race_in_the_url_opens_its_tab(tmp_path, monkeypatch):
-    """A refresh during a race (a new session, the race's id in the URL) lands on its tab;
-    an id the server no longer knows (say, after a restart) does not."""
+    """A refresh during a race (a new session, the race's id in the URL, under its name or
+    the one it had before) lands on its tab; an id the server no longer knows (say, after a
+    restart) does not."""
     import threading
 
     from core import jobs
@@ -157,13 +172,19 @@ def test_a_race_in_the_url_opens_its_tab(tmp_path, monkeypatch):
     release = threading.Event()
     job = jobs.submit(lambda ctx: release.wait(60), "optimizer race", tool="optimizers")
     try:
-        for job_id, tab in ((job.id, MODEL_TAB), ("no-such-job", "On 2-D surfaces")):
+        for key, job_id, tab in (
+            (JOB_KEY, job.id, MODEL_TAB),
+            (OLD_JOB_KEY, job.id, MODEL_TAB),
+            (JOB_KEY, "no-such-job", "On 2-D surfaces"),
+        ):
             at = AppTest.from_file(APP, default_timeout=120)
-            at.query_params[JOB_KEY] = job_id
+            at.query_params[key] = job_id
             at.run()
             at.switch_page("pages/compare_optimizers.py").run()
             assert not at.exception
             assert at.session_state["optim_tab"] == tab
+            if job_id == job.id:
+                assert at.session_state[JOB_KEY] is job
     finally:
         release.set()
         job.wait(60)
@@ -172,62 +193,14 @@ def test_a_race_in_the_url_opens_its_tab(tmp_path, monkeypatch):
 def test_save_this_race_records_the_2d_race(page):
     from core import runs
 
-    page.button(key="save_2d").click().run()
-    assert any("Saved as run" in s.value for s in page.success)
+    page.button(key="optim_save_2d").click().run()
     (run,) = runs.list_runs(tool="optimizers")
+    assert recorded_link(page) == f"Recorded as run {run.id}: open it on the Runs page"
     detail = runs.get_run(run.id)
     assert "Rosenbrock" in run.name and detail is not None
 
 
-def test_the_surface_stays_under_the_animation():
-    """Plotly's animation drops contour and heatmap traces while it plays (seen in Chromium),
-    so the surface is a layout picture; frames only move the path lines; stars on top."""
-    s = surfaces.SURFACES["Rosenbrock"]
-    race = optimizers.race(s, s.start, ["SGD", "Adam"], 100)
-    paths = {n: race.sweep.paths[r] for r, n in enumerate(race.names)}
-    fig = charts.optimizer_paths(s, surfaces.grid(s), paths, {"SGD": -1, "Adam": -1})
-    assert {t.type for t in fig.data} == {"scatter"}
-    (picture,) = fig.layout.images
-    assert picture.source.startswith("data:image/png;base64,") and picture.layer == "below"
-    x0, x1, y0, y1 = s.view
-    assert (picture.x, picture.y, picture.sizex, picture.sizey) == (x0, y1, x1 - x0, y1 - y0)
-    lines = [i for i, t in enumerate(fig.data) if t.mode == "lines"]
-    assert len(fig.frames) > 10
-    assert all(list(f.traces) == lines for f in fig.frames)
-    assert fig.data[-1].name == "global minimum"
-
-
-def test_animation_frames_are_float32_prefixes_of_each_path():
-    """Frames hold float32 (they were most of a 2.6 MB figure sent on every page run), each
-    the path up to its step, point for point; the last frame is the whole path."""
-    import numpy as np
-
-    s = surfaces.SURFACES["Rosenbrock"]
-    race = optimizers.race(s, s.start, ["SGD", "Adam"], 500)
-    paths = {n: race.sweep.paths[r] for r, n in enumerate(race.names)}
-    fig = charts.optimizer_paths(s, surfaces.grid(s), paths, {"SGD": -1, "Adam": -1})
-    assert fig.frames[-1].name == "500" and len(fig.frames) <= 60
-    for frame in fig.frames:
-        step = int(frame.name)
-        for trace, path in zip(frame.data, paths.values(), strict=True):
-            assert np.asarray(trace.x).dtype == np.float32
-            np.testing.assert_allclose(trace.x, path[: step + 1, 0], rtol=1e-6, atol=1e-6)
-            np.testing.assert_allclose(trace.y, path[: step + 1, 1], rtol=1e-6, atol=1e-6)
-
-
-def test_table_text_and_clipped_loss_axis():
-    rows = [{"Optimizer": "A", "Learning rate": 1e-3, "Final loss": 8e-12, "Steps": None}]
-    assert optimizers.display_rows(rows) == [
-        {"Optimizer": "A", "Learning rate": "0.001", "Final loss": "8.00e-12", "Steps": "-"}
-    ]
-    fig = charts.loss_curves({"a": [10.0, 1e-231], "b": [10.0, 1.0]}, log_y=True)
-    low, high = fig.layout.yaxis.range
-    assert high > 1 and -13 < low < -11 and "cut" in fig.layout.title.text
-    flat = charts.loss_curves({"a": [0.0, 0.0]}, log_y=True)
-    assert flat.layout.yaxis.type == "linear"
-
-
 def test_a_start_at_the_minimum_is_explained(page):
-    page.number_input(key="start_x_Rosenbrock").set_value(1.0)
-    page.number_input(key="start_y_Rosenbrock").set_value(1.0).run()
+    page.number_input(key="optim_start_x_Rosenbrock").set_value(1.0)
+    page.number_input(key="optim_start_y_Rosenbrock").set_value(1.0).run()
     assert any("The start is a global minimum" in i.value for i in page.info)

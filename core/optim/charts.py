@@ -1,10 +1,19 @@
-"""Plotly figures of the optimizer races (no Streamlit)."""
+"""Plotly figures of the optimizer races (no Streamlit): the 2-D race's animated paths over
+its surface, loss curves and learning-rate sensitivity (`race_figures` makes all three),
+and the real-model race's loss bands over seeds (`mean_bands`).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from core import plots
+from core.optim import surfaces
+
+if TYPE_CHECKING:
+    from core.optim.race import Race
 
 SURFACE_LEVELS = 30  # colour bands of the surface picture
 SURFACE_SCALE = "Blues"  # reversed: low ground dark
@@ -305,6 +314,30 @@ def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
         xaxis_title="learning rate",
         yaxis_title="final loss",
     )
+
+
+def race_figures(race: Race) -> dict[str, go.Figure]:
+    """The 2-D race's charts: "paths" (animated), "loss" (curves) and, when its rates were
+    tuned, "sensitivity"."""
+    names, sweep = race.names, race.sweep
+    paths = {n: sweep.paths[r] for r, n in enumerate(names)}
+    diverged = {n: int(sweep.diverged_at[r]) for r, n in enumerate(names)}
+    losses = {n: sweep.losses[r] for r, n in enumerate(names)}
+    figures = {
+        "paths": optimizer_paths(race.surface, surfaces.grid(race.surface), paths, diverged),
+        "loss": loss_curves(losses, race.surface.log_levels),
+    }
+    if race.tuned is not None:
+        tried = race.tuned.sweep
+        lrs = {
+            n: [lr for lr, m in zip(tried.lrs, tried.names, strict=True) if m == n] for n in names
+        }
+        finals = {
+            n: [f for f, m in zip(tried.final_loss, tried.names, strict=True) if m == n]
+            for n in names
+        }
+        figures["sensitivity"] = sensitivity(lrs, finals, race.lrs)
+    return figures
 
 
 def mean_bands(curves: dict, x_key: str, x_title: str) -> go.Figure:

@@ -25,7 +25,7 @@ def _sin(v):
     return v.sin() if hasattr(v, "sin") else np.sin(v)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Surface:
     """A 2-D function to minimise, with what the page needs to draw it."""
 

@@ -1,9 +1,13 @@
 """Optimizers on a real model: the same small MLP trained on digits with each optimizer,
-its learning rate picked from a small grid, then several seeds at that rate.
+its learning rate picked from a small grid, then several seeds at that rate; the summary
+table, the loss curves and the race's record in the run store.
 
-Runs inside a `core.jobs` worker: it checks for Stop every step and returns what it has
-finished. Data arrive as tensors already on the device (`core.cache.digits`); batches are
-index slices, no DataLoader.
+Runs inside a `core.jobs` worker (or anywhere that passes a `Progress`): it checks for Stop
+every step and returns what it has finished. Data arrive as tensors already on the device
+(`core.cache.digits`); batches are index slices, no DataLoader.
+
+    result = compare_and_record(data, CompareConfig(seeds=2), progress)
+    summary(result)        # one row per optimizer; result.recorded: its run, or why not
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import torch
 from torch import nn
 
 from core import device as dev
-from core.jobs import JobContext
-from core.optim import optimizers
-from core.runs.types import RunRecord
+from core.optim import registry
+from core.progress import QUIET, Progress
+from core.runs.types import Recorded, RunRecord
 from core.vision import data as datasets
 from core.vision.data import ImageTensors
 
@@ -46,7 +50,7 @@ class CompareConfig:
         if not self.optimizers:
             raise ValueError("Pick at least one optimizer.")
         for name in self.optimizers:
-            optimizers.spec(name)
+            registry.spec(name)
         if not (1 <= self.seeds <= 20 and 1 <= self.epochs <= 200 and self.batch_size >= 1):
             raise ValueError("Seeds must be 1-20, epochs 1-200 and the batch size at least 1.")
         if not self.lr_multipliers or min(self.lr_multipliers) <= 0:
@@ -60,7 +64,7 @@ class CompareConfig:
         return len(self.optimizers) * (len(self.lr_multipliers) + self.seeds - 1)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """One training run's curves."""
 
@@ -75,7 +79,7 @@ class Run:
     diverged: bool = False  # the loss became NaN or inf
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Comparison:
     """Everything finished so far."""
 
@@ -84,8 +88,24 @@ class Comparison:
     best_lr: dict[str, float] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)  # the seeds at each best rate
     stopped: bool = False
-    run_id: str | None = None  # its run in the store, once recorded
-    not_recorded: str | None = None  # why the store could not take it
+    recorded: Recorded | None = None  # its run in the store, or why not; None until recorded
+
+
+@dataclass(frozen=True, kw_only=True)
+class RaceData:
+    """The images as the race trains on them, and its split (indices into x and y)."""
+
+    x: torch.Tensor  # (N, C, H, W) floats on the device
+    y: torch.Tensor  # (N,) class indices
+    classes: int  # how many classes y counts
+    train: torch.Tensor  # indices of the training split
+    val: torch.Tensor  # indices of the validation split
+
+
+def race_data(data: ImageTensors, val_share: float) -> RaceData:
+    """The float images, once for every run, and a stratified train/validation split."""
+    train, val, _ = datasets.split(data.y, 0, val=val_share, test=0)
+    return RaceData(x=data.floats(), y=data.y, classes=len(data.classes), train=train, val=val)
 
 
 def mlp(in_features: int, hidden: int, classes: int) -> nn.Module:
@@ -104,38 +124,81 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     ).float().mean().item()
 
 
-def train_run(data, x, idx_train, idx_val, name, lr, seed, cfg, ctx: JobContext | None) -> Run:
-    """One run on images `x` (data.floats()); stops early, keeping its curves, when `ctx`
-    says stop or the loss diverges."""
+def train_epoch(model, opt, data: RaceData, order, batch_size: int, progress: Progress):
+    """One pass over the training indices in `order`: (summed batch loss, batches), or None
+    when `progress` says stop part-way."""
+    total, batches = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        # checked every step, so Stop answers within one batch
+        if progress.should_stop():
+            return None
+        # a batch is an index slice: the images are on the device already
+        batch = order[start : start + batch_size]
+        loss = nn.functional.cross_entropy(model(data.x[batch]), data.y[batch])
+        # set_to_none frees the old gradients instead of writing zeros into them
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        # .item() waits for the device; the epoch's mean loss needs it, and this model is tiny
+        total, batches = total + loss.item(), batches + 1
+    return total, batches
+
+
+def train_run(
+    data: RaceData,
+    name: str,
+    lr: float,
+    seed: int,
+    cfg: CompareConfig,
+    progress: Progress = QUIET,
+) -> Run:
+    """One run of optimizer `name` at rate `lr`; stops early, keeping its curves, when
+    `progress` says stop or the loss diverges."""
+    # the seed fixes the initial weights: at one seed every optimizer starts from the same net
     torch.manual_seed(seed)
-    y = data.y
-    model = mlp(x[0].numel(), cfg.hidden, len(data.classes)).to(x.device)
-    opt = optimizers.spec(name).build(model.parameters(), lr)
-    run, step, elapsed = Run(name, lr, seed), 0, 0.0
+    model = mlp(data.x[0].numel(), cfg.hidden, data.classes).to(data.x.device)
+    opt = registry.spec(name).build(model.parameters(), lr)
+    run, elapsed = Run(optimizer=name, lr=lr, seed=seed), 0.0
+    # the batch order has its own generator, on the CPU: the same order on every device
     gen = torch.Generator().manual_seed(seed)
     for _ in range(cfg.epochs):
-        t0, total, batches = time.perf_counter(), 0.0, 0
-        order = idx_train[torch.randperm(len(idx_train), generator=gen).to(x.device)]
-        for start in range(0, len(order), cfg.batch_size):
-            if ctx is not None and ctx.should_stop():
-                return run
-            batch = order[start : start + cfg.batch_size]
-            loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, batches, step = total + loss.item(), batches + 1, step + 1
+        t0 = time.perf_counter()
+        order = data.train[torch.randperm(len(data.train), generator=gen).to(data.x.device)]
+        epoch = train_epoch(model, opt, data, order, cfg.batch_size, progress)
+        if epoch is None:  # stopped: a run cut short is not one to compare
+            return run
+        total, batches = epoch
+        # the clock covers training only: evaluation costs every optimizer the same
         elapsed += time.perf_counter() - t0
-        val_loss, val_acc = evaluate(model, x[idx_val], y[idx_val])
-        run.steps.append(step)
+        val_loss, run.val_accuracy = evaluate(model, data.x[data.val], data.y[data.val])
+        run.steps.append((run.steps[-1] if run.steps else 0) + batches)
         run.seconds.append(elapsed)
         run.train_loss.append(total / batches)
         run.val_loss.append(val_loss)
-        run.val_accuracy = val_acc
+        # a NaN or inf loss never comes back: stop here and mark the rate as diverged
         if not (math.isfinite(val_loss) and math.isfinite(total)):
             run.diverged = True
             return run
     return run
+
+
+class Tally:
+    """Counts finished runs and tells `progress` about each (a bar, and a row for the page)."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def finished(self, run: Run) -> None:
+        self.done += 1
+        self.progress.report(
+            self.done / self.total, f"{run.optimizer} at lr {run.lr:.2g}, seed {run.seed}"
+        )
+        self.progress.log(
+            optimizer=run.optimizer,
+            lr=run.lr,
+            seed=run.seed,
+            val_loss=run.val_loss[-1] if run.val_loss else math.nan,
+        )
 
 
 def pick_rate(name: str, seed0: dict[float, Run], result: Comparison) -> float:
@@ -149,64 +212,44 @@ def pick_rate(name: str, seed0: dict[float, Run], result: Comparison) -> float:
     return best
 
 
-def compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None = None) -> Comparison:
+def compare(data: ImageTensors, cfg: CompareConfig, progress: Progress = QUIET) -> Comparison:
     """Tune each optimizer's rate on the grid (seed 0), then train the other seeds at it.
     A stop at any moment returns every run that finished: during a rate sweep, the rates
     tried so far count as that optimizer's grid; a run cut short by the stop is left out.
     On a CPU it runs on RACE_THREADS threads (see there)."""
     threads = RACE_THREADS if data.x.device.type == "cpu" else dev.cpu_threads()
     with dev.torch_threads(threads):
-        return _compare(data, cfg, ctx)
+        return race_all(race_data(data, cfg.val_share), cfg, progress)
 
 
-def _compare(data: ImageTensors, cfg: CompareConfig, ctx: JobContext | None) -> Comparison:
-    idx_train, idx_val, _ = datasets.split(data.y, 0, val=cfg.val_share, test=0)
-    x = data.floats()  # once for every run
-    result, done = Comparison(cfg), 0
-
-    def stopped() -> bool:
-        return ctx is not None and ctx.should_stop()
-
-    def finished(run: Run) -> None:
-        nonlocal done
-        done += 1
-        if ctx is not None:
-            ctx.report(done / cfg.runs, f"{run.optimizer} at lr {run.lr:.2g}, seed {run.seed}")
-            ctx.log(
-                optimizer=run.optimizer,
-                lr=run.lr,
-                seed=run.seed,
-                val_loss=run.val_loss[-1] if run.val_loss else math.nan,
-            )
+def race_all(data: RaceData, cfg: CompareConfig, progress: Progress = QUIET) -> Comparison:
+    """Each optimizer in turn: its rate sweep at seed 0, then its other seeds at the best rate."""
+    result, tally = Comparison(config=cfg), Tally(progress, cfg.runs)
 
     def complete(run: Run) -> bool:
         return run.diverged or len(run.val_loss) == cfg.epochs
 
     for name in cfg.optimizers:
-        base = optimizers.spec(name).default_lr
-        seed0: dict[float, Run] = {}
-        # 1) the rate sweep at seed 0
+        base, seed0 = registry.spec(name).default_lr, {}
         for mult in cfg.lr_multipliers:
-            run = train_run(data, x, idx_train, idx_val, name, base * mult, 0, cfg, ctx)
+            run = train_run(data, name, base * mult, 0, cfg, progress)
             if complete(run):
                 seed0[run.lr] = run
-                finished(run)
-            if stopped():
+                tally.finished(run)
+            if progress.should_stop():
                 break
         if seed0:
             best = pick_rate(name, seed0, result)
-        if stopped():
-            result.stopped = True
-            return result
-        # 2) the other seeds at the chosen rate
         for seed in range(1, cfg.seeds):
-            run = train_run(data, x, idx_train, idx_val, name, best, seed, cfg, ctx)
+            if progress.should_stop():
+                break
+            run = train_run(data, name, best, seed, cfg, progress)
             if complete(run):
                 result.runs.append(run)
-                finished(run)
-            if stopped():
-                result.stopped = True
-                return result
+                tally.finished(run)
+        if progress.should_stop():
+            result.stopped = True
+            return result
     return result
 
 
@@ -240,41 +283,36 @@ def curve_figures(result: Comparison) -> dict:
     return {f"loss_by_{CURVE_AXES[x]}": curve_figure(result, x) for x in CURVE_AXES}
 
 
-def record(result: Comparison, seconds: float) -> None:
-    """Record the race in the run store (tool "optimizers"); sets run_id or not_recorded."""
-    from core import runs
-
+def run_record(result: Comparison, seconds: float) -> RunRecord:
+    """The race as a run of kind "optimizers" (KILLED when stopped); `seconds` it took."""
     rows = summary(result)
     losses = [r["Val loss (mean)"] for r in rows if math.isfinite(r["Val loss (mean)"])]
-    try:
-        result.run_id = runs.record(
-            "optimizers",
-            RunRecord(
-                name="real model: " + ", ".join(result.best_lr),
-                params={
-                    "kind": "real model (MLP on digits)",
-                    "config": asdict(result.config),
-                    "tuned_rates": result.best_lr,
-                    "stopped": result.stopped,
-                },
-                metrics={"best_val_loss": min(losses, default=math.nan), "seconds": seconds},
-                tables={"results": rows},
-                figures=curve_figures(result) if result.runs else None,
-                status="KILLED" if result.stopped else "FINISHED",
-            ),
-        )
-    except runs.StoreError as err:
-        result.not_recorded = str(err)
-    except Exception as err:  # the race itself is kept and shown whatever the store does
-        result.not_recorded = f"{type(err).__name__}: {err}"
+    return RunRecord(
+        name="real model: " + ", ".join(result.best_lr),
+        params={
+            "kind": "real model (MLP on digits)",
+            "config": asdict(result.config),
+            "tuned_rates": result.best_lr,
+            "stopped": result.stopped,
+        },
+        metrics={"best_val_loss": min(losses, default=math.nan), "seconds": seconds},
+        tables={"results": rows},
+        figures=curve_figures(result) if result.runs else {},
+        status="KILLED" if result.stopped else "FINISHED",
+    )
 
 
-def compare_and_record(data: ImageTensors, cfg: CompareConfig, ctx: JobContext) -> Comparison:
-    """The job's target: the race, then its record in the store when it ends."""
+def compare_and_record(
+    data: ImageTensors, cfg: CompareConfig, progress: Progress = QUIET
+) -> Comparison:
+    """The job's target: the race, then its record in the store when it ends (a store that
+    fails loses nothing: `recorded` says why and the race is returned whole)."""
+    from core import runs
+
     t0 = time.perf_counter()
-    result = compare(data, cfg, ctx)
-    ctx.report(1.0, "Recording the run")
-    record(result, time.perf_counter() - t0)
+    result = compare(data, cfg, progress)
+    progress.report(1.0, "Recording the run")
+    result.recorded = runs.try_record("optimizers", run_record(result, time.perf_counter() - t0))
     return result
 
 
