@@ -78,7 +78,27 @@ BETA1 = Hyper(name="beta1", default=0.9, low=0.0, high=0.999, help="Decay of the
 BETA2 = Hyper(
     name="beta2", default=0.999, low=0.5, high=0.99999, help="Decay of the squared-gradient average"
 )
-WEIGHT_DECAY = Hyper(name="weight_decay", default=0.01, low=0.0, high=1.0, help="Decoupled decay")
+# each algorithm's exposed hyperparameters, defaults as in torch
+ADAM = (BETA1, BETA2, EPS)
+RMSPROP = (
+    Hyper(name="alpha", default=0.99, low=0.5, high=0.9999, help="Decay of the average"),
+    EPS,
+)
+ADAGRAD = (Hyper(name="eps", default=1e-10, low=1e-12, high=1e-2),)
+ADADELTA = (
+    Hyper(name="rho", default=0.9, low=0.5, high=0.9999, help="Decay of the averages"),
+    Hyper(name="eps", default=1e-6, low=1e-10, high=1e-2),
+)
+ADAMW = (*ADAM, Hyper(name="weight_decay", default=0.01, low=0.0, high=1.0, help="Decoupled decay"))
+NADAM = (
+    *ADAM,
+    Hyper(name="momentum_decay", default=4e-3, low=0.0, high=0.1, help="Nesterov schedule"),
+)
+LION = (
+    Hyper(name="beta1", default=0.9, low=0.0, high=0.999, help="Interpolation for the update sign"),
+    Hyper(name="beta2", default=0.99, low=0.5, high=0.9999, help="Decay of the momentum"),
+    Hyper(name="weight_decay", default=0.0, low=0.0, high=1.0, help="Decoupled decay"),
+)
 
 REGISTRY: dict[str, OptimizerSpec] = {
     s.name: s
@@ -99,75 +119,27 @@ REGISTRY: dict[str, OptimizerSpec] = {
             fixed={"nesterov": True},
             default_lr=1e-2,
         ),
-        OptimizerSpec(
-            name="RMSprop",
-            torch_class="RMSprop",
-            rule=rules.rmsprop,
-            hypers=(
-                Hyper(
-                    name="alpha", default=0.99, low=0.5, high=0.9999, help="Decay of the average"
-                ),
-                EPS,
-            ),
-        ),
+        OptimizerSpec(name="RMSprop", torch_class="RMSprop", rule=rules.rmsprop, hypers=RMSPROP),
         OptimizerSpec(
             name="Adagrad",
             torch_class="Adagrad",
             rule=rules.adagrad,
-            hypers=(Hyper(name="eps", default=1e-10, low=1e-12, high=1e-2),),
+            hypers=ADAGRAD,
             default_lr=1e-2,
         ),
         OptimizerSpec(
             name="Adadelta",
             torch_class="Adadelta",
             rule=rules.adadelta,
-            hypers=(
-                Hyper(name="rho", default=0.9, low=0.5, high=0.9999, help="Decay of the averages"),
-                Hyper(name="eps", default=1e-6, low=1e-10, high=1e-2),
-            ),
+            hypers=ADADELTA,
             default_lr=1.0,
         ),
-        OptimizerSpec(name="Adam", torch_class="Adam", rule=rules.adam, hypers=(BETA1, BETA2, EPS)),
+        OptimizerSpec(name="Adam", torch_class="Adam", rule=rules.adam, hypers=ADAM),
+        OptimizerSpec(name="AdamW", torch_class="AdamW", rule=rules.adam, hypers=ADAMW),
+        OptimizerSpec(name="NAdam", torch_class="NAdam", rule=rules.nadam, hypers=NADAM),
+        OptimizerSpec(name="RAdam", torch_class="RAdam", rule=rules.radam, hypers=ADAM),
         OptimizerSpec(
-            name="AdamW",
-            torch_class="AdamW",
-            rule=rules.adam,
-            hypers=(BETA1, BETA2, EPS, WEIGHT_DECAY),
-        ),
-        OptimizerSpec(
-            name="NAdam",
-            torch_class="NAdam",
-            rule=rules.nadam,
-            hypers=(
-                BETA1,
-                BETA2,
-                EPS,
-                Hyper(
-                    name="momentum_decay", default=4e-3, low=0.0, high=0.1, help="Nesterov schedule"
-                ),
-            ),
-        ),
-        OptimizerSpec(
-            name="RAdam", torch_class="RAdam", rule=rules.radam, hypers=(BETA1, BETA2, EPS)
-        ),
-        OptimizerSpec(
-            name="Lion",
-            torch_class="Lion",
-            rule=rules.lion,
-            hypers=(
-                Hyper(
-                    name="beta1",
-                    default=0.9,
-                    low=0.0,
-                    high=0.999,
-                    help="Interpolation for the update sign",
-                ),
-                Hyper(
-                    name="beta2", default=0.99, low=0.5, high=0.9999, help="Decay of the momentum"
-                ),
-                Hyper(name="weight_decay", default=0.0, low=0.0, high=1.0, help="Decoupled decay"),
-            ),
-            default_lr=1e-4,
+            name="Lion", torch_class="Lion", rule=rules.lion, hypers=LION, default_lr=1e-4
         ),
     )
 }
