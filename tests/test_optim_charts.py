@@ -61,3 +61,5 @@ def test_a_tuned_race_gets_its_sensitivity_chart():
         "SGD",
         "Adam",
     ]
+    rings = [t for t in figures["sensitivity"].data if t.marker.symbol == "circle-open"]
+    assert [t.x[0] for t in rings] == [tuned.lrs["SGD"], tuned.lrs["Adam"]]

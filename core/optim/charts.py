@@ -262,6 +262,22 @@ def loss_curves(losses: dict, log_y: bool) -> go.Figure:
     return plots.layout(fig, title, 380, xaxis_title="step", yaxis_title="f(x, y)", yaxis=axis)
 
 
+FLOOR = 1e-30  # a loss of 0 drawn here, on a log axis that cannot show it
+
+
+def _ring_chosen(fig: go.Figure, lrs: list, ys: list, chosen: float, color: str) -> None:
+    """A ring round the chosen rate's point, where that rate was tried and did not diverge."""
+    if chosen not in lrs or ys[lrs.index(chosen)] is None:
+        return
+    fig.add_scatter(
+        x=[chosen],
+        y=[max(ys[lrs.index(chosen)], FLOOR)],
+        mode="markers",
+        showlegend=False,
+        marker={"symbol": "circle-open", "size": 16, "color": color, "line": {"width": 2}},
+    )
+
+
 def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
     """Final loss against learning rate per optimizer; diverged rates drawn as crosses on
     top; each optimizer's chosen rate ringed."""
@@ -275,13 +291,12 @@ def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
         ys = [v if math.isfinite(v) else None for v in finals[name]]
         fig.add_scatter(
             x=lrs[name],
-            y=[max(v, 1e-30) if v is not None else None for v in ys],
+            y=[max(v, FLOOR) if v is not None else None for v in ys],
             mode="lines+markers",
             name=name,
             line={"color": color},
         )
-        bad = [lr for lr, v in zip(lrs[name], ys, strict=True) if v is None]
-        if bad:
+        if bad := [lr for lr, v in zip(lrs[name], ys, strict=True) if v is None]:
             fig.add_scatter(
                 x=bad,
                 y=[ceiling] * len(bad),
@@ -291,20 +306,7 @@ def sensitivity(lrs: dict, finals: dict, best: dict) -> go.Figure:
                 name=f"{name} diverged",
             )
         if name in best:
-            j = list(lrs[name]).index(best[name]) if best[name] in list(lrs[name]) else None
-            if j is not None and ys[j] is not None:
-                fig.add_scatter(
-                    x=[best[name]],
-                    y=[max(ys[j], 1e-30)],
-                    mode="markers",
-                    showlegend=False,
-                    marker={
-                        "symbol": "circle-open",
-                        "size": 16,
-                        "color": color,
-                        "line": {"width": 2},
-                    },
-                )
+            _ring_chosen(fig, list(lrs[name]), ys, best[name], color)
     return plots.layout(
         fig,
         "Learning-rate sensitivity (x: diverged, ring: chosen)",
