@@ -124,7 +124,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     ).float().mean().item()
 
 
-def train_epoch(model, opt, data: RaceData, order, batch_size: int, progress: Progress):
+def train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    data: RaceData,
+    order: torch.Tensor,
+    batch_size: int,
+    progress: Progress,
+) -> tuple[float, int] | None:
     """One pass over the training indices in `order`: (summed batch loss, batches), or None
     when `progress` says stop part-way."""
     total, batches = 0.0, 0

@@ -11,7 +11,6 @@ torch is imported only when a torch optimizer is built.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.optim import rules
@@ -37,7 +36,7 @@ class OptimizerSpec:
 
     name: str  # shown in the app, e.g. "SGD + momentum"
     torch_class: str  # class name in torch.optim, or one of OWN_CLASSES
-    rule: Callable  # its NumPy update rule on (R, 2) points (core.optim.rules)
+    rule: rules.Rule  # its NumPy update rule on (R, 2) points (core.optim.rules)
     hypers: tuple[Hyper, ...] = ()  # exposed hyperparameters, defaults as in torch
     fixed: dict = field(default_factory=dict)  # kwargs that make the variant (nesterov=True)
     default_lr: float = 1e-3  # a sensible starting learning rate

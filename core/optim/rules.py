@@ -8,10 +8,15 @@ update but the rate (`OptimizerSpec.settings`). Each returns the new p.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+Array = np.ndarray
+Rule = Callable[[Array, Array, dict, Array, int, dict], Array]  # (p, g, state, lr, t, hp) -> p
 
-def sgd(p, g, state, lr, t, hp):
+
+def sgd(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     """SGD, with momentum where hp["momentum"] > 0, Nesterov's where hp["nesterov"]."""
     mu = hp.get("momentum", 0.0)
     if mu == 0:
@@ -20,17 +25,17 @@ def sgd(p, g, state, lr, t, hp):
     return p - lr * (g + mu * state["buf"] if hp.get("nesterov") else state["buf"])
 
 
-def rmsprop(p, g, state, lr, t, hp):
+def rmsprop(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     state["v"] = hp["alpha"] * state.get("v", 0.0) + (1 - hp["alpha"]) * g * g
     return p - lr * g / (np.sqrt(state["v"]) + hp["eps"])
 
 
-def adagrad(p, g, state, lr, t, hp):
+def adagrad(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     state["sum"] = state.get("sum", 0.0) + g * g
     return p - lr * g / (np.sqrt(state["sum"]) + hp["eps"])
 
 
-def adadelta(p, g, state, lr, t, hp):
+def adadelta(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     rho, eps = hp["rho"], hp["eps"]
     state["v"] = rho * state.get("v", 0.0) + (1 - rho) * g * g
     delta = np.sqrt(state.get("u", 0.0) + eps) / np.sqrt(state["v"] + eps) * g
@@ -38,7 +43,7 @@ def adadelta(p, g, state, lr, t, hp):
     return p - lr * delta
 
 
-def _moments(g, state, hp):
+def _moments(g: Array, state: dict, hp: dict) -> tuple[float, float]:
     """Update the first and second moment averages; (beta1, beta2)."""
     b1, b2 = hp["beta1"], hp["beta2"]
     state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
@@ -46,7 +51,7 @@ def _moments(g, state, hp):
     return b1, b2
 
 
-def adam(p, g, state, lr, t, hp):
+def adam(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     """Adam, and AdamW where hp["weight_decay"] > 0 (decoupled decay)."""
     p = p * (1 - lr * hp.get("weight_decay", 0.0))
     b1, b2 = _moments(g, state, hp)
@@ -54,7 +59,7 @@ def adam(p, g, state, lr, t, hp):
     return p - lr / (1 - b1**t) * state["m"] / denom
 
 
-def nadam(p, g, state, lr, t, hp):
+def nadam(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     b1, b2 = _moments(g, state, hp)
     psi = hp["momentum_decay"]
     mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
@@ -65,7 +70,7 @@ def nadam(p, g, state, lr, t, hp):
     return p - lr * mu_next / (1 - state["mu_product"] * mu_next) * state["m"] / denom
 
 
-def radam(p, g, state, lr, t, hp):
+def radam(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     b1, b2 = _moments(g, state, hp)
     m_hat = state["m"] / (1 - b1**t)
     rho_inf = 2 / (1 - b2) - 1
@@ -77,7 +82,7 @@ def radam(p, g, state, lr, t, hp):
     return p - lr * m_hat * rect * adaptive
 
 
-def lion(p, g, state, lr, t, hp):
+def lion(p: Array, g: Array, state: dict, lr: Array, t: int, hp: dict) -> Array:
     """Lion (core.optim.lion): the sign of a momentum blend, decoupled decay."""
     m = state.get("m", 0.0)
     p = p * (1 - lr * hp["weight_decay"])

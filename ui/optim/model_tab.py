@@ -75,7 +75,7 @@ def model_race_ui(device: str) -> None:
     if ui.job_buttons_ui(job, JOB_KEY, "Start") and start_race(settings, device) is not None:
         ui.rerun_part()  # draw Stop enabled at once, without the 2-D tab
     if job is not None and job.active:
-        ui.job_progress_ui(JOB_KEY, draw=finished_count_ui, draw_every=1.0)  # text: cheap
+        ui.job_progress_ui(JOB_KEY, draw=finished_count_ui, draw_every=1.0)
     elif job is not None and not ui.job_failed_ui(job, "The race"):
         results_ui(job)
 
@@ -96,6 +96,7 @@ def start_race(settings: dict, device: str) -> jobs.Job | None:
 
 
 def finished_count_ui(job: jobs.Job) -> None:
+    """The race's live view while it runs: how many runs have finished (text: cheap to draw)."""
     st.caption(f"{len(job.metrics())} runs finished in {job.elapsed:.1f} s. Stop keeps them.")
 
 
