@@ -170,6 +170,7 @@ def train_run(
     gen = torch.Generator().manual_seed(seed)
     for _ in range(cfg.epochs):
         t0 = time.perf_counter()
+        # a new shuffle each epoch, its indices moved to where the images are
         order = data.train[torch.randperm(len(data.train), generator=gen).to(data.x.device)]
         epoch = train_epoch(model, opt, data, order, cfg.batch_size, progress)
         if epoch is None:  # stopped: a run cut short is not one to compare
@@ -177,6 +178,7 @@ def train_run(
         total, batches = epoch
         # the clock covers training only: evaluation costs every optimizer the same
         elapsed += time.perf_counter() - t0
+        # scored on the held-out split after every epoch: the curves the race compares
         val_loss, run.val_accuracy = evaluate(model, data.x[data.val], data.y[data.val])
         run.steps.append((run.steps[-1] if run.steps else 0) + batches)
         run.seconds.append(elapsed)
