@@ -18,24 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core import paths
-from core.runs.store import (
-    EXPERIMENT_PREFIX,
-    FIGURES_DIR,
-    HEADLINES,
-    TABLES_DIR,
-    TOOLS,
-    StoreError,
-    check_artifact_path,
-    check_tool,
-    connect,
-    experiment_id,
-    is_default_store,
-    is_http,
-    local_folder,
-    run_status,
-    tracking_uri,
-    translated,
-)
+from core.runs import store
 from core.runs.types import Artifact, RunDetail, RunSummary
 
 
@@ -46,7 +29,7 @@ def _utc(ms: int | None) -> dt.datetime | None:
 def _summary(run: Any, tool: str) -> RunSummary:
     """A RunSummary from an MLflow Run."""
     info, data = run.info, run.data
-    head = HEADLINES[tool]
+    head = store.HEADLINES[tool]
     value = next((data.metrics[m] for m in head.metrics if m in data.metrics), None)
     return RunSummary(
         id=info.run_id,
@@ -84,18 +67,18 @@ def list_runs(
     limit: int = 1000,
 ) -> list[RunSummary]:
     """Runs newest first, optionally of one tool, one status, started at or after `since`."""
-    tools = TOOLS if tool is None else (check_tool(tool),)
+    tools = store.TOOLS if tool is None else (store.check_tool(tool),)
     where = []
     if status is not None:
-        where.append(f"attributes.status = '{run_status(status)}'")
+        where.append(f"attributes.status = '{store.run_status(status)}'")
     if since is not None:
         where.append(f"attributes.start_time >= {_since_ms(since)}")
-    client, uri = connect()
-    ids = {experiment_id(client, uri, t, create=False): t for t in tools}
+    client, uri = store.connect()
+    ids = {store.experiment_id(client, uri, t, create=False): t for t in tools}
     ids.pop(None, None)
     if not ids:
         return []
-    with translated(uri, "list the runs"):
+    with store.translated(uri, "list the runs"):
         found = client.search_runs(
             list(ids),
             filter_string=" and ".join(where),
@@ -108,12 +91,14 @@ def list_runs(
 def _tool_of(client: Any, run: Any) -> str:
     """The tool whose experiment holds `run`."""
     tool = run.data.tags.get("tool")
-    if tool in TOOLS:
+    if tool in store.TOOLS:
         return tool
     exp = client.get_experiment(run.info.experiment_id)
-    name = exp.name.removeprefix(EXPERIMENT_PREFIX)
-    if name not in TOOLS:
-        raise StoreError(f"Run {run.info.run_id} does not belong to any of the dashboard's tools.")
+    name = exp.name.removeprefix(store.EXPERIMENT_PREFIX)
+    if name not in store.TOOLS:
+        raise store.StoreError(
+            f"Run {run.info.run_id} does not belong to any of the dashboard's tools."
+        )
     return name
 
 
@@ -136,11 +121,11 @@ def _read(client: Any, run_id: str, path: str) -> bytes:
 
 
 def _get(client: Any, uri: str, run_id: str) -> Any:
-    """The MLflow run, or StoreError when it is not in the store."""
-    with translated(uri, f"find run {run_id}"):
+    """The MLflow run, or store.StoreError when it is not in the store."""
+    with store.translated(uri, f"find run {run_id}"):
         run = client.get_run(run_id)
     if run.info.lifecycle_stage == "deleted":
-        raise StoreError(f"Run {run_id} was deleted from the run store.")
+        raise store.StoreError(f"Run {run_id} was deleted from the run store.")
     return run
 
 
@@ -159,32 +144,32 @@ def _histories(client: Any, run: Any) -> dict[str, list[tuple[int, float]]]:
     return history
 
 
-def _stored(client: Any, run_id: str, files: list[Artifact], folder: str) -> dict[str, bytes]:
-    """The JSON files under `folder` (tables/ or figures/): name without folder and suffix ->
-    bytes."""
+def _stored(client: Any, run_id: str, files: list[Artifact], folder: str) -> dict[str, str]:
+    """The JSON files under `folder` (tables/ or figures/): name (no folder, no .json) -> text."""
     found = {}
     for f in files:
         stem, suffix = os.path.splitext(f.path)
         if f.path.startswith(f"{folder}/") and suffix == ".json":
-            found[stem.removeprefix(f"{folder}/")] = _read(client, run_id, f.path)
+            found[stem.removeprefix(f"{folder}/")] = _read(client, run_id, f.path).decode()
     return found
 
 
 def get_run(run_id: str) -> RunDetail:
     """Everything recorded for `run_id`: params, metrics, histories, tables, figures, files."""
-    client, uri = connect()
+    client, uri = store.connect()
     run = _get(client, uri, run_id)
-    with translated(uri, f"read run {run_id}"):
+    with store.translated(uri, f"read run {run_id}"):
         files = _walk(client, run_id)
         history = _histories(client, run)
-        tables = {k: json.loads(v) for k, v in _stored(client, run_id, files, TABLES_DIR).items()}
-        figures = {k: v.decode() for k, v in _stored(client, run_id, files, FIGURES_DIR).items()}
+        tables = _stored(client, run_id, files, store.TABLES_DIR)
+        rows = {name: json.loads(text) for name, text in tables.items()}
+        figures = _stored(client, run_id, files, store.FIGURES_DIR)
     return RunDetail(
         summary=_summary(run, _tool_of(client, run)),
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
         history=history,
-        tables=tables,
+        tables=rows,
         figures=figures,
         artifacts=files,
     )
@@ -193,14 +178,14 @@ def get_run(run_id: str) -> RunDetail:
 def metric_history(run_id: str, metric: str) -> list[tuple[int, float]]:
     """Every recorded (step, value) point of `metric` in `run_id`, by step, repeats kept
     (a job that logged a step twice shows it twice); [] when it has none."""
-    client, uri = connect()
+    client, uri = store.connect()
     _get(client, uri, run_id)
-    with translated(uri, f"read {metric!r} of run {run_id}"):
+    with store.translated(uri, f"read {metric!r} of run {run_id}"):
         return _points(client, run_id, metric)
 
 
-def _gone(run_id: str, path: str) -> StoreError:
-    return StoreError(
+def _gone(run_id: str, path: str) -> store.StoreError:
+    return store.StoreError(
         f"The file {path!r} of run {run_id} is gone from the run store (deleted or moved). "
         "Record the run again to get it back."
     )
@@ -208,10 +193,10 @@ def _gone(run_id: str, path: str) -> StoreError:
 
 def load_artifact(run_id: str, path: str) -> bytes:
     """The bytes of the artifact file `path` of `run_id`."""
-    clean = check_artifact_path(path)
-    client, uri = connect()
+    clean = store.check_artifact_path(path)
+    client, uri = store.connect()
     _get(client, uri, run_id)
-    with translated(uri, f"read {clean!r} of run {run_id}"):
+    with store.translated(uri, f"read {clean!r} of run {run_id}"):
         if not _is_file(client, run_id, clean):
             raise _gone(run_id, clean)
         return _read(client, run_id, clean)
@@ -219,13 +204,13 @@ def load_artifact(run_id: str, path: str) -> bytes:
 
 def download_folder(run_id: str, path: str) -> Path:
     """A local copy of the artifact folder (or file) `path` of `run_id`, kept under runs_dir()."""
-    clean = check_artifact_path(path)
-    client, uri = connect()
+    clean = store.check_artifact_path(path)
+    client, uri = store.connect()
     _get(client, uri, run_id)
     target = paths.runs_dir() / "downloads" / run_id / clean
     if target.exists():
         return target
-    with translated(uri, f"download {clean!r} of run {run_id}"):
+    with store.translated(uri, f"download {clean!r} of run {run_id}"):
         if not client.list_artifacts(run_id, clean) and not _is_file(client, run_id, clean):
             raise _gone(run_id, clean)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -243,21 +228,21 @@ def _is_file(client: Any, run_id: str, path: str) -> bool:
 
 def delete_run(run_id: str) -> None:
     """Delete `run_id`; in the embedded store its artifact files go too."""
-    client, uri = connect()
+    client, uri = store.connect()
     run = _get(client, uri, run_id)
-    with translated(uri, f"delete run {run_id}"):
+    with store.translated(uri, f"delete run {run_id}"):
         client.delete_run(run_id)
-        local = local_folder(run.info.artifact_uri)
-        if is_default_store(uri) and local is not None and local.is_dir():
+        local = store.local_folder(run.info.artifact_uri)
+        if store.is_default_store(uri) and local is not None and local.is_dir():
             shutil.rmtree(local.parent if local.name == "artifacts" else local)
     shutil.rmtree(paths.runs_dir() / "downloads" / run_id, ignore_errors=True)
 
 
 def mlflow_ui_url(run_id: str) -> str | None:
     """The run's page in the MLflow UI when the store is an MLflow server, else None."""
-    uri = tracking_uri()
-    if not is_http(uri):
+    uri = store.tracking_uri()
+    if not store.is_http(uri):
         return None
-    client, uri = connect()
+    client, uri = store.connect()
     run = _get(client, uri, run_id)
     return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"

@@ -22,19 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core import limits, paths
-from core.runs.store import (
-    FIGURES_DIR,
-    PARAMS_FILE,
-    TABLES_DIR,
-    StoreError,
-    check_artifact_path,
-    check_tool,
-    connect,
-    experiment_id,
-    is_default_store,
-    run_status,
-    translated,
-)
+from core.runs import store
 from core.runs.types import Recorded, RunRecord
 
 FIGURE_HTML_PLOTLYJS = "cdn"  # the HTML copies load plotly.js from its CDN (the JSON is offline)
@@ -109,11 +97,11 @@ def _rows(table: Any) -> list[dict]:
 def _stage(folder: Path, tables: dict, figures: dict, files: dict) -> None:
     """Write tables, figures and in-memory files into `folder` as the run's artifact layout."""
     for name, table in tables.items():
-        target = folder / TABLES_DIR / f"{check_artifact_path(name)}.json"
+        target = folder / store.TABLES_DIR / f"{store.check_artifact_path(name)}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(_rows(table), default=str))
     for name, fig in figures.items():
-        base = folder / FIGURES_DIR / check_artifact_path(name)
+        base = folder / store.FIGURES_DIR / store.check_artifact_path(name)
         base.parent.mkdir(parents=True, exist_ok=True)
         base.with_suffix(".json").write_text(fig.to_json())
         base.with_suffix(".html").write_text(fig.to_html(include_plotlyjs=FIGURE_HTML_PLOTLYJS))
@@ -132,7 +120,7 @@ def _split_artifacts(artifacts: dict) -> tuple[dict, dict[str, Path]]:
     """Files to stage (bytes, text, single files) and folders to upload as they are."""
     files, folders = {}, {}
     for name, content in artifacts.items():
-        clean = check_artifact_path(name)
+        clean = store.check_artifact_path(name)
         if isinstance(content, Path) and content.is_dir():
             folders[clean] = content
         elif isinstance(content, Path) and not content.is_file():
@@ -173,13 +161,13 @@ class LiveRun:
     def log(self, step: int, **metrics: float) -> None:
         """Record the numeric `metrics` at `step` (non-numbers are skipped)."""
         points = _metrics(metrics, step, int(time.time() * 1000))
-        with translated(self._uri, "record a step"):
+        with store.translated(self._uri, "record a step"):
             self._log_points(points)
 
     def log_history(self, history: list[dict], step_key: str = "step") -> None:
         """Record many rows at once; each row's `step_key` is its step."""
         points = _history_metrics(history, step_key)
-        with translated(self._uri, "record the history"):
+        with store.translated(self._uri, "record the history"):
             self._log_points(points)
 
     def _log_points(self, points: list) -> None:
@@ -197,9 +185,9 @@ class LiveRun:
         tags: dict | None = None,
     ) -> str:
         """Record the final metrics, tables, figures and artifacts, then end the run; its id."""
-        final = run_status(status)
+        final = store.run_status(status)
         files, folders = _split_artifacts(artifacts or {})
-        with translated(self._uri, "save the run's results"):
+        with store.translated(self._uri, "save the run's results"):
             self._log_points(_metrics(metrics or {}, 0, int(time.time() * 1000)))
             if tags:
                 self._client.log_batch(self.id, tags=_tag_entities(tags))
@@ -210,7 +198,7 @@ class LiveRun:
 
     def tag(self, **tags: Any) -> None:
         """Add or replace tags of the run (e.g. how often a job restarted)."""
-        with translated(self._uri, "tag the run"):
+        with store.translated(self._uri, "tag the run"):
             self._client.log_batch(self.id, tags=_tag_entities(tags))
 
     def _upload(self, tables: dict, figures: dict, files: dict, folders: dict) -> None:
@@ -243,16 +231,16 @@ def _run_tags(tool: str, tags: dict | None) -> dict[str, str]:
 
 def start(tool: str, *, name: str, params: dict | None = None, tags: dict | None = None) -> LiveRun:
     """Open a RUNNING run of `tool` with its params and tags; log steps on it, then finish()."""
-    check_tool(tool)
+    store.check_tool(tool)
     flat = flatten(params or {})
-    client, uri = connect()
-    if is_default_store(uri):
+    client, uri = store.connect()
+    if store.is_default_store(uri):
         try:
             limits.check_room("runs", paths.runs_dir())
         except limits.FolderFull as err:
-            raise StoreError(str(err)) from err
-    exp = experiment_id(client, uri, tool)
-    with translated(uri, f"start the run {name!r}"):
+            raise store.StoreError(str(err)) from err
+    exp = store.experiment_id(client, uri, tool)
+    with store.translated(uri, f"start the run {name!r}"):
         run = client.create_run(exp, run_name=str(name), tags=_run_tags(tool, tags))
         run_id = run.info.run_id
         items = [(k, v) for k, v in flat.items()]
@@ -262,16 +250,16 @@ def start(tool: str, *, name: str, params: dict | None = None, tags: dict | None
             batch = [Param(k, v) for k, v in items[i : i + BATCH_PARAMS]]
             client.log_batch(run_id, params=batch)
         if params:
-            client.log_text(run_id, json.dumps(params, default=str, indent=1), PARAMS_FILE)
+            client.log_text(run_id, json.dumps(params, default=str, indent=1), store.PARAMS_FILE)
     return LiveRun(client, uri, run_id, tool)
 
 
 def reopen(tool: str, run_id: str, tags: dict | None = None) -> LiveRun:
     """Take up the run `run_id` again (a job restarted from its checkpoint): RUNNING again,
     with `tags` added; log on it and finish() it as a run from start()."""
-    check_tool(tool)
-    client, uri = connect()
-    with translated(uri, f"reopen run {run_id}"):
+    store.check_tool(tool)
+    client, uri = store.connect()
+    with store.translated(uri, f"reopen run {run_id}"):
         client.update_run(run_id, status="RUNNING")
         if tags:
             client.log_batch(run_id, tags=_tag_entities(tags))
@@ -279,14 +267,14 @@ def reopen(tool: str, run_id: str, tags: dict | None = None) -> LiveRun:
 
 
 def record(tool: str, run: RunRecord) -> str:
-    """Record a whole run in one call; returns its run id (StoreError when the store fails).
+    """Record a whole run in one call; returns its run id (store.StoreError when the store fails).
 
     history rows become step metrics (`step_key` gives the step); tables are stored as JSON,
     figures (plotly) as JSON and HTML; artifacts map a name in the run to bytes, text (str)
     or a Path (a file, or a folder uploaded whole).
     """
-    check_tool(tool)
-    final = run_status(run.status)
+    store.check_tool(tool)
+    final = store.run_status(run.status)
     _split_artifacts(run.artifacts)  # bad names or missing paths fail before anything is written
     live = start(tool, name=run.name, params=run.params, tags=run.tags)
     try:
@@ -299,7 +287,7 @@ def record(tool: str, run: RunRecord) -> str:
             figures=run.figures,
             artifacts=run.artifacts,
         )
-    except StoreError:
+    except store.StoreError:
         with contextlib.suppress(Exception):
             live._client.set_terminated(live.id, status="FAILED")
         raise
@@ -310,7 +298,7 @@ def try_record(tool: str, run: RunRecord) -> Recorded:
     the caller keeps its model and results)."""
     try:
         return Recorded(run_id=record(tool, run))
-    except StoreError as err:
+    except store.StoreError as err:
         return Recorded(reason=str(err))
     except Exception as err:  # a failure not foreseen: still a reason, never lost work
         return Recorded(reason=f"{type(err).__name__}: {err}")
