@@ -20,13 +20,13 @@ st.subheader("Recorded runs", anchor=False)
 listed = listing.list_or_stop(*listing.filters_ui())
 by_id = {r.id: r for r in listed}
 st.dataframe(listing.runs_frame(listed), hide_index=True)
-compare, opened, pitch = st.tabs(["Compare", "Open a run", "Pitch pack"])
+tab_compare, tab_open, tab_pitch = st.tabs(["Compare", "Open a run", "Pitch pack"])
 try:
-    with compare:
+    with tab_compare:
         compare_tab.compare_tab_ui(by_id)
-    with opened:
+    with tab_open:
         open_tab.open_tab_ui(by_id, st.query_params.get(open_tab.RUN_PARAM))
-    with pitch:
+    with tab_pitch:
         pitch_tab.pitch_tab_ui(by_id)
 except runs.StoreError as err:
     st.error(str(err))

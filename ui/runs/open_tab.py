@@ -13,6 +13,7 @@ from ui.runs.curves import curves_ui
 from ui.runs.listing import run_label
 
 RUN_PARAM = "run"  # query parameter holding a run id, here and on the Train page
+PICKED = "runs_open"  # the run picker's key
 DELETE_PENDING = "runs_delete_pending"  # session state: the run whose deletion awaits a yes
 
 
@@ -95,16 +96,16 @@ def run_ui(detail: runs.RunDetail) -> None:
 
 def open_tab_ui(by_id: dict[str, runs.RunSummary], wanted: str | None) -> None:
     """One run, picked here or named by `?run=<id>` in the URL (the two kept in step)."""
-    if wanted in by_id and st.session_state.get("runs_open") != wanted:
-        st.session_state["runs_open"] = wanted
+    if wanted in by_id and st.session_state.get(PICKED) != wanted:
+        st.session_state[PICKED] = wanted
     opened = st.selectbox(
         "Run",
         list(by_id),
         index=None,
-        key="runs_open",
+        key=PICKED,
         format_func=functools.partial(run_label, by_id),
         placeholder="Pick a run",
-        on_change=lambda: st.query_params.update({RUN_PARAM: st.session_state["runs_open"] or ""}),
+        on_change=lambda: st.query_params.update({RUN_PARAM: st.session_state[PICKED] or ""}),
     )
     if opened:
         run_ui(runs.get_run(opened))
