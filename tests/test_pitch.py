@@ -11,6 +11,7 @@ import pytest
 
 from core import runs
 from core.runs import pitch
+from core.runs.pitch import pdf
 from tests.appserver import chromium_path, launch_chromium
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -178,5 +179,5 @@ def test_pdf_is_a_real_pdf(pack):
 
 
 def test_no_pdf_without_chromium(monkeypatch, pack):
-    monkeypatch.setattr(pitch, "chromium", lambda: None)
+    monkeypatch.setattr(pdf, "chromium", lambda: None)
     assert pitch.to_pdf(pack) is None

@@ -124,6 +124,16 @@ def test_live_run_is_listed_as_running_then_finished(store):
     assert live.id not in {r.id for r in runs.list_runs(status="RUNNING")}
 
 
+def test_metric_history_keeps_every_point_repeats_too(store):
+    live = runs.start("gpt2", name="restarted", params={})
+    live.log(1, val_loss=3.0)
+    live.log(1, val_loss=2.9)  # a job restarted from its checkpoint logged step 1 again
+    live.log(2, val_loss=2.5)
+    live.finish("done")
+    assert runs.metric_history(live.id, "val_loss") == [(1, 2.9), (1, 3.0), (2, 2.5)]
+    assert runs.metric_history(live.id, "no_such_metric") == []
+
+
 def test_live_run_fails_when_the_job_raises(store):
     with pytest.raises(RuntimeError), runs.start("gpt2", name="crash", params={}) as live:
         live.log(1, loss=1.0)

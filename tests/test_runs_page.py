@@ -10,6 +10,7 @@ import pytest
 from core import jobs, runs
 from core.runs.types import RunRecord
 from tests.helpers import open_page
+from tests.test_layout import widget_keys
 
 PAGE = "pages/runs.py"
 
@@ -88,7 +89,7 @@ def test_filter_by_tool(store):
 
 def test_compare_overlays_curves_and_diffs_only_what_differs(store):
     at = open_page(PAGE)
-    at.multiselect(key="compare_runs").set_value([store["small lr"], store["big lr"]]).run()
+    at.multiselect(key="runs_compare").set_value([store["small lr"], store["big lr"]]).run()
     assert not at.exception
     diff = at.dataframe[1].value
     assert list(diff.index) == ["optimizer.lr"]  # epochs and the optimizer's name are the same
@@ -101,7 +102,7 @@ def test_compare_overlays_curves_and_diffs_only_what_differs(store):
 
 def test_compare_refuses_runs_of_two_tools(store):
     at = open_page(PAGE)
-    at.multiselect(key="compare_runs").set_value([store["mid"], store["chat"]]).run()
+    at.multiselect(key="runs_compare").set_value([store["mid"], store["chat"]]).run()
     assert [w.value for w in at.warning] == ["Compare runs of one tool at a time."]
 
 
@@ -122,13 +123,13 @@ def test_delete_asks_first_and_then_removes_the_run(store):
         "cnn", RunRecord(name="to delete", params={}, metrics={"test_accuracy": 0.5})
     )
     at = open_page(PAGE)
-    at.selectbox(key="run_open").set_value(victim).run()
-    at.button(key="run_delete").click().run()
+    at.selectbox(key="runs_open").set_value(victim).run()
+    at.button(key="runs_delete").click().run()
     assert [w.value for w in at.warning] == ["Delete **to delete** and its files for good?"]
-    at.button(key="run_delete_cancel").click().run()
+    at.button(key="runs_delete_cancel").click().run()
     assert "to delete" in [r["Name"] for r in table(at)]
-    at.button(key="run_delete").click().run()
-    at.button(key="run_delete_confirm").click().run()
+    at.button(key="runs_delete").click().run()
+    at.button(key="runs_delete_confirm").click().run()
     assert not at.exception
     assert "to delete" not in [r["Name"] for r in table(at)]
     assert victim not in {r.id for r in runs.list_runs()}
@@ -137,14 +138,14 @@ def test_delete_asks_first_and_then_removes_the_run(store):
 def test_pitch_pack_offers_a_download(store):
     at = open_page(PAGE)
     assert "Pick runs (and a saved business case) to build the pack." in [i.value for i in at.info]
-    at.multiselect(key="pitch_runs").set_value([store["mid"], store["chat"]]).run()
-    at.selectbox(key="pitch_case").set_value(store["case"]).run()
+    at.multiselect(key="runs_pitch_runs").set_value([store["mid"], store["chat"]]).run()
+    at.selectbox(key="runs_pitch_case").set_value(store["case"]).run()
     assert not at.get("download_button")  # built only when asked
-    at.button(key="pitch_build").click().run()
+    at.button(key="runs_pitch_build").click().run()
     assert not at.exception
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the pitch pack (HTML)" in labels
-    html = at.session_state["pitch_pack"][0]
+    html = at.session_state["runs_pitch_pack"].html
     assert "<h3>mid</h3>" in html and "<h3>chat</h3>" in html and "<h2>Business case</h2>" in html
 
 
@@ -174,3 +175,18 @@ def test_store_failure_is_a_message_and_the_page_still_draws(store, monkeypatch)
     assert [t.value for t in at.title] == ["Runs"]
     assert "is not a tracking store MLflow knows" in at.error[0].value
     assert "The tools still work" in at.error[0].value
+
+
+def test_every_widget_key_on_the_page_starts_with_runs(store):
+    at = open_page(PAGE)
+    at.query_params["run"] = store["mid"]
+    at.run()
+    at.multiselect(key="runs_compare").set_value([store["small lr"], store["big lr"]]).run()
+    at.button(key="runs_delete").click().run()
+    at.multiselect(key="runs_pitch_runs").set_value([store["mid"]]).run()
+    at.button(key="runs_pitch_build").click().run()
+    assert not at.exception
+    keys = widget_keys(at.main)
+    drawn = {"runs_compare", "runs_open", "runs_delete_confirm", "runs_pitch_build"}
+    assert drawn <= set(keys)  # every panel was drawn: compare, an open run, the pitch pack
+    assert [k for k in keys if not k.startswith("runs_")] == []

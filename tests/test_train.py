@@ -96,8 +96,7 @@ def summary_of(out: subprocess.CompletedProcess) -> dict:
 
 def epochs_logged(run_id: str) -> list[int]:
     """The steps of every val_loss point in the store, repeats kept."""
-    client, _ = runs._client()
-    return sorted(p.step for p in client.get_metric_history(run_id, "val_loss"))
+    return [step for step, _ in runs.metric_history(run_id, "val_loss")]
 
 
 def loaded_accuracy(run_id: str) -> float:

@@ -1,5 +1,6 @@
 """What crosses the run store's boundary, each defined once: the record a tool hands in
-(`RunRecord`) and what came of handing it in (`Recorded`).
+(`RunRecord`), what came of handing it in (`Recorded`), and what reading gives back
+(`RunSummary` per row of a list, `RunDetail` per run, `Artifact` per file).
 
 Light on purpose (no MLflow): every tool builds its `RunRecord` with its own
 `run_record(...)`, in the page's process and under torchrun alike.
@@ -7,9 +8,12 @@ Light on purpose (no MLflow): every tool builds its `RunRecord` with its own
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from core import units
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,3 +42,69 @@ class Recorded:
     @property
     def ok(self) -> bool:
         return self.run_id is not None
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A metric for people: '99.1 %', '$1.23k', '16.1 tokens/s', '0.0412'; '-' when missing."""
+    if value is None:
+        return "-"
+    if unit == "%":
+        return units.percent(value)
+    if unit == "USD":
+        return units.usd(value)
+    return units.rate(value, unit) if unit else f"{value:.4g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """One row of the runs list."""
+
+    id: str
+    tool: str  # one of TOOLS
+    name: str
+    status: str  # one of STATUSES
+    start: dt.datetime  # UTC
+    end: dt.datetime | None  # UTC; None while running
+    headline_label: str  # e.g. "Test accuracy"
+    headline: float | None  # the headline metric's latest value, None if not recorded
+    headline_unit: str  # see core.tools.Headline.unit
+    host: str
+    device: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to end, None while running."""
+        return None if self.end is None else (self.end - self.start).total_seconds()
+
+    @property
+    def headline_text(self) -> str:
+        """The headline with its unit, '-' when not recorded."""
+        return format_value(self.headline, self.headline_unit)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    """One file of a run's artifacts."""
+
+    path: str  # relative to the run's artifact root, "/"-separated
+    size: int | None  # bytes; None where the store does not say
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunDetail:
+    """Everything recorded for one run."""
+
+    summary: RunSummary
+    params: dict[str, str]  # flat, dotted keys
+    metrics: dict[str, float]  # latest value of each metric
+    history: dict[str, list[tuple[int, float]]]  # metric -> (step, value), metrics with steps
+    tables: dict[str, list[dict]]  # name -> rows
+    figures: dict[str, str]  # name -> plotly JSON (plotly.io.from_json redraws it)
+    artifacts: list[Artifact]  # every file, tables and figures included
+
+    def figure(self, name: str):
+        """The stored figure `name` as a plotly Figure."""
+        import plotly.io as pio
+
+        return pio.from_json(self.figures[name])

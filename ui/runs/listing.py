@@ -1,0 +1,69 @@
+"""The recorded runs: the tool, status and date filters, the runs that match (or a message
+and the page ends), their table, and how a picker names a run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from core import runs
+
+ANY = "Any"  # the filters' first choice: no filter
+
+
+def filters_ui() -> tuple[str | None, str | None, dt.date | None]:
+    """Tool, status and start-date filters; None where any is fine."""
+    c1, c2, c3 = st.columns(3)
+    tool = c1.selectbox(
+        "Tool",
+        [ANY, *runs.TOOLS],
+        key="runs_tool",
+        format_func=lambda t: runs.TOOL_LABELS.get(t, "All tools"),
+    )
+    status = c2.selectbox("Status", [ANY, *runs.STATUSES], key="runs_status")
+    since = c3.date_input("Started on or after", value=None, key="runs_since")
+    return (None if tool == ANY else tool), (None if status == ANY else status), since
+
+
+def list_or_stop(
+    tool: str | None, status: str | None, since: dt.date | None
+) -> list[runs.RunSummary]:
+    """The runs that match, newest first; a message and the page ends when none can be read."""
+    try:
+        with st.spinner("Opening the run store..."):  # the first call in a process imports MLflow
+            listed = runs.list_runs(tool=tool, status=status, since=since)
+    except runs.StoreError as err:
+        st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")
+        st.stop()
+    if not listed:
+        st.info("No runs match. Train a CNN, race optimizers, or save a chat or a business case.")
+        st.stop()
+    return listed
+
+
+def runs_frame(rows: list[runs.RunSummary]) -> pd.DataFrame:
+    """One line per run, newest first, with its tool's headline figure: under the figure's
+    own name when all runs are of one tool, as 'Test accuracy 97.5 %' otherwise."""
+    one_tool = len({r.tool for r in rows}) == 1
+    result = rows[0].headline_label if one_tool else "Result"
+    table = [
+        {
+            "Name": r.name,
+            result: r.headline_text if one_tool else f"{r.headline_label} {r.headline_text}",
+            "Tool": runs.TOOL_LABELS[r.tool],
+            "Started (UTC)": r.start.strftime("%Y-%m-%d %H:%M"),
+            "Status": r.status.lower(),
+            "Device": r.device or "-",
+            "Run id": r.id,
+        }
+        for r in rows
+    ]
+    return pd.DataFrame(table)
+
+
+def run_label(summaries: dict[str, runs.RunSummary], run_id: str) -> str:
+    """'digits 3 blocks (Train a CNN, 2026-11-25 14:20)' for a picker."""
+    r = summaries[run_id]
+    return f"{r.name} ({runs.TOOL_LABELS[r.tool]}, {r.start:%Y-%m-%d %H:%M})"

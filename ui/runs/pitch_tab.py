@@ -1,0 +1,95 @@
+"""Pitch pack: chosen runs and a saved business case -> the pack as one HTML file (and a
+PDF where Chromium is installed), kept in the session for download until the next build."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core import runs
+from core.runs import pitch
+from ui.runs.listing import run_label
+
+PACK = "runs_pitch_pack"  # session state: the last pack built in this session
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pack:
+    """A pitch pack built in this session, ready to download."""
+
+    html: str  # the whole pack, one self-contained page
+    pdf: bytes | None  # printed by Chromium; None when not asked for or when printing failed
+    pdf_wanted: bool  # a PDF was asked for
+
+
+def _chosen_ui(summaries: dict[str, runs.RunSummary]) -> tuple[list[str], str | None]:
+    """The finished runs to show and the business case (None: no case), by run id."""
+    ids = [i for i, s in summaries.items() if s.tool != "business" and s.status == "FINISHED"]
+    cases = [i for i, s in summaries.items() if s.tool == "business"]
+    label = functools.partial(run_label, summaries)
+    chosen = st.multiselect("Runs to show", ids, key="runs_pitch_runs", format_func=label)
+    case = st.selectbox(
+        "Business case",
+        cases,
+        index=None,
+        key="runs_pitch_case",
+        format_func=label,
+        placeholder="None (save one on the Business case page)",
+    )
+    return chosen, case
+
+
+def _build(chosen: list[str], case: str | None, product: str, hardware: str, pdf: bool) -> Pack:
+    """The pack of the chosen runs, read from the store, and its PDF when `pdf`."""
+    html = pitch.build(
+        [runs.get_run(i) for i in chosen],
+        runs.get_run(case) if case else None,
+        product=product,
+        hardware=hardware,
+        date=dt.date.today(),
+    )
+    return Pack(html=html, pdf=pitch.to_pdf(html) if pdf else None, pdf_wanted=pdf)
+
+
+def pitch_tab_ui(summaries: dict[str, runs.RunSummary]) -> None:
+    """Chosen runs and a saved business case -> the pitch pack as HTML (and PDF)."""
+    chosen, case = _chosen_ui(summaries)
+    product = st.text_input("Product name", "Our AI prototype", key="runs_pitch_product")
+    hardware = st.text_input("Hardware", pitch.hardware_line(), key="runs_pitch_hardware")
+    with_pdf = pitch.chromium() is not None and st.checkbox("Also a PDF", key="runs_pitch_pdf")
+    if not chosen and case is None:
+        st.info("Pick runs (and a saved business case) to build the pack.")
+        return
+    if st.button("Build the pitch pack", key="runs_pitch_build", type="primary"):
+        with st.spinner("Building the pack..."):
+            st.session_state[PACK] = _build(chosen, case, product, hardware, with_pdf)
+    pack_downloads_ui(st.session_state.get(PACK))
+
+
+def pack_downloads_ui(pack: Pack | None) -> None:
+    """Download buttons for the last pack built in this session."""
+    if pack is None:
+        return
+    st.download_button(
+        "Download the pitch pack (HTML)",
+        pack.html,
+        "pitch.html",
+        key="runs_pitch_html",
+        on_click="ignore",
+    )
+    if pack.pdf is not None:
+        st.download_button(
+            "Download the PDF",
+            pack.pdf,
+            "pitch.pdf",
+            key="runs_pitch_pdf_download",
+            on_click="ignore",
+        )
+    elif pack.pdf_wanted:
+        st.warning("Chromium could not print the PDF; open the HTML and use Print -> Save as PDF.")
+    st.caption(
+        "One HTML file that opens offline in any browser; its print layout gives clean pages."
+    )
