@@ -67,7 +67,7 @@ def _progress_ui(job: train.LocalJob, run_config: dict) -> None:
     run_id = job.run_id()
     sizes = run_config["train"] | run_config["model"]  # a GPT-2's steps are in "model"
     total = sizes.get("epochs") or sizes.get("steps") or 1
-    step_key = "val_loss"
+    metric = "val_loss"  # logged at every epoch (cnn) or sample (gpt2)
     if run_id is None:
         st.progress(0.0, text="Starting the processes...")
     else:
@@ -76,8 +76,9 @@ def _progress_ui(job: train.LocalJob, run_config: dict) -> None:
         except runs.StoreError as err:
             st.warning(str(err))
             return
-        steps = [s for s, _ in detail.history.get(step_key, [])] or (
-            [1] if step_key in detail.metrics else []
+        # a metric with a single point is not a history yet
+        steps = [s for s, _ in detail.history.get(metric, [])] or (
+            [1] if metric in detail.metrics else []
         )
         done = max(steps, default=0)
         st.progress(min(done / total, 1.0), text=f"{done} of {total} recorded in run {run_id}")

@@ -81,7 +81,7 @@ class Recorder:
             self._guard(self.live.finish, status, **results)
 
 
-class Printed(Quiet):
+class PrintedProgress(Quiet):
     """Progress printed to stdout at most every `every_s` seconds. It never asks to stop:
     a headless job is stopped by SIGTERM (see `core.train.cli`)."""
 
@@ -107,7 +107,7 @@ def store_progress(recorder: Recorder, step_key: str, every_s: float = 5.0) -> K
         shown = ", ".join(f"{k} {v:.4g}" for k, v in numbers.items() if isinstance(v, float))
         print(f"{step_key} {row[step_key]}: {shown}", flush=True)
 
-    return KeepRows(Printed(every_s), on_row)
+    return KeepRows(PrintedProgress(every_s), on_row)
 
 
 def _is_torchrun(part: str) -> bool:
@@ -162,7 +162,8 @@ def open_run(
     step_key: str,
 ) -> Progress:
     """Open the job's run on rank 0 with the kind's `params` and the job's own, or take it
-    up again after a restart; the progress this rank hands its trainer."""
+    up again after a restart; the progress this rank hands its trainer (rank 0's is a
+    `store_progress`, whose `rows` are every row logged)."""
     # every rank takes part: rank 0's checkpoint is broadcast
     checkpoint = hooks.read()
     if not hooks.is_main:

@@ -3,8 +3,8 @@ training fields) and `run(spec, world, recorder)` (its torchrun job); and what n
 kind: run.json read and checked in full (`spec_from_dict`, `load_spec`) and made from a
 page's settings (`run_config`, `cnn_run_config`, `gpt2_run_config`).
 
-A kind's module is imported when a spec of that kind is checked or run: it brings torch and
-its tool, which the Run-elsewhere panel's other work and `--help` do without.
+A kind's module, and with it torch and its tool, is imported the first time a spec of that
+kind is checked or run, not when `core.train` is (`--help` and the commands need neither).
 """
 
 from __future__ import annotations

@@ -66,10 +66,11 @@ def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
     check_world(len(splits[0]), world.world_size, "images")
     # each rank takes batch / world size images, so the effective batch is the page's
     local_batch = per_rank_batch(train_cfg.batch_size, world.world_size)
-    distributed.join(world)
+    distributed.join(world)  # only now: a bad config fails at once, not after a timeout
     # a checkpoint every epoch; the last one found is where this attempt starts
     hooks = JobHooks(world, spec.folder, spec.fingerprint(), 1, train_cfg.epochs)
     request = tool.Request(data=ds, model=model_cfg, train=train_cfg)
+    # rank 0 opens the run (a restart takes it up again); each epoch lands in it at once
     progress = open_run(
         spec,
         hooks,

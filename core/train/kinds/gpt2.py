@@ -48,11 +48,12 @@ def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
     cfg = gpt2_config(spec)
     # each rank takes batch / world size windows, so the effective batch is the page's
     local_batch = per_rank_batch(cfg.batch_size, world.world_size)
-    distributed.join(world)
+    distributed.join(world)  # only now: a bad config fails at once, not after a timeout
     # a checkpoint at every sample, which is also where the loss is logged
     every = max(1, cfg.sample_every)
     hooks = JobHooks(world, spec.folder, spec.fingerprint(), every, cfg.steps)
-    hooks.min_shard = cfg.context + 2  # a rank's text must hold one window and its target
+    hooks.min_shard = cfg.context + 2  # room to draw a window of context + 1 tokens from
+    # rank 0 opens the run (a restart takes it up again); each sample lands in it at once
     progress = open_run(
         spec,
         hooks,
