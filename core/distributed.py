@@ -3,7 +3,7 @@ GPUs, gloo on the CPU, with a bounded timeout), DistributedDataParallel, each ra
 the device-resident data, and `TrainHooks`, the points where a trainer lets a job step in.
 
 A trainer called without hooks (the pages) gets `TrainHooks()`, whose every hook does
-nothing: one process, no checkpoints. `core.train` passes its own subclass.
+nothing: one process, no checkpoints. `core.train` passes its own subclass, `JobHooks`.
 """
 
 from __future__ import annotations
@@ -160,13 +160,15 @@ def barrier(world: World) -> None:
         torch.distributed.barrier()
 
 
-def _snapshot(model: nn.Module) -> dict:
+def snapshot(model: nn.Module) -> dict:
+    """The model's weights as CPU copies that later steps do not change."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 class TrainHooks:
     """Where a trainer lets a job step in; every hook here does nothing (one process, no
-    checkpoints). `core.train.JobHooks` overrides them for headless and distributed runs."""
+    checkpoints). `core.train.checkpoints.JobHooks` overrides them for headless and
+    distributed runs."""
 
     is_main = True  # this process logs and saves
     world_size = 1
@@ -188,7 +190,7 @@ class TrainHooks:
 
     def best(self, model: nn.Module, result) -> tuple[float, dict, int]:
         """(best validation loss, its weights, epochs waited since) to start the loop with."""
-        return math.inf, _snapshot(model), 0
+        return math.inf, snapshot(model), 0
 
     def epoch_end(self, epoch: int, model, opt, sched, gen: torch.Generator, result=None) -> None:
         """Called after each epoch (0-based) or step (1-based) has been validated and logged."""

@@ -1,6 +1,7 @@
 """core.train: the pages' trainers as headless jobs, alone and under torchrun (CPU, gloo),
 recorded in a real MLflow store under a temporary $DASHBOARD_HOME; checkpoints and restarts;
-bad input. Runs are tiny (digits, a small CNN, a few epochs), every process on one thread."""
+bad input; run.json from the pages' settings; the Run-elsewhere panel (ui/cluster.py). Runs
+are tiny (digits, a small CNN, a few epochs), every process on one thread."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import pytest
 import torch
 
 from core import runs, train
+from core.train.checkpoints import CRASH_ENV
+from core.train.recorder import Recorder, Terminated
 from core.vision import cnn, data, vision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +102,11 @@ def epochs_logged(run_id: str) -> list[int]:
     return [step for step, _ in runs.metric_history(run_id, "val_loss")]
 
 
+def any_epoch_logged(run_id: str) -> bool:
+    """True once the store holds a val_loss point (one point is a metric, not a history)."""
+    return "val_loss" in runs.get_run(run_id).metrics
+
+
 def loaded_accuracy(run_id: str) -> float:
     """Test accuracy of the run's model loaded back as the Train page loads one (cnn)."""
     ds = data.load_digits("cpu")
@@ -166,7 +174,7 @@ def test_killed_worker_restarts_and_resumes_from_checkpoint(home, tmp_path, page
             str(config),
         ),  # fmt: skip
         home,
-        **{train.CRASH_ENV: f"1:2:{marker}"},  # rank 1 dies once, after epoch 2
+        **{CRASH_ENV: f"1:2:{marker}"},  # rank 1 dies once, after epoch 2
     )
     summary = summary_of(out)
     assert marker.exists(), "the worker was never killed"
@@ -312,19 +320,6 @@ def test_rendezvous_that_never_forms_ends_torchrun_non_zero(home, tmp_path):
     assert "RendezvousTimeoutError" in out.stderr or "timed out" in out.stderr.lower()
 
 
-def test_shard_is_equal_and_disjoint():
-    from core import distributed
-
-    x = torch.arange(11)
-    parts = [distributed.shard(x, distributed.World(rank=r, world_size=3)) for r in range(3)]
-    assert {len(p) for p in parts} == {3}
-    assert len(set(torch.cat(parts).tolist())) == 9
-    blocks = [distributed.shard(x, distributed.World(rank=r, world_size=3), True) for r in range(3)]
-    assert torch.cat(blocks).tolist() == list(range(9))
-    with pytest.raises(ValueError, match="larger than the data"):
-        distributed.shard(x, distributed.World(rank=0, world_size=12))
-
-
 # ---- the Run-elsewhere panel ------------------------------------------------------------
 
 
@@ -359,7 +354,7 @@ def test_panel_commands_and_a_local_check_that_stop_ends(home):
     job = train.local_job("panel")
     assert job is not None and job.running
     deadline = time.monotonic() + LAUNCH_TIMEOUT_S
-    while job.run_id() is None or not epochs_logged(job.run_id()):
+    while job.run_id() is None or not any_epoch_logged(job.run_id()):
         assert job.running, job.log_tail()
         assert time.monotonic() < deadline, job.log_tail()
         time.sleep(2)
@@ -374,24 +369,24 @@ def test_panel_commands_and_a_local_check_that_stop_ends(home):
 
 def test_run_configs_from_the_pages_settings():
     from core.text import textgen
+    from core.train.kinds.cnn import cnn_configs
+    from core.train.kinds.gpt2 import gpt2_config
 
     ds = data.load_digits("cpu")
     raw = train.cnn_run_config(ds, MODEL, TRAIN)
     spec = train.spec_from_dict(raw)
     assert raw["data"] == {"source": "digits", "path": "", "image_size": 32}
-    assert train.cnn_configs(spec, ds) == (MODEL, TRAIN)
+    assert cnn_configs(spec, ds) == (MODEL, TRAIN)
     upload = data.ImageTensors(name="my cats!", x=ds.x, y=ds.y, classes=ds.classes)
     assert train.cnn_run_config(upload, MODEL, TRAIN)["data"]["source"] == "zip"
     assert train.cnn_run_config(upload, MODEL, TRAIN)["name"] == "my-cats-cnn"
     gpt = textgen.TinyGPTConfig(name="mine", steps=7, seed=3)
     raw = train.gpt2_run_config(gpt, "/data/book.txt")
     assert raw["data"]["path"] == "/data/book.txt" and raw["seed"] == 3
-    assert train.gpt2_config(train.spec_from_dict(raw)) == gpt
+    assert gpt2_config(train.spec_from_dict(raw)) == gpt
 
 
-def test_a_stop_that_lands_inside_a_store_write_still_records_killed(monkeypatch):
-    from core import runs
-
+def test_a_stop_that_lands_inside_a_store_write_still_records_killed():
     finished = []
 
     class Live:
@@ -403,14 +398,14 @@ def test_a_stop_that_lands_inside_a_store_write_still_records_killed(monkeypatch
         def finish(self, status, **results):
             finished.append(status)
 
-    recorder = train.Recorder()
+    recorder = Recorder()
     recorder.live = Live()
-    monkeypatch.setattr(train, "_sigterm_seen", [True])
-    with pytest.raises(train.Terminated):
+    recorder.stopped = True  # as the command's SIGTERM handler leaves it
+    with pytest.raises(Terminated):
         recorder.log(1, loss=0.5)
     assert recorder.error == ""
     recorder.finish("KILLED")
     assert finished == ["KILLED"]
-    monkeypatch.setattr(train, "_sigterm_seen", [])  # without a stop: reported, job goes on
+    recorder.stopped = False  # without a stop: reported, job goes on
     recorder.log(2, loss=0.4)
     assert recorder.error.startswith("Could not record")

@@ -3,9 +3,10 @@
 machine (`torchrun --nproc-per-node 2`, a managed subprocess) whose progress is read back
 from the run store.
 
-    config = train.run_config("cnn", name="digits-cnn", data={"source": "digits"},
-                              model=model_cfg, train=train_cfg, seed=train_cfg.seed)
+    config = train.cnn_run_config(ds, model_cfg, train_cfg)
     cluster.run_elsewhere_ui("cnn", config, key="cnn_elsewhere")
+
+Every widget key (and the session state it keeps) starts with the caller's `key`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import json
 import streamlit as st
 
 from core import train
+from core.runs.types import Recorded
+from ui.jobs import recorded_ui
 
 PATH_SOURCES = ("zip", "folder", "text")  # data a worker reads from its own disk
 LOCAL_RANKS = 2  # processes of the check on this machine
+NOT_RECORDED = "the check could not reach the run store (its log above says why)."
+KEPT = "Its results are in that log."
 
 
 def _worker_path_ui(run_config: dict, key: str) -> dict:
@@ -62,7 +67,7 @@ def _progress_ui(job: train.LocalJob, run_config: dict) -> None:
     run_id = job.run_id()
     sizes = run_config["train"] | run_config["model"]  # a GPT-2's steps are in "model"
     total = sizes.get("epochs") or sizes.get("steps") or 1
-    step_key = "val_loss"
+    metric = "val_loss"  # logged at every epoch (cnn) or sample (gpt2)
     if run_id is None:
         st.progress(0.0, text="Starting the processes...")
     else:
@@ -71,8 +76,9 @@ def _progress_ui(job: train.LocalJob, run_config: dict) -> None:
         except runs.StoreError as err:
             st.warning(str(err))
             return
-        steps = [s for s, _ in detail.history.get(step_key, [])] or (
-            [1] if step_key in detail.metrics else []
+        # a metric with a single point is not a history yet
+        steps = [s for s, _ in detail.history.get(metric, [])] or (
+            [1] if metric in detail.metrics else []
         )
         done = max(steps, default=0)
         st.progress(min(done / total, 1.0), text=f"{done} of {total} recorded in run {run_id}")
@@ -82,7 +88,7 @@ def _progress_ui(job: train.LocalJob, run_config: dict) -> None:
         st.code(job.log_tail() or "(nothing yet)", language=None)
 
 
-def _follow_ui(name: str, run_config: dict) -> None:
+def _follow_ui(name: str, run_config: dict, key: str) -> None:
     """The check's state; polled while it runs, and the page redrawn once it ends."""
     job = train.local_job(name)
     if job is None:
@@ -90,10 +96,12 @@ def _follow_ui(name: str, run_config: dict) -> None:
     _progress_ui(job, run_config)
     if job.running:
         return
-    if st.session_state.pop(f"_following_{name}", False):
+    if st.session_state.pop(f"{key}_following_{name}", False):
         st.rerun()  # the Start and Stop buttons change state
     if job.returncode == 0:
-        st.success(f"The check finished: run {job.run_id()} is in the run store.")
+        run_id = job.run_id()
+        st.success("The check finished.")
+        recorded_ui(Recorded(run_id=run_id) if run_id else Recorded(reason=NOT_RECORDED), KEPT)
     else:
         st.error(f"The check ended with exit code {job.returncode}: see the log above.")
 
@@ -125,10 +133,10 @@ def run_here_ui(run_config: dict, key: str) -> None:
         job.stop()
         st.rerun()
     if running:
-        st.session_state[f"_following_{name}"] = True
-        _poll_every_2s(name, run_config)
+        st.session_state[f"{key}_following_{name}"] = True
+        _poll_every_2s(name, run_config, key)
     else:
-        _follow_ui(name, run_config)
+        _follow_ui(name, run_config, key)
 
 
 def run_elsewhere_ui(kind: str, run_config: dict, key: str) -> None:

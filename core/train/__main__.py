@@ -1,7 +1,7 @@
-"""`python -m core.train cnn|gpt2 --config run.json`: see `core.train`."""
+"""`python -m core.train cnn|gpt2 --config run.json` (also under torchrun): see `core.train.cli`."""
 
 import sys
 
-from core.train import main
+from core.train.cli import main
 
 sys.exit(main())
