@@ -10,7 +10,7 @@ are the page's defaults: every widget opens on them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from core.economics import costs
 from core.economics.catalog import (
@@ -195,15 +195,10 @@ def startup_runway(
 ) -> costs.Runway:
     """The company's runway with this serving bill and this training run retrained."""
     return costs.runway(
-        cash=startup.cash,
         serving_monthly=served.monthly_usd,
         training_usd=train.usd,
-        retrains_per_year=startup.retrains_per_year,
-        other_monthly=startup.other_monthly,
-        users=startup.users,
-        price_per_user=startup.price_per_user,
-        monthly_growth=startup.monthly_growth,
         users_per_replica=users_per_replica(served, serve, startup),
+        **asdict(startup),  # cash, retrains, other costs, users, price, growth: runway's names
     )
 
 

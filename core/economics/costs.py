@@ -15,7 +15,7 @@ every input is checked with `core.economics.checks` (a ValueError that names it)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from core.economics.catalog import (
@@ -404,7 +404,7 @@ def _users_at(users: float, growth: float, month: float) -> float:
 
 @dataclass(frozen=True, kw_only=True)
 class _Company:
-    """The month-by-month sums behind `runway`, its inputs checked."""
+    """The month-by-month sums behind `runway`; its fields checked as they are given."""
 
     serving: float  # serving USD per month now
     training: float  # training USD spread per month
@@ -413,7 +413,18 @@ class _Company:
     price: float  # USD per user per month
     growth: float  # users added per month, as a share
     users_per_replica: float  # inf: serving is a fixed cost
-    replica_usd: float  # USD per month of one serving replica
+    replica_usd: float = field(init=False)  # USD per month of one serving replica
+
+    def __post_init__(self) -> None:
+        if self.growth > 10:
+            raise ValueError(f"Monthly user growth is a share (0.05 = 5 %), got {self.growth!r}.")
+        if self.users_per_replica != math.inf:
+            capacity = positive("Users per replica", self.users_per_replica)
+            object.__setattr__(self, "users_per_replica", capacity)
+        replicas = max(
+            1, math.ceil(finite("Serving replicas", self.users / self.users_per_replica))
+        )
+        object.__setattr__(self, "replica_usd", self.serving / replicas)
 
     def month(self, month: int) -> tuple[float, float]:
         """(costs, revenue) in USD in `month` (0: now)."""
@@ -423,46 +434,6 @@ class _Company:
             return math.inf, u * self.price
         serving = self.replica_usd * max(1, math.ceil(load))
         return serving + self.training + self.other, u * self.price
-
-
-def _company(
-    serving_monthly: float,
-    training_usd: float,
-    retrains_per_year: float,
-    other_monthly: float,
-    users: float,
-    price_per_user: float,
-    monthly_growth: float,
-    users_per_replica: float,
-) -> _Company:
-    """`runway`'s inputs checked, in the order its messages name them."""
-    serving = non_negative("Serving cost", serving_monthly)
-    training = (
-        non_negative("Training cost", training_usd)
-        * non_negative("Retrains per year", retrains_per_year)
-        / 12.0
-    )
-    other = non_negative("Other monthly costs", other_monthly)
-    users, price = positive("Users", users), positive("Price per user", price_per_user)
-    growth = non_negative("Monthly user growth", monthly_growth)
-    if growth > 10:
-        raise ValueError(f"Monthly user growth is a share (0.05 = 5 %), got {growth!r}.")
-    capacity = (
-        users_per_replica
-        if users_per_replica == math.inf
-        else positive("Users per replica", users_per_replica)
-    )
-    replicas_now = max(1, math.ceil(finite("Serving replicas", users / capacity)))
-    return _Company(
-        serving=serving,
-        training=training,
-        other=other,
-        users=users,
-        price=price,
-        growth=growth,
-        users_per_replica=capacity,
-        replica_usd=serving / replicas_now,
-    )
 
 
 def _project(company: _Company, cash: float) -> tuple[list[float], float, float]:
@@ -498,15 +469,16 @@ def runway(
     is "default alive". Users grow by `monthly_growth` a month (0.05 = 5 %); serving grows
     with them in whole replicas, each carrying `users_per_replica` users (inf: a fixed cost)."""
     cash = non_negative("Cash", cash)
-    company = _company(
-        serving_monthly,
-        training_usd,
-        retrains_per_year,
-        other_monthly,
-        users,
-        price_per_user,
-        monthly_growth,
-        users_per_replica,
+    company = _Company(  # each input checked in the order the messages name them
+        serving=non_negative("Serving cost", serving_monthly),
+        training=non_negative("Training cost", training_usd)
+        * non_negative("Retrains per year", retrains_per_year)
+        / 12.0,
+        other=non_negative("Other monthly costs", other_monthly),
+        users=positive("Users", users),
+        price=positive("Price per user", price_per_user),
+        growth=non_negative("Monthly user growth", monthly_growth),
+        users_per_replica=users_per_replica,
     )
     costs_0, revenue_0 = company.month(0)
     finite("Monthly costs", costs_0)
@@ -564,20 +536,13 @@ def loss_optimal(compute_flops: float) -> tuple[float, float]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunCheck:
+class RunCheck(PublishedRun):
     """One published training run against this calculator."""
 
-    model: str
-    params: float
-    tokens: float
-    gpu: str  # catalog name, "" where only FLOPs were reported
-    reported_gpu_hours: float | None
-    reported_flops: float | None
     estimate_gpu_hours: float | None  # at the given MFU
     estimate_flops: float  # 6 N D
     implied_mfu: float | None  # the MFU the reported GPU-hours mean
     error: float  # estimate / reported - 1 (GPU-hours where reported, else FLOPs)
-    source: str
 
 
 def check_run(run: PublishedRun, mfu: float, catalog: MappingProxyType | dict | None) -> RunCheck:
@@ -593,17 +558,11 @@ def check_run(run: PublishedRun, mfu: float, catalog: MappingProxyType | dict | 
     else:
         error = est_flops / run.reported_flops - 1
     return RunCheck(
-        model=run.model,
-        params=n,
-        tokens=d,
-        gpu=run.gpu,
-        reported_gpu_hours=hours,
-        reported_flops=run.reported_flops,
+        **vars(run),
         estimate_gpu_hours=est_hours,
         estimate_flops=est_flops,
         implied_mfu=implied,
         error=error,
-        source=run.source,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from core import units
@@ -20,6 +21,42 @@ if TYPE_CHECKING:
     from core.runs.types import RunRecord
 
 Row = tuple[str, str, str, object, str]  # (section, kind, name, value, unit)
+TRAIN_AND_SERVE_RESULTS = (  # (section, name, where in the Report, unit), in the CSV's order
+    ("train", "compute", "train.flops", "FLOPs"),
+    ("train", "GPU-hours", "train.gpu_hours", "GPU-hours"),
+    ("train", "wall clock", "train.wall_days", "days"),
+    ("train", "cost", "train.usd", "USD"),
+    ("train", "energy", "train.kwh", "kWh"),
+    ("train", "emissions", "train.co2_kg", "kg CO2e"),
+    ("train", "memory weights", "memory.weights", "bytes"),
+    ("train", "memory gradients", "memory.gradients", "bytes"),
+    ("train", "memory optimizer", "memory.optimizer", "bytes"),
+    ("train", "memory activations", "memory.activations", "bytes"),
+    ("train", "GPUs to fit, no sharding", "gpus_plain", "GPUs"),
+    ("train", "GPUs to fit, ZeRO-3", "gpus_sharded", "GPUs"),
+    ("train", "Chinchilla loss", "chinchilla_loss", "nats/token"),
+    ("train", "compute-optimal params", "optimal_params", "params"),
+    ("train", "compute-optimal tokens", "optimal_tokens", "tokens"),
+    ("serve", "weights", "serve.weight_bytes", "bytes"),
+    ("serve", "KV cache per request", "serve.kv_bytes_per_request", "bytes"),
+    ("serve", "GPUs per replica", "serve.gpus_per_replica", "GPUs"),
+    ("serve", "concurrent requests per replica", "serve.max_batch", "requests"),
+    ("serve", "decode at batch 1", "serve.tokens_per_s_batch1", "tokens/s"),
+    ("serve", "decode at full batch", "serve.tokens_per_s_full", "tokens/s"),
+    ("serve", "GPUs for the load", "serve.gpus", "GPUs"),
+    ("serve", "monthly cost", "serve.monthly_usd", "USD/month"),
+    ("serve", "cost per 1M tokens", "serve.usd_per_m_tokens", "USD"),
+)  # then each API's rows
+STARTUP_RESULTS = (
+    ("startup", "monthly costs", "startup.monthly_costs", "USD/month"),
+    ("startup", "monthly revenue", "startup.monthly_revenue", "USD/month"),
+    ("startup", "net burn", "startup.net_burn", "USD/month"),
+    ("startup", "runway", "startup.runway_months", "months"),
+    ("startup", "months to profitability", "startup.months_to_profit", "months"),
+    ("startup", "default alive", "startup.default_alive", "yes/no"),
+    ("startup", "compute cost per user", "startup.cost_per_user", "USD/month"),
+    ("startup", "gross margin", "startup.gross_margin", "fraction"),
+)
 
 
 def input_rows(case: Case) -> list[Row]:
@@ -42,44 +79,14 @@ def input_rows(case: Case) -> list[Row]:
     return rows
 
 
-def train_rows(r: Report) -> list[Row]:
-    """The training run's results with their units."""
-    t, m = r.train, r.memory
-    results = [
-        ("compute", t.flops, "FLOPs"),
-        ("GPU-hours", t.gpu_hours, "GPU-hours"),
-        ("wall clock", t.wall_days, "days"),
-        ("cost", t.usd, "USD"),
-        ("energy", t.kwh, "kWh"),
-        ("emissions", t.co2_kg, "kg CO2e"),
-        ("memory weights", m.weights, "bytes"),
-        ("memory gradients", m.gradients, "bytes"),
-        ("memory optimizer", m.optimizer, "bytes"),
-        ("memory activations", m.activations, "bytes"),
-        ("GPUs to fit, no sharding", r.gpus_plain, "GPUs"),
-        ("GPUs to fit, ZeRO-3", r.gpus_sharded, "GPUs"),
-        ("Chinchilla loss", r.chinchilla_loss, "nats/token"),
-        ("compute-optimal params", r.optimal_params, "params"),
-        ("compute-optimal tokens", r.optimal_tokens, "tokens"),
-    ]
-    return [("train", "result", name, value, unit) for name, value, unit in results]
+def result_values(r: Report, results: tuple[tuple[str, str, str, str], ...]) -> list[Row]:
+    """(section, "result", name, value, unit) for each (section, name, field of `r`, unit)."""
+    return [(sec, "result", name, attrgetter(path)(r), unit) for sec, name, path, unit in results]
 
 
-def serve_rows(r: Report) -> list[Row]:
-    """Serving's results, then each API's monthly cost and break-even."""
-    s = r.serve
-    results = [
-        ("weights", s.weight_bytes, "bytes"),
-        ("KV cache per request", s.kv_bytes_per_request, "bytes"),
-        ("GPUs per replica", s.gpus_per_replica, "GPUs"),
-        ("concurrent requests per replica", s.max_batch, "requests"),
-        ("decode at batch 1", s.tokens_per_s_batch1, "tokens/s"),
-        ("decode at full batch", s.tokens_per_s_full, "tokens/s"),
-        ("GPUs for the load", s.gpus, "GPUs"),
-        ("monthly cost", s.monthly_usd, "USD/month"),
-        ("cost per 1M tokens", s.usd_per_m_tokens, "USD"),
-    ]
-    rows = [("serve", "result", name, value, unit) for name, value, unit in results]
+def api_rows(r: Report) -> list[Row]:
+    """Each API's monthly cost at the load and its break-even volume."""
+    rows = []
     for c in r.apis:
         rows.append(("api", "result", f"{c.api.name} monthly", c.api_monthly, "USD/month"))
         rows.append(
@@ -94,25 +101,10 @@ def serve_rows(r: Report) -> list[Row]:
     return rows
 
 
-def startup_rows(r: Report) -> list[Row]:
-    """The company's results with their units."""
-    u = r.startup
-    results = [
-        ("monthly costs", u.monthly_costs, "USD/month"),
-        ("monthly revenue", u.monthly_revenue, "USD/month"),
-        ("net burn", u.net_burn, "USD/month"),
-        ("runway", u.runway_months, "months"),
-        ("months to profitability", u.months_to_profit, "months"),
-        ("default alive", u.default_alive, "yes/no"),
-        ("compute cost per user", u.cost_per_user, "USD/month"),
-        ("gross margin", u.gross_margin, "fraction"),
-    ]
-    return [("startup", "result", name, value, unit) for name, value, unit in results]
-
-
 def result_rows(case: Case, r: Report) -> list[Row]:
     """(section, kind, name, value, unit) for every input and result: the CSV export."""
-    return input_rows(case) + train_rows(r) + serve_rows(r) + startup_rows(r)
+    rows = input_rows(case) + result_values(r, TRAIN_AND_SERVE_RESULTS) + api_rows(r)
+    return rows + result_values(r, STARTUP_RESULTS)
 
 
 def to_csv(rows: list[Row]) -> str:

@@ -32,6 +32,11 @@ API_COLUMNS = {
     "price_date": "Price date",
     "source": "Source",
 }
+GPU_TITLE = (
+    "**GPUs** - dense BF16/FP16 tensor-core TFLOP/s (no sparsity), memory in GB, "
+    "bandwidth in GB/s, board power in W, on-demand USD per GPU-hour."
+)
+API_TITLE = "**Hosted APIs** - list prices in USD per 1M input and output tokens."
 Tables = tuple[pd.DataFrame, pd.DataFrame]  # (GPUs, APIs)
 
 
@@ -50,31 +55,23 @@ def shipped_tables() -> Tables:
     return gpus, apis
 
 
-def grids_ui(start: Tables) -> Tables:
-    """The two editable grids, opened on `start`; the tables as edited."""
-    st.markdown(
-        "**GPUs** - dense BF16/FP16 tensor-core TFLOP/s (no sparsity), memory in GB, "
-        "bandwidth in GB/s, board power in W, on-demand USD per GPU-hour."
+def grid_ui(title: str, table: pd.DataFrame, key: str, columns: dict) -> pd.DataFrame:
+    """One editable price table under its title; rows can be added and deleted."""
+    st.markdown(title)
+    edited = st.data_editor(
+        table, key=key, num_rows="dynamic", hide_index=True, column_config=columns
     )
-    gpus = st.data_editor(
-        start[0],
-        key="case_gpu_editor",
-        num_rows="dynamic",
-        hide_index=True,
-        column_config=GPU_COLUMNS,
-    )
-    st.markdown("**Hosted APIs** - list prices in USD per 1M input and output tokens.")
-    apis = st.data_editor(
-        start[1],
-        key="case_api_editor",
-        num_rows="dynamic",
-        hide_index=True,
-        column_config=API_COLUMNS,
-    )
-    st.caption("Edits last for this browser session. Prices move monthly: check them.")
     # a deleted row leaves a gap in the index, and an editor drawn on such a table shows
     # its index as a required column
-    return gpus.reset_index(drop=True), apis.reset_index(drop=True)
+    return edited.reset_index(drop=True)
+
+
+def grids_ui(start: Tables) -> Tables:
+    """The two editable grids, opened on `start`; the tables as edited."""
+    gpus = grid_ui(GPU_TITLE, start[0], "case_gpu_editor", GPU_COLUMNS)
+    apis = grid_ui(API_TITLE, start[1], "case_api_editor", API_COLUMNS)
+    st.caption("Edits last for this browser session. Prices move monthly: check them.")
+    return gpus, apis
 
 
 def price_tables_ui(shown: bool) -> Tables:
