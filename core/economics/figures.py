@@ -9,6 +9,7 @@ tab's list here; the page draws whatever the list holds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core import units
@@ -136,7 +137,7 @@ def api_table(report: Report) -> list[dict]:
 def volume_curve(
     serve: ServeInputs,
     served: costs.ServingEstimate,
-    apis: tuple[ApiPrice, ...] | list[ApiPrice],
+    apis: Sequence[ApiPrice],
     points: int = 60,
 ) -> dict[str, list[float]]:
     """Monthly USD against requests/day (log grid, 10 to 100x the load) for self-hosting
