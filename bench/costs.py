@@ -25,16 +25,16 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core.economics import business, costs  # noqa: E402
+from core.economics import case, catalog, costs, exports, figures  # noqa: E402
 
 RECALC_TARGET_MS = 50.0
 
 
-def random_case(rng: random.Random) -> tuple:
+def random_case(rng: random.Random, apis: tuple[catalog.ApiPrice, ...]) -> case.Case:
     """Inputs spread over the ranges the page allows."""
-    presets = list(costs.model_presets().values())
-    gpus = list(costs.GPU_CATALOG)
-    train = business.TrainInputs(
+    presets = list(catalog.model_presets().values())
+    gpus = list(catalog.GPU_CATALOG)
+    train = case.TrainInputs(
         params=10 ** rng.uniform(7, 12),
         tokens=10 ** rng.uniform(9, 13),
         gpu=rng.choice(gpus),
@@ -44,7 +44,7 @@ def random_case(rng: random.Random) -> tuple:
         checkpointing=rng.random() < 0.5,
     )
     shape = rng.choice(presets)
-    serve = business.ServeInputs(
+    serve = case.ServeInputs(
         shape=shape,
         precision=rng.choice(list(costs.BYTES_PER_PARAM)),
         context_len=min(shape.context, rng.choice([512, 2048, 8192])),
@@ -52,22 +52,22 @@ def random_case(rng: random.Random) -> tuple:
         gpu=rng.choice(gpus),
         price_per_hour=rng.uniform(0.2, 8),
     )
-    startup = business.StartupInputs(cash=rng.uniform(1e5, 1e8), monthly_growth=rng.uniform(0, 0.2))
-    return train, serve, startup
+    startup = case.StartupInputs(cash=rng.uniform(1e5, 1e8), monthly_growth=rng.uniform(0, 0.2))
+    return case.Case(train=train, serve=serve, startup=startup, apis=apis)
 
 
-def one_recalc(train, serve, startup, apis) -> float:
+def one_recalc(inputs: case.Case) -> float:
     """Seconds for the core work a page rerun does."""
     t0 = time.perf_counter()
-    report = business.evaluate(train, serve, startup, apis)
-    business.size_curve(train)
-    business.volume_curve(serve, report.serve, apis)
-    business.isoflop_curve(report.train.flops)
-    business.api_table(report)
-    business.runs_table(report.runs)
-    business.summarise_runs(report.runs)
-    business.to_csv(business.result_rows(train, serve, startup, apis, report))
-    business.summary_markdown(train, serve, startup, report)
+    report = case.evaluate(inputs)
+    figures.size_curve(inputs.train)
+    figures.volume_curve(inputs.serve, report.serve, inputs.apis)
+    figures.isoflop_curve(report.train.flops)
+    figures.api_table(report)
+    figures.runs_table(report.runs)
+    figures.summarise_runs(report.runs)
+    exports.to_csv(exports.result_rows(inputs, report))
+    exports.summary_markdown(inputs, report)
     return time.perf_counter() - t0
 
 
@@ -88,8 +88,8 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=10, help="AppTest reruns of each page")
     args = parser.parse_args()
     rng = random.Random(0)
-    apis = business.default_apis()
-    recalcs = [one_recalc(*random_case(rng), apis) * 1e3 for _ in range(args.cases)]
+    apis = tuple(catalog.default_apis())
+    recalcs = [one_recalc(random_case(rng, apis)) * 1e3 for _ in range(args.cases)]
 
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     page.run()

@@ -1,5 +1,5 @@
 """core.economics.costs against hand-computed values, unit conversions, invalid inputs, the
-break-even crossing and the published-runs check."""
+break-even crossing, a measured speed standing in for the bound and the published-runs check."""
 
 import math
 import subprocess
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.economics import costs
+from core.economics import catalog, costs
 
 ROOT = Path(__file__).resolve().parents[1]
-LLAMA3_8B = costs.model_presets()["8B class (Llama 3 8B)"]
+LLAMA3_8B = catalog.model_presets()["8B class (Llama 3 8B)"]
 
 
 def test_training_flops_is_6nd():
@@ -89,7 +89,7 @@ def test_min_gpus_with_and_without_sharding():
     n = costs.min_gpus_to_fit(mem, "H100-SXM", sharded=True)
     room = 80e9 * costs.USABLE_MEMORY
     assert mem.states / n + mem.activations <= room < mem.states / (n - 1) + mem.activations
-    small = costs.training_memory(costs.model_presets()["GPT-2 (124M)"])
+    small = costs.training_memory(catalog.model_presets()["GPT-2 (124M)"])
     assert costs.min_gpus_to_fit(small, "T4", sharded=False) == 1
 
 
@@ -108,11 +108,20 @@ def test_serving_llama3_8b_on_h100():
 
 
 def test_a_model_too_big_for_one_gpu_spans_several():
-    llama70 = costs.model_presets()["70B class (Llama 3 70B)"]
+    llama70 = catalog.model_presets()["70B class (Llama 3 70B)"]
     s = costs.estimate_serving(llama70, "bf16", 8192, 1000, 500, 300, "H100-SXM", 3.0)
     assert s.gpus_per_replica == 2  # 141 GB of weights over 72 GB usable per GPU
     int4 = costs.estimate_serving(llama70, "int4", 8192, 1000, 500, 300, "H100-SXM", 3.0)
     assert int4.gpus_per_replica == 1
+
+
+def test_measured_speed_sets_capacity():
+    args = (LLAMA3_8B, "bf16", 4096, 1000, 0, 100, "H100-SXM", 3.0, 1.0)
+    s = costs.estimate_serving(*args, measured_tokens_per_s=10.0)
+    assert s.tokens_per_s_batch1 == s.tokens_per_s_full == 10.0
+    assert s.capacity_requests_per_day == pytest.approx(86_400 * 10.0 / 100)
+    with pytest.raises(ValueError, match="Measured tokens/s"):
+        costs.estimate_serving(*args, measured_tokens_per_s=0.0)
 
 
 def test_api_monthly_cost_by_hand():
@@ -172,23 +181,6 @@ def test_unknown_gpu_and_precision_are_refused():
         costs.energy_kwh(10, 700, 0.9)
 
 
-def test_catalog_has_the_reference_figures():
-    h100 = costs.GPU_CATALOG["H100-SXM"]
-    assert (h100.tflops, h100.memory_gb, h100.bandwidth_gbs, h100.power_w) == (989, 80, 3350, 700)
-    assert costs.GPU_CATALOG["A100-80GB"].tflops == 312  # dense, not the 624 with sparsity
-    assert all(g.price_date and g.source for g in costs.GPU_CATALOG.values())
-    with pytest.raises(TypeError):
-        costs.GPU_CATALOG["H100-SXM"] = h100  # read-only
-
-
-def test_edited_catalog_rows_are_validated():
-    row = {"name": "X", "tflops": "abc", "memory_gb": 1, "bandwidth_gbs": 1, "power_w": 1}
-    with pytest.raises(ValueError, match="tflops must be a number"):
-        costs.gpu_from_row({**row, "price_per_hour": 1})
-    with pytest.raises(ValueError, match="price_per_hour"):
-        costs.gpu_from_row({**row, "tflops": 10, "price_per_hour": -2})
-
-
 def test_runway_and_margin():
     r = costs.runway(
         cash=1_000_000,
@@ -237,10 +229,10 @@ def test_published_runs_are_checked_honestly():
     assert c.estimate_gpu_hours * 0.4 / c.implied_mfu == pytest.approx(c.reported_gpu_hours)
 
 
-def test_costs_module_does_not_import_torch_or_pandas():
+def test_economics_does_not_import_torch_pandas_or_mlflow():
     code = (
-        "import sys, core.economics.costs; "
-        "print(sorted(m for m in ('torch','pandas') if m in sys.modules))"
+        "import sys, core.economics.costs, core.economics.case, core.economics.exports; "
+        "print(sorted(m for m in ('torch','pandas','mlflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr

@@ -1,6 +1,6 @@
-"""Property tests (hypothesis) for core.economics.costs: any float in, a finite result or a
-ValueError out - never another exception, NaN or inf - and costs that grow with size, tokens and
-price."""
+"""Property tests (hypothesis) for core.economics.costs and its input checks: any float in, a
+finite result or a ValueError out - never another exception, NaN or inf - and costs that grow
+with size, tokens and price."""
 
 import math
 
@@ -8,14 +8,14 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from core.economics import costs
+from core.economics import catalog, checks, costs
 
 ANY = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
     [0.0, -1.0, 1e308, -1e308, 1e-308, math.nan, math.inf, -math.inf]
 )
 SANE = st.floats(1e-3, 1e15)  # a sensible positive quantity
-SHAPE = costs.model_presets()["8B class (Llama 3 8B)"]
-H100 = costs.GPU_CATALOG["H100-SXM"]
+SHAPE = catalog.model_presets()["8B class (Llama 3 8B)"]
+H100 = catalog.GPU_CATALOG["H100-SXM"]
 
 CALLS = {  # name -> a call with every float argument drawn from ANY
     "training_flops": lambda a: costs.training_flops(a[0], a[1]),
@@ -38,9 +38,9 @@ CALLS = {  # name -> a call with every float argument drawn from ANY
     "chinchilla_optimal": lambda a: costs.chinchilla_optimal(a[0]),
     "loss_optimal": lambda a: costs.loss_optimal(a[0]),
     "shape_for": lambda a: costs.shape_for(a[0]),
-    "positive": lambda a: costs.positive("x", a[0]),
-    "fraction": lambda a: costs.fraction("x", a[0]),
-    "non_negative": lambda a: costs.non_negative("x", a[0]),
+    "positive": lambda a: checks.positive("x", a[0]),
+    "fraction": lambda a: checks.fraction("x", a[0]),
+    "non_negative": lambda a: checks.non_negative("x", a[0]),
     "check_published_runs": lambda a: costs.check_published_runs(a[0]),
     "usd_per_1k_tokens": lambda a: costs.usd_per_1k_tokens(a[0], a[1]),
     "hardware_rate": lambda a: costs.hardware_rate("cpu", None, a[0]),

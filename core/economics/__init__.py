@@ -1,1 +1,3 @@
-"""The business case: GPU catalog, cost formulas, the calculator's case and its charts."""
+"""The Business case tool: `catalog` (the GPU, API-price, model and published-run tables),
+`checks` (input checks), `costs` (the formula reference), `case` (inputs -> `Report`),
+`figures` (what each tab shows), `exports` (CSV, Markdown, the recorded run), `charts`."""

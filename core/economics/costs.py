@@ -1,4 +1,5 @@
-"""GPU compute economics: training and serving cost, API break-even, runway, scaling laws, energy.
+"""GPU compute economics, the formula reference: training and serving cost, API break-even,
+runway, scaling laws, energy, and the cost of the hardware in front of you.
 
 Pure Python (no torch, no pandas), so the calculator page answers instantly. The formulas
 follow EleutherAI's "Transformer Math 101" and Hoffmann et al. 2022 (Chinchilla):
@@ -7,19 +8,27 @@ follow EleutherAI's "Transformer Math 101" and Hoffmann et al. 2022 (Chinchilla)
 - KV cache bytes = 2 x layers x kv_heads x head_dim x context x batch x bytes per value;
 - L(N, D) = E + A / N^alpha + B / D^beta, compute-optimal at about 20 tokens per parameter.
 
-The GPU catalog, API prices, model presets and published training runs are CSV files in
-core/economics/catalog/, dated and sourced; the page lets a user edit them for the session.
+The GPUs, model shapes and published runs they price come from `core.economics.catalog`;
+every input is checked with `core.economics.checks` (a ValueError that names it).
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
-CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+from core.economics.catalog import (
+    GPU,
+    GPU_CATALOG,
+    ModelShape,
+    PublishedRun,
+    gpu_for_device,
+    lookup_gpu,
+    published_runs,
+)
+from core.economics.checks import finite, fraction, non_negative, positive, whole
+
 HOURS_PER_MONTH = 730.0  # 365 x 24 / 12
 DAYS_PER_MONTH = 30.4
 BYTES_PER_PARAM = MappingProxyType(
@@ -33,143 +42,7 @@ CHINCHILLA_ALPHA, CHINCHILLA_BETA = 0.34, 0.28
 TOKENS_PER_PARAM = 20.0  # compute-optimal ratio
 
 
-# ---- input checks -------------------------------------------------------------------------
-
-
-def positive(name: str, value: float) -> float:
-    """`value` as a float if it is a finite number > 0, else ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}.")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number above zero, got {value!r}.")
-    return float(value)
-
-
-def fraction(name: str, value: float) -> float:
-    """`value` if it lies in (0, 1], else ValueError (for MFU, utilisation, PUE shares)."""
-    value = positive(name, value)
-    if value > 1:
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}.")
-    return value
-
-
-def non_negative(name: str, value: float) -> float:
-    """`value` if it is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    if value < 0:
-        raise ValueError(f"{name} cannot be negative, got {value!r}.")
-    return float(value)
-
-
-def finite(name: str, value: float) -> float:
-    """`value` if it is finite, else ValueError: the inputs are too far out to compute with."""
-    if not math.isfinite(value):
-        raise ValueError(f"{name} comes out too large to compute: check the inputs' sizes.")
-    return value
-
-
-# ---- catalog ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GPU:
-    """One accelerator as the calculator sees it."""
-
-    name: str  # catalog key, e.g. "H100-SXM"
-    tflops: float  # dense BF16/FP16 tensor-core TFLOP/s (no sparsity, not FP32)
-    memory_gb: float  # device memory, GB (1e9 bytes)
-    bandwidth_gbs: float  # memory bandwidth, GB/s
-    power_w: float  # board power, W
-    price_per_hour: float  # on-demand USD per GPU-hour
-    price_date: str = ""  # when that price was seen, "YYYY-MM"
-    source: str = ""  # where the figures come from
-
-    def __post_init__(self) -> None:
-        for f in ("tflops", "memory_gb", "bandwidth_gbs", "power_w", "price_per_hour"):
-            object.__setattr__(self, f, positive(f"{self.name} {f}", getattr(self, f)))
-
-    @property
-    def peak_flops(self) -> float:
-        """Dense tensor-core FLOP/s."""
-        return self.tflops * 1e12
-
-    @property
-    def memory_bytes(self) -> float:
-        return self.memory_gb * 1e9
-
-
-def read_csv(name: str) -> list[dict[str, str]]:
-    """Rows of core/economics/catalog/`name` as dicts of strings."""
-    with open(CATALOG_DIR / name, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def gpu_from_row(row: dict) -> GPU:
-    """A GPU from a dict with the catalog's columns (strings or numbers)."""
-    numeric = {"tflops", "memory_gb", "bandwidth_gbs", "power_w", "price_per_hour"}
-    kwargs = {}
-    for f in fields(GPU):
-        raw = row.get(f.name, "")
-        if f.name in numeric:
-            try:
-                kwargs[f.name] = float(raw)
-            except (TypeError, ValueError):
-                msg = f"{row.get('name')!r}: {f.name} must be a number, got {raw!r}."
-                raise ValueError(msg) from None
-        else:
-            kwargs[f.name] = "" if raw is None else str(raw)
-    return GPU(**kwargs)
-
-
-def load_gpu_catalog() -> MappingProxyType:
-    """name -> GPU from core/economics/catalog/gpus.csv, read-only."""
-    return MappingProxyType({r["name"]: gpu_from_row(r) for r in read_csv("gpus.csv")})
-
-
-GPU_CATALOG = load_gpu_catalog()
-
-
-def lookup_gpu(gpu: str | GPU, catalog: MappingProxyType | dict | None = None) -> GPU:
-    """A GPU by catalog name (or a GPU passed straight through)."""
-    if isinstance(gpu, GPU):
-        return gpu
-    catalog = GPU_CATALOG if catalog is None else catalog
-    if gpu not in catalog:
-        raise ValueError(f"Unknown GPU {gpu!r}: choose one of {', '.join(catalog)}.")
-    return catalog[gpu]
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """A decoder-only transformer, enough of it for memory and KV-cache sums."""
-
-    name: str  # e.g. "8B class (Llama 3 8B)"
-    params: float  # parameters
-    layers: int  # transformer blocks
-    kv_heads: int  # key/value heads (fewer than query heads with grouped-query attention)
-    head_dim: int  # channels per head
-    context: int  # longest context the model was trained for, tokens
-
-    @property
-    def hidden(self) -> int:
-        """Model width, assuming as many query heads as fit head_dim into the width."""
-        return round(math.sqrt(self.params / (12 * self.layers)))
-
-
-def model_presets() -> dict[str, ModelShape]:
-    """Name -> ModelShape from core/economics/catalog/models.csv."""
-    return {
-        r["name"]: ModelShape(
-            name=r["name"],
-            params=float(r["params_b"]) * 1e9,
-            layers=int(r["layers"]),
-            kv_heads=int(r["kv_heads"]),
-            head_dim=int(r["head_dim"]),
-            context=int(r["context"]),
-        )
-        for r in read_csv("models.csv")
-    }
+# ---- model size ---------------------------------------------------------------------------
 
 
 def shape_for(n_params: float) -> ModelShape:
@@ -223,7 +96,7 @@ def co2_kg(kwh: float, grid_g_per_kwh: float) -> float:
     return finite("Emissions", kg)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainingMemory:
     """Bytes one model replica needs for training."""
 
@@ -273,7 +146,7 @@ def min_gpus_to_fit(memory: TrainingMemory, gpu: str | GPU, sharded: bool) -> in
     return max(1, math.ceil(memory.states / (room - memory.activations)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainingEstimate:
     """What one training run costs."""
 
@@ -346,7 +219,7 @@ def decode_tokens_per_second_bound(
     return finite("Decode speed", spec.bandwidth_gbs * 1e9 / weight_bytes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServingEstimate:
     """One serving set-up under a daily load."""
 
@@ -368,6 +241,58 @@ def replica_gpus(weight_bytes: float, kv_one: float, gpu: GPU) -> int:
     return max(1, math.ceil((weight_bytes + kv_one) / (gpu.memory_bytes * USABLE_MEMORY)))
 
 
+@dataclass(frozen=True, kw_only=True)
+class Replica:
+    """One copy of a served model: what it holds and the GPUs it spans."""
+
+    params: float  # parameters
+    weight_bytes: float  # model weights, bytes
+    kv_bytes_per_request: float  # KV cache of one request at full context, bytes
+    gpus: int  # GPUs it spans (tensor parallel)
+    max_batch: int  # concurrent requests it holds beside the weights
+    bandwidth: float  # memory bandwidth of its GPUs together, bytes/s
+    peak_flops: float  # dense FLOP/s of its GPUs together
+
+
+def replica_for(shape: ModelShape, precision: str, context_len: int, gpu: GPU) -> Replica:
+    """The fewest GPUs that hold `shape`'s weights in `precision` and one request's KV cache
+    at `context_len` tokens, and how many requests fit beside the weights."""
+    if precision not in BYTES_PER_PARAM:
+        raise ValueError(
+            f"Unknown precision {precision!r}: choose one of {', '.join(BYTES_PER_PARAM)}."
+        )
+    n = positive("Parameters", shape.params)
+    weights = n * BYTES_PER_PARAM[precision]
+    kv_one = kv_cache_bytes(shape.layers, shape.kv_heads, shape.head_dim, context_len, 1, 2.0)
+    n_gpu = replica_gpus(weights, kv_one, gpu)
+    room = n_gpu * gpu.memory_bytes * USABLE_MEMORY - weights
+    return Replica(
+        params=n,
+        weight_bytes=weights,
+        kv_bytes_per_request=kv_one,
+        gpus=n_gpu,
+        max_batch=max(1, int(finite("Concurrent requests", room // kv_one))),
+        bandwidth=n_gpu * gpu.bandwidth_gbs * 1e9,
+        peak_flops=n_gpu * gpu.peak_flops,
+    )
+
+
+def decode_rate(replica: Replica, batch: int, mfu: float, measured: float | None = None) -> float:
+    """Decode tokens/s of `replica` at `batch` concurrent requests. A step reads the weights
+    and every active KV cache (bandwidth) or does 2 N FLOPs a token (compute), whichever is
+    slower; a `measured` one-stream speed (tokens/s) stands in at every batch size."""
+    if measured is not None:
+        return positive("Measured tokens/s", measured)
+    read_s = (replica.weight_bytes + batch * replica.kv_bytes_per_request) / replica.bandwidth
+    step_s = max(read_s, 2 * replica.params * batch / (replica.peak_flops * mfu))
+    return positive("Decode speed", batch / finite("Decode step time", step_s))
+
+
+def prefill_seconds(replica: Replica, prompt_tokens: float, mfu: float) -> float:
+    """Seconds of `replica` to read a prompt: 2 N FLOPs per prompt token at `mfu`."""
+    return prompt_tokens * 2 * replica.params / (replica.peak_flops * mfu)
+
+
 def estimate_serving(
     shape: ModelShape,
     precision: str,
@@ -386,49 +311,30 @@ def estimate_serving(
     prefill costs 2 N FLOPs per prompt token at `mfu`. `utilisation` is the average share of
     capacity in use (headroom for peaks). A `measured_tokens_per_s` (one stream, measured on
     real hardware) replaces the decode bounds at every batch size: a conservative stand-in."""
-    spec = lookup_gpu(gpu)
-    if precision not in BYTES_PER_PARAM:
-        raise ValueError(
-            f"Unknown precision {precision!r}: choose one of {', '.join(BYTES_PER_PARAM)}."
-        )
-    bpp = BYTES_PER_PARAM[precision]
-    n = positive("Parameters", shape.params)
-    weights = n * bpp
-    kv_one = kv_cache_bytes(shape.layers, shape.kv_heads, shape.head_dim, context_len, 1, 2.0)
-    n_gpu = replica_gpus(weights, kv_one, spec)
-    room = n_gpu * spec.memory_bytes * USABLE_MEMORY - weights
-    max_batch = max(1, int(finite("Concurrent requests", room // kv_one)))
-    bandwidth, peak = n_gpu * spec.bandwidth_gbs * 1e9, n_gpu * spec.peak_flops
+    replica = replica_for(shape, precision, context_len, lookup_gpu(gpu))
     utilisation = fraction("Utilisation", utilisation)
     mfu = fraction("MFU", mfu)
-
-    def decode_rate(batch: int) -> float:
-        if measured_tokens_per_s is not None:
-            return positive("Measured tokens/s", measured_tokens_per_s)
-        step_s = max((weights + batch * kv_one) / bandwidth, 2 * n * batch / (peak * mfu))
-        return positive("Decode speed", batch / finite("Decode step time", step_s))
-
-    out_tok, in_tok = (
-        positive("Output tokens", output_tokens),
-        non_negative("Input tokens", input_tokens),
-    )
-    seconds_per_request = out_tok / decode_rate(max_batch) + in_tok * 2 * n / (peak * mfu)
-    seconds_per_request = finite("Seconds per request", seconds_per_request)
-    capacity = positive("Requests one replica serves", 86_400 * utilisation / seconds_per_request)
+    measured, full = measured_tokens_per_s, replica.max_batch
+    out_tok = positive("Output tokens", output_tokens)
+    in_tok = non_negative("Input tokens", input_tokens)
+    # one replica's time per request: decoding in a full batch, then its share of prefill
+    busy_s = out_tok / decode_rate(replica, full, mfu, measured)
+    busy_s = finite("Seconds per request", busy_s + prefill_seconds(replica, in_tok, mfu))
+    capacity = positive("Requests one replica serves", 86_400 * utilisation / busy_s)
     requests = positive("Requests per day", requests_per_day)
     replicas = max(1, math.ceil(finite("Replicas", requests / capacity)))
     price = positive("Price per GPU-hour", price_per_hour)
-    monthly = finite("Monthly cost", float(replicas) * n_gpu * price * HOURS_PER_MONTH)
+    monthly = finite("Monthly cost", float(replicas) * replica.gpus * price * HOURS_PER_MONTH)
     monthly_tokens = positive("Tokens per month", requests * DAYS_PER_MONTH * (in_tok + out_tok))
     return ServingEstimate(
-        weight_bytes=weights,
-        kv_bytes_per_request=kv_one,
-        gpus_per_replica=n_gpu,
-        max_batch=max_batch,
-        tokens_per_s_batch1=decode_rate(1),
-        tokens_per_s_full=decode_rate(max_batch),
+        weight_bytes=replica.weight_bytes,
+        kv_bytes_per_request=replica.kv_bytes_per_request,
+        gpus_per_replica=replica.gpus,
+        max_batch=full,
+        tokens_per_s_batch1=decode_rate(replica, 1, mfu, measured),
+        tokens_per_s_full=decode_rate(replica, full, mfu, measured),
         replicas=replicas,
-        gpus=replicas * n_gpu,
+        gpus=replicas * replica.gpus,
         monthly_usd=monthly,
         usd_per_m_tokens=finite("USD per million tokens", monthly / monthly_tokens * 1e6),
         capacity_requests_per_day=capacity,
@@ -496,6 +402,58 @@ def _users_at(users: float, growth: float, month: float) -> float:
     return users * (1.0 + growth) ** month
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Company:
+    """The month-by-month sums behind `runway`; its fields checked as they are given."""
+
+    serving: float  # serving USD per month now
+    training: float  # training USD spread per month
+    other: float  # other USD per month
+    users: float  # paying users now
+    price: float  # USD per user per month
+    growth: float  # users added per month, as a share
+    users_per_replica: float  # inf: serving is a fixed cost
+    replica_usd: float = field(init=False)  # USD per month of one serving replica
+
+    def __post_init__(self) -> None:
+        if self.growth > 10:
+            raise ValueError(f"Monthly user growth is a share (0.05 = 5 %), got {self.growth!r}.")
+        if self.users_per_replica != math.inf:
+            capacity = positive("Users per replica", self.users_per_replica)
+            object.__setattr__(self, "users_per_replica", capacity)
+        replicas = max(
+            1, math.ceil(finite("Serving replicas", self.users / self.users_per_replica))
+        )
+        object.__setattr__(self, "replica_usd", self.serving / replicas)
+
+    def month(self, month: int) -> tuple[float, float]:
+        """(costs, revenue) in USD in `month` (0: now)."""
+        u = _users_at(self.users, self.growth, month)
+        load = u / self.users_per_replica  # replicas' worth of users
+        if not math.isfinite(load):
+            return math.inf, u * self.price
+        serving = self.replica_usd * max(1, math.ceil(load))
+        return serving + self.training + self.other, u * self.price
+
+
+def _project(company: _Company, cash: float) -> tuple[list[float], float, float]:
+    """Cash at the start of each month, the month the cash runs out and the first month in
+    profit (inf: not within RUNWAY_HORIZON_MONTHS)."""
+    cash_left, history, out_at, profit_at = cash, [], math.inf, math.inf
+    for month in range(RUNWAY_HORIZON_MONTHS):
+        costs_m, revenue_m = company.month(month)
+        if not (math.isfinite(costs_m) and math.isfinite(revenue_m)):
+            break  # growth took the figures past what a float holds: the projection ends
+        history.append(cash_left)
+        if revenue_m >= costs_m and math.isinf(profit_at):
+            profit_at = float(month)
+        gap = costs_m - revenue_m
+        if gap > 0 and math.isinf(out_at) and cash_left < gap:
+            out_at = month + max(cash_left, 0.0) / gap  # runs out part-way through this month
+        cash_left -= gap
+    return history, out_at, profit_at
+
+
 def runway(
     cash: float,
     serving_monthly: float,
@@ -511,52 +469,26 @@ def runway(
     is "default alive". Users grow by `monthly_growth` a month (0.05 = 5 %); serving grows
     with them in whole replicas, each carrying `users_per_replica` users (inf: a fixed cost)."""
     cash = non_negative("Cash", cash)
-    serving_now = non_negative("Serving cost", serving_monthly)
-    training = (
-        non_negative("Training cost", training_usd)
+    company = _Company(  # each input checked in the order the messages name them
+        serving=non_negative("Serving cost", serving_monthly),
+        training=non_negative("Training cost", training_usd)
         * non_negative("Retrains per year", retrains_per_year)
-        / 12.0
+        / 12.0,
+        other=non_negative("Other monthly costs", other_monthly),
+        users=positive("Users", users),
+        price=positive("Price per user", price_per_user),
+        growth=non_negative("Monthly user growth", monthly_growth),
+        users_per_replica=users_per_replica,
     )
-    other = non_negative("Other monthly costs", other_monthly)
-    users, price = positive("Users", users), positive("Price per user", price_per_user)
-    growth = non_negative("Monthly user growth", monthly_growth)
-    if growth > 10:
-        raise ValueError(f"Monthly user growth is a share (0.05 = 5 %), got {growth!r}.")
-    capacity = (
-        users_per_replica
-        if users_per_replica == math.inf
-        else positive("Users per replica", users_per_replica)
-    )
-    replicas_now = max(1, math.ceil(finite("Serving replicas", users / capacity)))
-    replica_usd = serving_now / replicas_now
-
-    def net(month: int) -> tuple[float, float]:
-        """(costs, revenue) in `month`."""
-        u = _users_at(users, growth, month)
-        load = u / capacity  # replicas' worth of users
-        if not math.isfinite(load):
-            return math.inf, u * price
-        return replica_usd * max(1, math.ceil(load)) + training + other, u * price
-
-    costs_0, revenue_0 = net(0)
+    costs_0, revenue_0 = company.month(0)
     finite("Monthly costs", costs_0)
     finite("Monthly revenue", revenue_0)
-    cash_left, history, out_at, profit_at = cash, [], math.inf, math.inf
-    for month in range(RUNWAY_HORIZON_MONTHS):
-        costs_m, revenue_m = net(month)
-        if not (math.isfinite(costs_m) and math.isfinite(revenue_m)):
-            break  # growth took the figures past what a float holds: the projection ends
-        history.append(cash_left)
-        if revenue_m >= costs_m and math.isinf(profit_at):
-            profit_at = float(month)
-        gap = costs_m - revenue_m
-        if gap > 0 and math.isinf(out_at) and cash_left < gap:
-            out_at = month + max(cash_left, 0.0) / gap  # runs out part-way through this month
-        cash_left -= gap
+    history, out_at, profit_at = _project(company, cash)
     burn = costs_0 - revenue_0
-    if growth == 0:  # a flat company: the closed form, not the ten-year window
+    if company.growth == 0:  # a flat company: the closed form, not the ten-year window
         out_at = cash / burn if burn > 0 else math.inf
-    per_user = (serving_now + training) / users
+    per_user = (company.serving + company.training) / company.users
+    price = company.price
     return Runway(
         monthly_costs=costs_0,
         monthly_revenue=revenue_0,
@@ -603,25 +535,35 @@ def loss_optimal(compute_flops: float) -> tuple[float, float]:
 # ---- published runs -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RunCheck:
+@dataclass(frozen=True, kw_only=True)
+class RunCheck(PublishedRun):
     """One published training run against this calculator."""
 
-    model: str
-    params: float
-    tokens: float
-    gpu: str  # catalog name, "" where only FLOPs were reported
-    reported_gpu_hours: float | None
-    reported_flops: float | None
     estimate_gpu_hours: float | None  # at the given MFU
     estimate_flops: float  # 6 N D
     implied_mfu: float | None  # the MFU the reported GPU-hours mean
     error: float  # estimate / reported - 1 (GPU-hours where reported, else FLOPs)
-    source: str
 
 
-def _number(raw: str) -> float | None:
-    return float(raw) if raw and raw.strip() else None
+def check_run(run: PublishedRun, mfu: float, catalog: MappingProxyType | dict | None) -> RunCheck:
+    """`run` with this calculator's estimate at `mfu` and its error against what was reported."""
+    n, d, hours = run.params, run.tokens, run.reported_gpu_hours
+    est_flops = training_flops(n, d)
+    est_hours = implied = None
+    if hours is not None:
+        spec = lookup_gpu(run.gpu, catalog)
+        est_hours = training_gpu_hours(n, d, spec, mfu)
+        implied = est_flops / (hours * 3600.0 * spec.peak_flops)
+        error = est_hours / hours - 1
+    else:
+        error = est_flops / run.reported_flops - 1
+    return RunCheck(
+        **vars(run),
+        estimate_gpu_hours=est_hours,
+        estimate_flops=est_flops,
+        implied_mfu=implied,
+        error=error,
+    )
 
 
 def check_published_runs(
@@ -629,73 +571,26 @@ def check_published_runs(
 ) -> list[RunCheck]:
     """Every run in catalog/published_runs.csv with this calculator's estimate and error."""
     mfu = fraction("MFU", mfu)
-    checks = []
-    for r in read_csv("published_runs.csv"):
-        n, d = float(r["params_b"]) * 1e9, float(r["tokens_b"]) * 1e9
-        hours, flops = _number(r["reported_gpu_hours"]), _number(r["reported_flops"])
-        est_flops = training_flops(n, d)
-        est_hours = implied = None
-        if hours is not None:
-            spec = lookup_gpu(r["gpu"], catalog)
-            est_hours = training_gpu_hours(n, d, spec, mfu)
-            implied = est_flops / (hours * 3600.0 * spec.peak_flops)
-            error = est_hours / hours - 1
-        else:
-            error = est_flops / flops - 1
-        checks.append(
-            RunCheck(
-                model=r["model"],
-                params=n,
-                tokens=d,
-                gpu=r["gpu"],
-                reported_gpu_hours=hours,
-                reported_flops=flops,
-                estimate_gpu_hours=est_hours,
-                estimate_flops=est_flops,
-                implied_mfu=implied,
-                error=error,
-                source=r["source"],
-            )
-        )
-    return checks
+    return [check_run(run, mfu, catalog) for run in published_runs()]
 
 
 # ---- the hardware in front of you ---------------------------------------------------------
 
 CPU_USD_PER_THREAD_HOUR = 0.025  # a general-purpose cloud vCPU on demand, 2026 (assumed)
-_GPU_NAME_HINTS = (  # substring of the CUDA device name -> catalog entry (first match wins)
-    ("H200", "H200"),
-    ("H100", "H100-SXM"),
-    ("H800", "H100-SXM"),
-    ("B200", "B200"),
-    ("A100-SXM4-80GB", "A100-80GB"),
-    ("A100 80GB", "A100-80GB"),
-    ("A100", "A100-40GB"),
-    ("A10G", "A10G"),
-    ("L4", "L4"),
-    ("T4", "T4"),
-    ("4090", "RTX-4090"),
-)
 
 
 def hardware_rate(device: str, gpu_name: str | None, threads: int) -> tuple[float, str]:
     """(USD per hour, what that price is) for running on this machine: the catalog price of
     its GPU, or a cloud vCPU price per CPU thread; an Apple laptop is priced at zero."""
     if device == "cuda" and gpu_name:
-        for hint, entry in _GPU_NAME_HINTS:
-            if hint in gpu_name:
-                gpu = GPU_CATALOG[entry]
-                return (
-                    gpu.price_per_hour,
-                    f"{entry} at {gpu.price_per_hour:.2f} USD/h ({gpu.price_date})",
-                )
-        return 0.0, f"{gpu_name}: not in the price table"
+        entry = gpu_for_device(gpu_name)
+        if entry is None:
+            return 0.0, f"{gpu_name}: not in the price table"
+        gpu = GPU_CATALOG[entry]
+        return gpu.price_per_hour, f"{entry} at {gpu.price_per_hour:.2f} USD/h ({gpu.price_date})"
     if device == "mps":
         return 0.0, "your own Mac: no hourly price"
-    threads = positive("CPU threads", threads)
-    if threads != int(threads):
-        raise ValueError(f"CPU threads must be a whole number, got {threads!r}.")
-    threads = int(threads)
+    threads = whole("CPU threads", threads)
     rate = finite("CPU price", CPU_USD_PER_THREAD_HOUR * threads)
     return rate, f"{threads} cloud vCPUs at {CPU_USD_PER_THREAD_HOUR} USD/h each"
 
