@@ -18,6 +18,8 @@ EXPERIMENT_PREFIX = "dashboard/"  # an MLflow experiment is prefix + run kind: "
 HOME = "pages/home.py"
 HOME_PREFIX = "home_"  # widget keys of Home
 APP_PREFIX = "app_"  # widget keys of the shared sidebar, drawn on every page
+RUNS_PAGE = "pages/runs.py"
+RUN_PARAM = "run"  # URL parameter naming a recorded run (Runs and Train a CNN: ?run=<id>)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +149,12 @@ def tool_of(kind: str) -> Tool:
         if any(k.id == kind for k in tool.records):
             return tool
     raise KeyError(f"No tool records runs of kind {kind!r}.")
+
+
+def page_of(kind: str) -> str | None:
+    """The page where runs (and jobs) of `kind` live; None for a job of no recorded kind
+    (a download, a load test)."""
+    return next((t.path for t in TOOLS if any(k.id == kind for k in t.records)), None)
 
 
 def experiment_name(kind: str) -> str:

@@ -58,3 +58,14 @@ def save_tiny_gpt2(folder: Path, text: str, positions: int, vocab: int = 300) ->
     GPT2LMHeadModel(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def widget_keys(node) -> list[str]:
+    """The keys of every widget AppTest found under `node`."""
+    keys = []
+    key = getattr(node, "key", None)
+    if isinstance(key, str):
+        keys.append(key)
+    for child in getattr(node, "children", {}).values():
+        keys += widget_keys(child)
+    return keys

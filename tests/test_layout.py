@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core import tools
-from tests.helpers import open_page
+from tests.helpers import open_page, widget_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAGE_LINES = 80
@@ -185,17 +185,6 @@ def test_dataclasses_of_more_than_three_fields_are_keyword_only(path):
         if len(fields) > 3 and kw.get("kw_only") != "True":
             loose.append(f"{node.name} ({len(fields)} fields)")
     assert not loose, f"{path}: dataclasses to make kw_only=True: {', '.join(loose)}"
-
-
-def widget_keys(node) -> list[str]:
-    """The keys of every widget AppTest found under `node`."""
-    keys = []
-    key = getattr(node, "key", None)
-    if isinstance(key, str):
-        keys.append(key)
-    for child in getattr(node, "children", {}).values():
-        keys += widget_keys(child)
-    return keys
 
 
 PAGES = [(tools.HOME, tools.HOME_PREFIX)] + [(t.path, t.prefix) for t in tools.TOOLS]

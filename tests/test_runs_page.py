@@ -9,8 +9,7 @@ import pytest
 
 from core import jobs, runs
 from core.runs.types import RunRecord
-from tests.helpers import open_page
-from tests.test_layout import widget_keys
+from tests.helpers import open_page, widget_keys
 
 PAGE = "pages/runs.py"
 

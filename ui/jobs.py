@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core import jobs, units
+from core import jobs, tools, units
 
 if TYPE_CHECKING:  # the run store's package stays unloaded until something is recorded
     from core.runs.types import Recorded, RunRecord
@@ -213,18 +213,15 @@ def job_failed_ui(job: jobs.Job, what: str) -> bool:
     return False
 
 
-RUNS_PAGE = "pages/runs.py"
-
-
 def recorded_ui(recorded: Recorded, kept: str = "Nothing else is lost.", where=st) -> None:
     """Where a run went, in the same words on every page: its id with a link that opens it on
     the Runs page, or why it was not recorded and what the user still has (`kept`)."""
     if recorded.ok:
         where.page_link(
-            RUNS_PAGE,
+            tools.RUNS_PAGE,
             label=f"Recorded as run {recorded.run_id}: open it on the Runs page",
             icon=":material/history:",
-            query_params={"run": recorded.run_id},
+            query_params={tools.RUN_PARAM: recorded.run_id},
         )
     else:
         where.warning(f"Not recorded: {recorded.reason} {kept}")
@@ -235,9 +232,9 @@ def save_run_ui(
 ) -> Recorded | None:
     """A "Save this ..." button that records `build()` as a run of `kind`; what came of it
     stays shown (under `key`) until the next save. A store that fails loses nothing."""
-    from core import runs  # the store's client (MLflow) loads on the first save, not before
-
     if st.button(label, key=key, help="Records it in the run store (Runs page)."):
+        from core import runs  # the run store's package loads on the first save, not before
+
         st.session_state[f"{key}_recorded"] = runs.try_record(kind, build())
     recorded = st.session_state.get(f"{key}_recorded")
     if recorded is not None:

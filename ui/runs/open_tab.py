@@ -12,7 +12,7 @@ from core import runs, tools
 from ui.runs.curves import curves_ui
 from ui.runs.listing import run_label
 
-RUN_PARAM = "run"  # query parameter holding a run id, here and on the Train page
+RUN_PARAM = tools.RUN_PARAM  # query parameter holding a run id, here and on the Train page
 PICKED = "runs_open"  # the run picker's key
 DELETE_PENDING = "runs_delete_pending"  # session state: the run whose deletion awaits a yes
 

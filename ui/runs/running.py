@@ -9,21 +9,13 @@ import ui
 from core import jobs, runs, tools
 
 
-def _page_of(kind: str) -> str | None:
-    """The page where jobs of `kind` are followed; None for jobs of no recorded kind."""
-    try:
-        return tools.tool_of(kind).path
-    except KeyError:
-        return None
-
-
 def _job_ui(job: jobs.Job) -> None:
     """One job: its name and tool, progress, the link to its page, Stop or Cancel."""
     with st.container(border=True):
         st.markdown(f"**{job.name}** - {runs.TOOL_LABELS.get(job.tool, job.tool)}")
         st.progress(job.progress, text=ui.progress_text(job))
         left, right = st.columns([3, 1])
-        page = _page_of(job.tool)
+        page = tools.page_of(job.tool)
         if page:
             key = job.meta.get("page_key")
             query = {key: job.id} if key else None
