@@ -170,7 +170,14 @@ def _optimizer_and_schedule(model: nn.Module, cfg: TrainConfig, steps: int):
     return opt, torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps)
 
 
-def _start(data, train_idx, model_cfg: CNNConfig, cfg: TrainConfig, progress, hooks) -> _Loop:
+def _start(
+    data: ImageTensors,
+    train_idx: torch.Tensor,
+    model_cfg: CNNConfig,
+    cfg: TrainConfig,
+    progress: Progress,
+    hooks: TrainHooks,
+) -> _Loop:
     """The model, optimizer and counters of a new run, or of one resumed from a checkpoint."""
     # one seed fixes the initial weights, the shuffles and the augmentation: a run repeats
     torch.manual_seed(cfg.seed)
