@@ -11,7 +11,7 @@ against the same run on bench/cnn.py's code path in this process.
   first_click_after_server_start_s: the very first Train after the server started (torch's
   first optimizer and mlflow's import land on it; no reference).
 - page_wall_s: what the page itself reports as the run's wall time (worker: train + evaluate).
-- bench_seconds: bench/cnn.py's `digits_defaults` (core.vision.cnn.train, same config and seeds),
+- bench_seconds: bench/cnn.py's `digits_defaults` (core.vision.tool.train, same config and seeds),
   run here between the browser runs, so machine noise hits both alike, in a worker thread
   as the app's job runs it.
 - ratio: click_to_results_s / bench_seconds. Target <= 1.3.
@@ -67,7 +67,10 @@ def click_to_results(page, timeout_s: float = 300) -> tuple[inapp.Click, float]:
     for the run's recording (so the next click starts from a quiet page)."""
     train = page.get_by_role("button", name="Train", exact=True)
     train.wait_for(timeout=timeout_s * 1000)
-    results = {"[data-testid=stMetric]": "Test accuracy", f".st-key-res_curves {inapp.CHART}": ""}
+    results = {
+        "[data-testid=stMetric]": "Test accuracy",
+        f".st-key-cnn_result_curves {inapp.CHART}": "",
+    }
     click = inapp.click_until_shown(page, train, results, timeout_s)
     wall = page.get_by_test_id("stMetric").filter(has_text="Wall time")
     shown = float(wall.get_by_test_id("stMetricValue").inner_text().split()[0])

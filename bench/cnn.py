@@ -1,20 +1,20 @@
 """CNN training speed and quality.
 
-- throughput_ratio: images/s of the app's training code (core.vision.vision.train_classifier,
+- throughput_ratio: images/s of the app's training code (core.vision.trainer.train_classifier,
   augmentation off, constant rate, validation time excluded) over a plain PyTorch loop
   written here: same model, optimizer, batch size, number of steps, device and process.
   Target >= 0.95.
 - digits_test_accuracy / digits_seconds: the page's default settings on digits through the
-  page's own path (core.vision.cnn.train: split, train, evaluate), wall time from the start of
+  page's own path (core.vision.tool.train: split, train, evaluate), wall time from the start of
   training to the test accuracy. Target >= 0.985 within 10 s.
-- recording: the same run with the worker's recording on (core.vision.cnn.train_job into a
+- recording: the same run with the worker's recording on (core.vision.tool.train_job into a
   temporary MLflow store, warmed first as a running app's is): seconds to results with and
   without it (`recording_overhead`, target <= 0.05), and how long the recording then takes
   in its own thread (`record_seconds`, after the results are on screen).
 - mnist_seconds_to_99: only with a CUDA GPU and MNIST already downloaded (null otherwise).
 Medians over --repeats. Last line: a JSON object.
 
-    python3 bench/cnn.py [--repeats 3] [--epochs 20]
+    python3 bench/tool.py [--repeats 3] [--epochs 20]
 """
 
 from __future__ import annotations
@@ -37,22 +37,22 @@ sys.path.insert(0, str(ROOT))
 from core import device as dev  # noqa: E402
 from core import progress, runs  # noqa: E402
 from core.optim import optimizers  # noqa: E402
-from core.vision import cnn, data, vision  # noqa: E402
+from core.vision import data, inspect, model, tool, trainer  # noqa: E402
 
 
 def plain_loop(ds, train_idx, model_cfg, epochs: int, batch: int, seed: int) -> float:
     """Images/s of a textbook loop: slice, forward, loss, backward, step."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = vision.build_cnn(model_cfg).to(ds.device)
-    opt = optimizers.spec("AdamW").build(model.parameters(), 1e-2, {"weight_decay": 5e-4})
-    model.train()
+    net = model.build_cnn(model_cfg).to(ds.device)
+    opt = optimizers.spec("AdamW").build(net.parameters(), 1e-2, {"weight_decay": 5e-4})
+    net.train()
     seen, t0 = 0, time.perf_counter()
     for _ in range(epochs):
         order = train_idx[torch.randperm(len(train_idx), generator=gen).to(ds.device)]
         for s in range(0, len(order), batch):
             idx = order[s : s + batch]
-            loss = F.cross_entropy(model(ds.floats(idx)), ds.y[idx])
+            loss = F.cross_entropy(net(ds.floats(idx)), ds.y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -63,8 +63,8 @@ def plain_loop(ds, train_idx, model_cfg, epochs: int, batch: int, seed: int) -> 
 
 
 def app_loop(ds, splits, model_cfg, epochs: int, batch: int, seed: int) -> float:
-    """Images/s of vision.train_classifier over its training time (validation excluded)."""
-    cfg = vision.TrainConfig(
+    """Images/s of trainer.train_classifier over its training time (validation excluded)."""
+    cfg = trainer.TrainConfig(
         batch_size=batch,
         epochs=epochs,
         schedule="constant",
@@ -73,16 +73,16 @@ def app_loop(ds, splits, model_cfg, epochs: int, batch: int, seed: int) -> float
         shift=0,
         flip=False,
     )
-    return vision.train_classifier(ds, splits, model_cfg, cfg).images_per_s
+    return trainer.train_classifier(ds, splits, model_cfg, cfg).images_per_s
 
 
-def page_defaults(ds: data.ImageTensors, seed: int = 0, record: bool = False) -> cnn.Request:
+def page_defaults(ds: data.ImageTensors, seed: int = 0, record: bool = False) -> tool.Request:
     """The Train a CNN page's default settings on `ds` (8x8 digits: no flips, 1-pixel shifts)."""
     c, h, _ = ds.shape
-    return cnn.Request(
+    return tool.Request(
         data=ds,
-        model=vision.CNNConfig(in_channels=c, num_classes=len(ds.classes), image_size=h),
-        train=vision.TrainConfig(seed=seed),
+        model=model.CNNConfig(in_channels=c, num_classes=len(ds.classes), image_size=h),
+        train=trainer.TrainConfig(seed=seed),
         record=record,
     )
 
@@ -90,18 +90,18 @@ def page_defaults(ds: data.ImageTensors, seed: int = 0, record: bool = False) ->
 def digits_defaults(ds, seed: int) -> tuple[float, float]:
     """(test accuracy, seconds) with the page's default settings, unrecorded."""
     t0 = time.perf_counter()
-    outcome = cnn.train(page_defaults(ds, seed))
+    outcome = tool.train(page_defaults(ds, seed))
     return outcome.evaluation.accuracy, time.perf_counter() - t0
 
 
 def digits_recorded(ds, seed: int) -> tuple[float, float]:
     """(seconds to results, seconds the recording then took) with recording on."""
     t0 = time.perf_counter()
-    outcome = cnn.train_job(page_defaults(ds, seed, record=True))(progress.QUIET)
+    outcome = tool.train_job(page_defaults(ds, seed, record=True))(progress.QUIET)
     to_results = time.perf_counter() - t0
     outcome.recorded.wait(300)
-    if outcome.run_id is None:
-        raise SystemExit(f"recording failed: {outcome.not_recorded}")
+    if not outcome.recording.ok:
+        raise SystemExit(f"recording failed: {outcome.recording.reason}")
     return to_results, time.perf_counter() - t0 - to_results
 
 
@@ -114,12 +114,12 @@ def mnist_to_99(device: str) -> float | None:
     except data.DataError:
         return None
     splits = data.split(ds.y, 0)
-    cfg = vision.TrainConfig(batch_size=512, epochs=8, lr=2e-2, seed=0)
-    model_cfg = vision.CNNConfig(in_channels=1, num_classes=10, image_size=28, width=32)
+    cfg = trainer.TrainConfig(batch_size=512, epochs=8, lr=2e-2, seed=0)
+    model_cfg = model.CNNConfig(in_channels=1, num_classes=10, image_size=28, width=32)
     t0 = time.perf_counter()
-    result = vision.train_classifier(ds, splits, model_cfg, cfg)
+    result = trainer.train_classifier(ds, splits, model_cfg, cfg)
     seconds = time.perf_counter() - t0
-    return seconds if vision.evaluate(result.model, ds, splits[2]).accuracy >= 0.99 else None
+    return seconds if inspect.evaluate(result.model, ds, splits[2]).accuracy >= 0.99 else None
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import units
-from core.vision import data, vision
+from core.vision import data, export
 from tests.helpers import archive, open_page
 
 
@@ -38,6 +38,11 @@ def train(at: AppTest, epochs: int, recorded: bool = False):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return job.result
+
+
+def widget_keys(at: AppTest) -> list[str]:
+    """The keys of every widget on the page (the sidebar's aside)."""
+    return [n.key for n in at.main if isinstance(getattr(n, "key", None), str)]
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -86,28 +91,33 @@ def test_training_shows_diagnostics_with_their_data_and_settings(page):
     }
     # Try it says what the model expects and offers to invert
     assert any("8x8 grayscale" in c.value and "light strokes" in c.value for c in page.caption)
-    assert page.toggle(key="res_invert").value is False
+    assert page.toggle(key="cnn_result_invert").value is False
     # the live speed and the final one are the same measure
     assert metric(page, "Images per second") == f"{outcome.result.images_per_s:,.0f}"
+    # the results' widgets carry the page's key prefix too (the layout test sees an empty page)
+    keys = widget_keys(page)
+    assert "cnn_result_invert" in keys and all(k.startswith("cnn_") for k in keys), keys
 
 
 def test_loading_saved_weights_after_training_can_be_tried(page):
     """Issue 9, major 1: the results' Try it and the loader's shared the key 'cnn_try'."""
     outcome = train(page, 1)
-    weights, meta = vision.export_safetensors(outcome.classifier)
+    weights, meta = export.export_safetensors(outcome.classifier)
     page.toggle(key="cnn_load").set_value(True).run()
-    page.file_uploader(key="cnn_load_w").set_value(
-        ("cnn.safetensors", weights, "application/octet-stream")
+    page.file_uploader(key="cnn_load_weights").set_value(
+        ("tool.safetensors", weights, "application/octet-stream")
     )
-    page.file_uploader(key="cnn_load_m").set_value(
-        ("cnn.json", meta.encode(), "application/json")
+    page.file_uploader(key="cnn_load_meta").set_value(
+        ("tool.json", meta.encode(), "application/json")
     ).run()
     assert not page.exception, [e.value for e in page.exception]
     assert any(s.value.startswith("Loaded: 2 blocks x 24 channels") for s in page.success)
     digit = Image.fromarray(data.load_digits("cpu").x[0, 0].numpy()).resize((64, 64))
     buf = io.BytesIO()
     digit.save(buf, "PNG")
-    page.file_uploader(key="loaded_try").set_value(("five.png", buf.getvalue(), "image/png")).run()
+    page.file_uploader(key="cnn_files_try").set_value(
+        ("five.png", buf.getvalue(), "image/png")
+    ).run()
     assert not page.exception, [e.value for e in page.exception]
     bars = [p.proto.text for p in page.get("progress")]
     assert len(bars) == 3 and all(": " in b and b.endswith("%") for b in bars)
@@ -145,7 +155,7 @@ def test_results_of_other_data_are_hidden(page):
 
 
 def test_a_download_error_stays_with_its_data_set(page, monkeypatch):
-    def offline(name, ctx=None):
+    def offline(name, progress=None):
         raise data.DataError(f"Could not download {name} (no network?).")
 
     monkeypatch.setattr(data, "fetch_download", offline)
@@ -176,17 +186,20 @@ def test_upload_errors_and_success_are_reported(page):
 
 def test_a_recorded_run_loads_back_from_the_url(page):
     outcome = train(page, 2, recorded=True)
-    assert outcome.run_id, outcome.not_recorded
+    assert outcome.recording.ok, outcome.recording.reason
+    run_id = outcome.recording.run_id
     page.run()
-    assert any(f"Recorded as run `{outcome.run_id}`" in c.value for c in page.caption)
+    links = [p.proto.label for p in page.get("page_link")]
+    assert f"Recorded as run {run_id}: open it on the Runs page" in links
     fresh = open_page("pages/train_cnn.py")
-    fresh.query_params["run"] = outcome.run_id
+    fresh.query_params["run"] = run_id
     fresh.run()
     assert not fresh.exception, [e.value for e in fresh.exception]
     assert not fresh.error, [e.value for e in fresh.error]
     assert fresh.toggle(key="cnn_load").value is True
     assert metric(fresh, "Test accuracy") == units.percent(outcome.evaluation.accuracy)
-    assert fresh.toggle(key="run_invert").value is False  # Try it for the loaded model
+    assert fresh.toggle(key="cnn_run_invert").value is False  # Try it for the loaded model
+    assert all(k.startswith("cnn_") for k in widget_keys(fresh)), widget_keys(fresh)
 
 
 def test_a_store_failure_keeps_the_model(page, monkeypatch, tmp_path):
@@ -194,11 +207,11 @@ def test_a_store_failure_keeps_the_model(page, monkeypatch, tmp_path):
     blocked.write_text("a file where the store's folder should be")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{blocked}/mlflow.db")
     outcome = train(page, 1, recorded=True)
-    assert outcome.run_id is None and outcome.not_recorded
+    assert not outcome.recording.ok and outcome.recording.reason
     page.run()
     assert any(w.value.startswith("Not recorded: ") for w in page.warning)
     assert metric(page, "Test accuracy")
-    assert page.toggle(key="res_invert").value is False  # Try it still there
+    assert page.toggle(key="cnn_result_invert").value is False  # Try it still there
 
 
 def test_run_elsewhere_offers_run_json_and_the_torchrun_commands(page):

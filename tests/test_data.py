@@ -159,7 +159,7 @@ def test_download_with_no_network_says_so(tmp_path):
 
 
 class Listener:
-    """A job context that keeps what it is told and stops when asked to."""
+    """A Progress that keeps what it is told and stops when asked to."""
 
     def __init__(self):
         self.reports, self.stop = [], False
@@ -182,16 +182,16 @@ def test_download_reports_progress_and_checks_the_checksum(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/file.bin"
     try:
-        ctx = Listener()
+        listener = Listener()
         good = hashlib.md5(payload).hexdigest()
-        out = data.fetch((url,), tmp_path / "got.bin", good, ctx, share=(1, 2))
+        out = data.fetch((url,), tmp_path / "got.bin", good, listener, share=(1, 2))
         assert out.read_bytes() == payload
-        progress, message, rate, unit = ctx.reports[-1]
+        progress, message, rate, unit = listener.reports[-1]
         assert progress == 1.0 and message.startswith("got.bin")  # file 2 of 2, all of it
         assert rate > 0 and unit == "MiB"
-        ctx.stop = True
+        listener.stop = True
         with pytest.raises(data.DataError, match="stopped"):
-            data.fetch((url,), tmp_path / "stopped.bin", None, ctx)
+            data.fetch((url,), tmp_path / "stopped.bin", None, listener)
         assert not (tmp_path / "stopped.bin").exists()
         with pytest.raises(data.DataError, match="wrong checksum"):
             data.fetch((url,), tmp_path / "bad.bin", "0" * 32)

@@ -36,7 +36,7 @@ class DataError(ValueError):
     """A data set that cannot be used, with a message for the user."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageTensors:
     """A labelled image set resident on one device; shared read-only between sessions."""
 
@@ -142,14 +142,13 @@ def fetch(
     urls: tuple[str, ...],
     dest: Path,
     md5: str | None,
-    ctx: Progress | None = None,
+    progress: Progress = QUIET,
     share: tuple[int, int] = (0, 1),
     timeout: float = 20.0,
 ) -> Path:
     """Download the first of `urls` that works to `dest` (kept if already there with the
-    right checksum). Reports to `ctx` as file `share[0]` of `share[1]`, in MiB/s, and stops
-    when it says so. Raises DataError when none works."""
-    ctx = ctx or QUIET
+    right checksum). Reports to `progress` as file `share[0]` of `share[1]`, in MiB/s, and
+    stops when it says so. Raises DataError when none works."""
     if dest.exists() and (md5 is None or _md5(dest) == md5):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +156,7 @@ def fetch(
     for url in urls:
         part = dest.with_suffix(dest.suffix + ".part")
         try:
-            _stream(url, part, ctx, share, timeout)
+            _stream(url, part, progress, share, timeout)
             if md5 is not None and _md5(part) != md5:
                 raise DataError(f"{url} sent a file with the wrong checksum.")
             part.replace(dest)
@@ -172,32 +171,34 @@ def fetch(
     )
 
 
-def _stream(url: str, part: Path, ctx, share: tuple[int, int], timeout: float) -> None:
-    """Copy `url` into the file `part`, reporting progress and speed to `ctx`."""
+def _stream(
+    url: str, part: Path, progress: Progress, share: tuple[int, int], timeout: float
+) -> None:
+    """Copy `url` into the file `part`, reporting progress and speed to `progress`."""
     i, n = share
     t0 = time.perf_counter()
     with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f:
         total, done = int(response.headers.get("Content-Length") or 0), 0
         while chunk := response.read(1 << 16):
-            if ctx.should_stop():
+            if progress.should_stop():
                 raise DataError("Download stopped.")
             f.write(chunk)
             done += len(chunk)
             mib = f"{done / 2**20:.1f} of {total / 2**20:.1f} MiB"
             speed = done / 2**20 / max(time.perf_counter() - t0, 1e-6)
-            ctx.report((i + done / max(total, 1)) / n, f"{part.stem}: {mib}", speed, "MiB")
+            progress.report((i + done / max(total, 1)) / n, f"{part.stem}: {mib}", speed, "MiB")
 
 
-def fetch_download(name: str, ctx: Progress | None = None) -> Path:
+def fetch_download(name: str, progress: Progress = QUIET) -> Path:
     """Download the files of torchvision set `name` into `data_root()` (those already there
-    are kept), reporting to the job context `ctx`. Returns the root folder."""
+    are kept), reporting to `progress`. Returns the root folder."""
     spec = downloads().get(name)
     if spec is None:
         raise DataError(f"Unknown data set {name!r}: choose one of {', '.join(downloads())}.")
     root = data_root()
     limits.check_room("datasets", root, int(spec.size_mb * 1e6))  # before, not half-way
     for i, (urls, rel, md5) in enumerate(spec.files):
-        fetch(urls, root / rel, md5, ctx, (i, len(spec.files)))
+        fetch(urls, root / rel, md5, progress, (i, len(spec.files)))
     return root
 
 
@@ -222,7 +223,7 @@ def load_download(name: str, device: str) -> ImageTensors:
 # ---- uploaded archives --------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ZipReport:
     """What reading an archive found, for the page to show."""
 
@@ -301,6 +302,70 @@ def _probe_channels(zf: zipfile.ZipFile, names: list[str]) -> int:
     return 1
 
 
+def _open_zip(data: bytes) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as err:  # e.g. "zip file version"
+        raise DataError(f"This is not a readable .zip archive ({err}).") from None
+
+
+def _image_entries(
+    infos: list[zipfile.ZipInfo], report: ZipReport
+) -> list[tuple[str, PurePosixPath]]:
+    """(name in the archive, its path) of every file that may be an image; the rest go to
+    the report's skipped list."""
+    files = []
+    for info in infos:
+        p = PurePosixPath(info.filename.replace("\\", "/"))
+        if info.is_dir():
+            continue
+        if _is_junk(p):
+            report.skipped.append((info.filename, "macOS metadata, not an image"))
+        elif p.suffix.lower() not in IMAGE_EXTENSIONS:
+            report.skipped.append((info.filename, "not an image file"))
+        else:
+            files.append((info.filename, p))
+    if not files:
+        raise DataError("The archive holds no images (.png, .jpg, .bmp, .gif, .tif, .webp).")
+    return files
+
+
+def _read_images(zf: zipfile.ZipFile, files: list, size: int, report: ZipReport):
+    """([(C, size, size) uint8 arrays], [class names]) of the images in their class folders."""
+    tops = {p.parts[0] for _, p in files}
+    depth = 1 if len(tops) == 1 and all(len(p.parts) >= 3 for _, p in files) else 0
+    channels = _probe_channels(zf, [n for n, _ in files[:200]])
+    images, labels = [], []
+    for name, p in files:
+        cls = _class_of(p, depth)
+        if cls is None:
+            report.skipped.append((name, "not inside a class folder"))
+            continue
+        try:
+            images.append(_decode(zf.read(name), size, channels, report))
+        except Exception as err:  # PIL raises many kinds for a broken file
+            report.skipped.append((name, f"cannot be decoded ({type(err).__name__})"))
+            continue
+        labels.append(cls)
+    return images, labels
+
+
+def _count_classes(labels: list[str], report: ZipReport, min_per_class: int) -> list[str]:
+    """The sorted class names, counted into the report; DataError when too few to train on."""
+    classes = sorted(set(labels))
+    report.classes = {c: labels.count(c) for c in classes}
+    if len(classes) < 2:
+        found = ", ".join(f"{c} ({n} images)" for c, n in report.classes.items()) or "none"
+        raise DataError(f"Need at least two class folders with images; found only: {found}.")
+    small = {c: n for c, n in report.classes.items() if n < min_per_class}
+    if small:
+        raise DataError(
+            f"Each class needs at least {min_per_class} images; too few in: "
+            + ", ".join(f"{c} ({n})" for c, n in small.items())
+        )
+    return classes
+
+
 def load_zip(
     data: bytes,
     device: str,
@@ -317,59 +382,15 @@ def load_zip(
         raise DataError(f"Refused: the file is over {limits.MAX_UPLOAD_MB} MB.")
     if not 8 <= size <= 256:
         raise DataError(f"Image size must be between 8 and 256 pixels, got {size}.")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, NotImplementedError) as err:  # e.g. "zip file version"
-        raise DataError(f"This is not a readable .zip archive ({err}).") from None
-    with zf:
-        infos = zf.infolist()
-        _check_entries(infos, max_files, max_total)
-        report = ZipReport()
-        files = []
-        for info in infos:
-            p = PurePosixPath(info.filename.replace("\\", "/"))
-            if info.is_dir():
-                continue
-            if _is_junk(p):
-                report.skipped.append((info.filename, "macOS metadata, not an image"))
-                continue
-            if p.suffix.lower() not in IMAGE_EXTENSIONS:
-                report.skipped.append((info.filename, "not an image file"))
-                continue
-            files.append((info.filename, p))
-        if not files:
-            raise DataError("The archive holds no images (.png, .jpg, .bmp, .gif, .tif, .webp).")
-        tops = {p.parts[0] for _, p in files}
-        depth = 1 if len(tops) == 1 and all(len(p.parts) >= 3 for _, p in files) else 0
-        channels = _probe_channels(zf, [n for n, _ in files[:200]])
-        images, labels, names = [], [], []
-        for name, p in files:
-            cls = _class_of(p, depth)
-            if cls is None:
-                report.skipped.append((name, "not inside a class folder"))
-                continue
-            try:
-                images.append(_decode(zf.read(name), size, channels, report))
-            except Exception as err:  # PIL raises many kinds for a broken file
-                report.skipped.append((name, f"cannot be decoded ({type(err).__name__})"))
-                continue
-            labels.append(cls)
-            names.append(name)
-    classes = sorted(set(labels))
-    report.classes = {c: labels.count(c) for c in classes}
-    if len(classes) < 2:
-        found = ", ".join(f"{c} ({n} images)" for c, n in report.classes.items()) or "none"
-        raise DataError(f"Need at least two class folders with images; found only: {found}.")
-    small = {c: n for c, n in report.classes.items() if n < min_per_class}
-    if small:
-        raise DataError(
-            f"Each class needs at least {min_per_class} images; too few in: "
-            + ", ".join(f"{c} ({n})" for c, n in small.items())
-        )
+    report = ZipReport()
+    with _open_zip(data) as zf:
+        _check_entries(zf.infolist(), max_files, max_total)
+        files = _image_entries(zf.infolist(), report)
+        images, labels = _read_images(zf, files, size, report)
+    classes = _count_classes(labels, report, min_per_class)
     index = {c: i for i, c in enumerate(classes)}
-    x = np.stack(images)
     y = np.array([index[c] for c in labels])
-    return _to_device(title, x, y, classes, device), report
+    return _to_device(title, np.stack(images), y, classes, device), report
 
 
 def split(y: torch.Tensor, seed: int, val: float = 0.15, test: float = 0.15):
