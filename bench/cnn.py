@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from core import device as dev  # noqa: E402
 from core import progress, runs  # noqa: E402
-from core.optim import optimizers  # noqa: E402
+from core.optim import registry  # noqa: E402
 from core.vision import data, inspect, model, tool, trainer  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def plain_loop(ds, train_idx, model_cfg, epochs: int, batch: int, seed: int) -> 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = model.build_cnn(model_cfg).to(ds.device)
-    opt = optimizers.spec("AdamW").build(net.parameters(), 1e-2, {"weight_decay": 5e-4})
+    opt = registry.spec("AdamW").build(net.parameters(), 1e-2, {"weight_decay": 5e-4})
     net.train()
     seen, t0 = 0, time.perf_counter()
     for _ in range(epochs):

@@ -18,11 +18,13 @@ import torch
 from core import runs, train
 from core.train.checkpoints import CRASH_ENV
 from core.train.recorder import Recorder, Terminated
-from core.vision import cnn, data, vision
+from core.vision import data, inspect, tool
+from core.vision.model import CNNConfig
+from core.vision.trainer import TrainConfig, train_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = vision.CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
-TRAIN = vision.TrainConfig(epochs=4, patience=0, seed=0)
+MODEL = CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
+TRAIN = TrainConfig(epochs=4, patience=0, seed=0)
 ONE_POINT = 0.01  # test accuracy: 2 ranks against 1 process
 LAUNCH_TIMEOUT_S = 420  # a torchrun job on this shared 2-core machine, imports included
 SLOW = pytest.mark.timeout(900)  # torchrun jobs: minutes of imports when six agents share 2 cores
@@ -45,8 +47,8 @@ def page_accuracy() -> float:
     """Test accuracy of the page's path: train_classifier + evaluate, in this process."""
     ds = data.load_digits("cpu")
     splits = data.split(ds.y, TRAIN.seed)
-    result = vision.train_classifier(ds, splits, MODEL, TRAIN)
-    return vision.evaluate(result.model, ds, splits[2]).accuracy
+    result = train_classifier(ds, splits, MODEL, TRAIN)
+    return inspect.evaluate(result.model, ds, splits[2]).accuracy
 
 
 def write_config(folder: Path, name: str, **overrides) -> Path:
@@ -110,7 +112,7 @@ def any_epoch_logged(run_id: str) -> bool:
 def loaded_accuracy(run_id: str) -> float:
     """Test accuracy of the run's model loaded back as the Train page loads one (cnn)."""
     ds = data.load_digits("cpu")
-    return cnn.outcome_of(cnn.load_run(run_id), ds).evaluation.accuracy
+    return tool.outcome_of(tool.load_run(run_id), ds).evaluation.accuracy
 
 
 # ---- single process: the command reproduces the page ----------------------------------
@@ -185,7 +187,7 @@ def test_killed_worker_restarts_and_resumes_from_checkpoint(home, tmp_path, page
     assert detail.summary.status == "FINISHED"
     assert detail.summary.tags["restarts"] == "1"
     assert detail.summary.tags["resumed_from_epoch"] == "2"
-    assert [e.epoch for e in cnn.load_run(summary["run_id"]).history] == [1, 2, 3, 4]
+    assert [e.epoch for e in tool.load_run(summary["run_id"]).history] == [1, 2, 3, 4]
     assert abs(summary["test_accuracy"] - page_accuracy) <= ONE_POINT, (summary, page_accuracy)
     assert len(runs.list_runs("cnn")) == 1  # the restart went on with the same run
 
@@ -325,11 +327,12 @@ def test_rendezvous_that_never_forms_ends_torchrun_non_zero(home, tmp_path):
 
 def _panel_script() -> None:
     from core import train
-    from core.vision import vision
+    from core.vision.model import CNNConfig
+    from core.vision.trainer import TrainConfig
     from ui import cluster
 
-    model = vision.CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
-    settings = vision.TrainConfig(epochs=200, patience=0)
+    model = CNNConfig(num_classes=10, image_size=8, blocks=2, width=16)
+    settings = TrainConfig(epochs=200, patience=0)
     config = train.run_config(
         "cnn", name="panel", data={"source": "digits"}, model=model, train=settings
     )

@@ -18,7 +18,7 @@ from torch import nn
 
 from core import device as dev
 from core.distributed import TrainHooks
-from core.optim import optimizers
+from core.optim import registry
 from core.progress import QUIET, Progress
 from core.vision.data import ImageTensors
 from core.vision.model import CNNConfig, build_cnn, predict
@@ -28,7 +28,7 @@ from core.vision.model import CNNConfig, build_cnn, predict
 class TrainConfig:
     """How to train."""
 
-    optimizer: str = "AdamW"  # a name in core.optim.optimizers.REGISTRY
+    optimizer: str = "AdamW"  # a name in core.optim.registry.REGISTRY
     lr: float = 1e-2  # peak learning rate
     batch_size: int = 128
     epochs: int = 15
@@ -41,7 +41,7 @@ class TrainConfig:
     shift: int = 1  # random shifts of up to this many pixels; 0 = off
 
     def __post_init__(self) -> None:
-        optimizers.spec(self.optimizer)
+        registry.spec(self.optimizer)
         if not (0 < self.lr <= 10 and math.isfinite(self.lr)):
             raise ValueError(f"Learning rate must be in (0, 10], got {self.lr}.")
         if not 1 <= self.batch_size <= 65536 or not 1 <= self.epochs <= 1000:
@@ -118,7 +118,7 @@ def channel_stats(data: ImageTensors, idx: torch.Tensor) -> tuple[list[float], l
 def suggested_lr(cfg: TrainConfig) -> float:
     """A learning rate to try after a run that did not learn: lower if the rate was above
     the optimizer's usual range, higher if below it."""
-    usual = optimizers.spec(cfg.optimizer).default_lr
+    usual = registry.spec(cfg.optimizer).default_lr
     return cfg.lr * 10 if cfg.lr < usual else min(cfg.lr / 10, usual * 10)
 
 
@@ -162,7 +162,7 @@ def _snapshot(model: nn.Module) -> dict:
 
 def _optimizer_and_schedule(model: nn.Module, cfg: TrainConfig, steps: int):
     """(optimizer, one-cycle scheduler or None) for `steps` optimizer steps in all."""
-    opt = optimizers.spec(cfg.optimizer).build(
+    opt = registry.spec(cfg.optimizer).build(
         model.parameters(), cfg.lr, {"weight_decay": cfg.weight_decay}
     )
     if cfg.schedule != "one-cycle":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.optim import optimizers
+from core.optim import registry
 from core.vision import data, tool
 from core.vision.model import CNNConfig
 from core.vision.trainer import TrainConfig
@@ -36,7 +36,7 @@ def settings_ui(ds: data.ImageTensors) -> tool.Request | None:
 
 def training_columns_ui(c2, c3, c4) -> dict:
     """Optimizer and rate, batch and epochs, schedule and seed: TrainConfig fields."""
-    names = list(optimizers.REGISTRY)
+    names = list(registry.REGISTRY)
     return {
         "optimizer": c2.selectbox(
             "Optimizer", names, names.index(DEFAULT_OPTIMIZER), key="cnn_optimizer"

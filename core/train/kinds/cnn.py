@@ -14,8 +14,8 @@ from core.train.checkpoints import JobHooks
 from core.train.data import check_world, per_rank_batch, worker_path, zip_folder
 from core.train.recorder import Recorder, open_run
 from core.train.spec import ConfigError, DataSpec, RunSpec, build_config
-from core.vision import cnn as tool
-from core.vision import data, vision
+from core.vision import data, inspect, tool, trainer
+from core.vision.model import CNNConfig
 
 
 def cnn_configs(spec: RunSpec, ds) -> tuple:
@@ -32,8 +32,8 @@ def cnn_configs(spec: RunSpec, ds) -> tuple:
                     "remove it from run.json or fix the data."
                 )
         model |= actual
-    model_cfg = build_config(vision.CNNConfig, model, "model")
-    train_cfg = build_config(vision.TrainConfig, {**spec.train, "seed": spec.seed}, "train")
+    model_cfg = build_config(CNNConfig, model, "model")
+    train_cfg = build_config(trainer.TrainConfig, {**spec.train, "seed": spec.seed}, "train")
     return model_cfg, train_cfg
 
 
@@ -58,7 +58,7 @@ def load_images(spec: DataSpec, device: str) -> data.ImageTensors:
 
 def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
     """Train the spec's CNN (the page's own trainer) under `world`; rank 0 records it as the
-    page records a run (`core.vision.cnn`), with the distributed figures beside."""
+    page records a run (`core.vision.tool`), with the distributed figures beside."""
     # the data and settings are checked before this rank waits for any other
     ds = load_images(spec.data, world.device)
     model_cfg, train_cfg = cnn_configs(spec, ds)
@@ -81,11 +81,11 @@ def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
     )
     # the page's trainer, on this rank's batch; the hooks do the rest
     local_cfg = dataclasses.replace(train_cfg, batch_size=local_batch)
-    result = vision.train_classifier(ds, splits, model_cfg, local_cfg, progress, hooks)
+    result = trainer.train_classifier(ds, splits, model_cfg, local_cfg, progress, hooks)
     if not hooks.is_main:
         return {}
     # rank 0 tests the best model and records the run as the page would
-    evaluation = vision.evaluate(result.model, ds, splits[2])
+    evaluation = inspect.evaluate(result.model, ds, splits[2])
     summary = _summary(result, evaluation, hooks, local_batch)
     outcome = tool.Outcome(
         request=request, splits=splits, result=result, evaluation=evaluation, waited_s=0.0
@@ -112,7 +112,7 @@ def _summary(result, evaluation, hooks: JobHooks, local_batch: int) -> dict:
 
 
 def _finish(recorder: Recorder, run, summary: dict, world: World) -> None:
-    """End the live run with what `core.vision.cnn` records for a page's run (the per-epoch
+    """End the live run with what `core.vision.tool` records for a page's run (the per-epoch
     history is in already), the distributed figures overriding the one-process ones."""
     metrics = run.metrics | {k: v for k, v in summary.items() if isinstance(v, int | float)}
     if world.device == "cuda":  # every rank's GPU is paid for
