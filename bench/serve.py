@@ -43,8 +43,7 @@ def save_model(folder: Path) -> str:
 def app_request(ep: client.Endpoint, prompt: str, tokens: int) -> tuple[float, int]:
     """(seconds, completion tokens) of one streamed completion through core.serving.client:
     greedy, no other knob sent (as the plain request below)."""
-    off = dict(top_k=0, top_p=1.0, repetition_penalty=1.0, seed=None)
-    settings = Settings(max_new_tokens=tokens, temperature=0.0, **off)
+    settings = Settings.only(max_new_tokens=tokens, temperature=0.0)
     t0 = time.perf_counter()
     kind, reply = client.last_event(
         client.stream_completion(ep, prompt, settings, threading.Event(), logprobs=False)

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
+from core import jobs
 from core.serving import servers
 from core.text import generate, loading, prompt, sources
 from core.text.chat import Message
@@ -206,6 +207,22 @@ def test_training_at_the_fewest_steps_makes_a_model_selectable(page, models):
     assert any(
         o.startswith("unit-gpt - ") for o in page.selectbox(key="chat_model_source_pick").options
     )
+
+
+@pytest.mark.parametrize("url_name", ["chat_train_job", "gpt_train_job"])
+def test_a_training_is_found_again_by_its_url_also_under_its_old_name(page, url_name):
+    gate = threading.Event()
+    job = jobs.submit(lambda progress: gate.wait(60), "train gpt2", tool="gpt2", device="cpu")
+    try:
+        page.query_params[url_name] = job.id  # a refresh, or a link someone bookmarked
+        page.session_state["chat_train_job"] = None  # a new browser session
+        page.run()
+        assert not page.exception, [e.value for e in page.exception]
+        assert page.session_state["chat_train_job"] is job
+        assert not page.button(key="chat_train_job_stop").disabled
+    finally:
+        gate.set()
+        job.wait(10)
 
 
 def test_reusing_a_model_name_warns_before_overwriting(page, models):

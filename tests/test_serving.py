@@ -64,8 +64,9 @@ def served(tmp_path_factory) -> Iterator[servers.ManagedServer]:
     server = servers.start(str(folder))
     try:
         assert servers.wait_ready(server, timeout_s=240), "\n".join(server.log_tail())
+        warm_up = Settings.only(max_new_tokens=2)
         client.last_event(
-            client.stream_completion(endpoint_of(server), "w1", asking(2), threading.Event())
+            client.stream_completion(endpoint_of(server), "w1", warm_up, threading.Event())
         )
         yield server
     finally:
@@ -78,14 +79,7 @@ def endpoint_of(server: servers.ManagedServer, **kw) -> client.Endpoint:
     return client.Endpoint(base_url=server.base_url, model=server.model, **kw)
 
 
-def asking(max_tokens: int, **knobs) -> Settings:
-    """Settings that ask a server for `max_tokens` tokens and only the `knobs` given (every
-    other knob off, no seed): the requests these tests want to see."""
-    off = dict(top_k=0, top_p=1.0, repetition_penalty=1.0, seed=None)
-    return Settings(**off | {"max_new_tokens": max_tokens} | knobs)
-
-
-GREEDY = asking(6, temperature=0.0, seed=0)
+GREEDY = Settings.only(max_new_tokens=6, temperature=0.0, seed=0)
 
 
 # ---- a real server --------------------------------------------------------------------
@@ -124,7 +118,7 @@ def test_completion_round_trip_is_deterministic_when_greedy(served):
 
 def test_refused_parameters_are_dropped_and_named(served):
     # transformers serve answers 422 "Unexpected fields" for top_k / repetition_penalty
-    params = asking(4, temperature=0.0, top_k=5, repetition_penalty=1.3)
+    params = Settings.only(max_new_tokens=4, temperature=0.0, top_k=5, repetition_penalty=1.3)
     kind, reply = client.last_event(
         client.stream_completion(endpoint_of(served), "w1", params, threading.Event())
     )
@@ -135,7 +129,7 @@ def test_refused_parameters_are_dropped_and_named(served):
 
 def test_stop_keeps_the_partial_reply(served):
     stop = threading.Event()
-    params = asking(200, temperature=0.0)
+    params = Settings.only(max_new_tokens=200, temperature=0.0)
     seen = []
     for kind, payload in client.stream_completion(endpoint_of(served), "w7", params, stop):
         if kind == "text":

@@ -47,16 +47,9 @@ class LoadTest:
             raise ValueError("The GPU price cannot be negative.")
 
     def settings(self) -> Settings:
-        """What each request asks: greedy, `output_tokens` long, every other knob off (the
-        server's own defaults) and no seed."""
-        return Settings(
-            temperature=0.0,
-            top_k=0,
-            top_p=1.0,
-            repetition_penalty=1.0,
-            max_new_tokens=self.output_tokens,
-            seed=None,
-        )
+        """What each request asks: greedy, `output_tokens` long, nothing else (every other
+        knob off: the server's own defaults)."""
+        return Settings.only(temperature=0.0, max_new_tokens=self.output_tokens)
 
 
 @dataclass(kw_only=True)

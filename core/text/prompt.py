@@ -33,6 +33,7 @@ TRANSCRIPT_TEMPLATE = (
 )
 ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
 BLANK_LOOKING = set("\u115f\u1160\u2800\u3164\uffa0")  # fillers that draw nothing
+NEVER_OFF = object()  # a knob's `off` when no value turns it off (always passed and sent)
 
 
 class Turn(TypedDict):
@@ -51,7 +52,7 @@ class Knob:
     generate: str | None  # its generate() keyword (None: core.text.generate applies it)
     server: str  # its field in a request to a server
     extra_body: bool = False  # not in the OpenAI API: sent in extra_body (vLLM, TGI take it)
-    off: Any = None  # the value that turns it off: then neither passed nor sent
+    off: Any = NEVER_OFF  # the value that turns it off: then neither passed nor sent
     sampling_only: bool = False  # greedy decoding ignores it: generate() gets None then
     check: Callable[[Any], bool] | None = None  # True for an allowed value
     allowed: str = ""  # the allowed values, in words, for the message
@@ -85,7 +86,7 @@ class Settings:
         Knob(field="max_new_tokens", label="Max new tokens", generate="max_new_tokens",
              server="max_tokens", check=lambda v: 1 <= v <= 8192, allowed="1-8,192"),
         # torch's generator is seeded with it before generate() runs
-        Knob(field="seed", label="Seed", generate=None, server="seed"),
+        Knob(field="seed", label="Seed", generate=None, server="seed", off=None),
         # generate() also stops at the transcript's next turn, and needs the tokenizer
         Knob(field="stop", label="Stop sequences", generate=None, server="stop", off=()),
     )  # fmt: skip
@@ -97,6 +98,13 @@ class Settings:
                 raise ValueError(f"{knob.label} must be {knob.allowed}, got {value}.")
         if self.mode not in ("chat", "completion"):
             raise ValueError(f"Mode must be chat or completion, got {self.mode!r}.")
+
+    @classmethod
+    def only(cls, **fields: Any) -> Settings:
+        """Settings that ask for `fields` and nothing more: every knob that can be off is
+        (a server's own defaults apply), and no seed."""
+        off = {k.field: k.off for k in cls.KNOBS if k.off is not NEVER_OFF}
+        return cls(**off | fields)
 
     @property
     def sampling(self) -> bool:
@@ -115,10 +123,10 @@ class Settings:
         return kwargs
 
     def server_fields(self) -> dict[str, Any]:
-        """A request's fields for the knobs, by their server names; a knob that is off (or
-        None) is left out, so the server's own default applies."""
+        """A request's fields for the knobs, by their server names; a knob that is off is
+        left out, so the server's own default applies."""
         values = {k.server: (getattr(self, k.field), k.off) for k in self.KNOBS}
-        return {name: value for name, (value, off) in values.items() if value not in (None, off)}
+        return {name: value for name, (value, off) in values.items() if value != off}
 
 
 EXTRA_BODY = frozenset(k.server for k in Settings.KNOBS if k.extra_body)  # not OpenAI API

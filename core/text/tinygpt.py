@@ -172,26 +172,26 @@ def train_small_gpt2(
 
     t0 = time.perf_counter()
     for step in range(start + 1, cfg.steps + 1):  # train hook: start
-        # a Stop ends the loop between steps; the model so far is saved below
+        # a Stop ends training between steps; what was learnt so far is saved below
         if progress.should_stop():
             break
-        # random windows of context + 1 tokens: inputs and, shifted by one, their targets
+        # dropout on, and a fresh batch of random windows of the training text
         model.train()
         xb = _batch(train, cfg, gen)
-        # the model shifts the labels itself: each position predicts the next token
+        # forward: the labels are the inputs; the model shifts them to score each next token
         loss = trained(input_ids=xb[:, :-1], labels=xb[:, :-1]).loss  # train hook: trained
-        # backward pass, gradients clipped so an early spike cannot blow up the weights
+        # backward; clipping the gradient norm keeps one bad batch from wrecking the weights
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        # step the optimizer and the warm-up/cosine learning rate
+        # step the weights, then the learning rate (warm-up, then cosine decay)
         opt.step()
         sched.step()
-        # tokens per second since this run (or its resumption) began
+        # the job's progress line and speed: tokens per second since this run (re)started
         rate = (step - start) * cfg.batch_size * cfg.context / (time.perf_counter() - t0)
         message = f"step {step}/{cfg.steps}, loss {loss.item():.3f}"
         progress.report(step / cfg.steps, message, rate=rate, unit="tokens")
-        # every sample_every steps (and the first and last): validation loss and a sample
+        # on the first, every sample_every-th and the last step: held-out loss and a sample
         if step % cfg.sample_every == 0 or step == cfg.steps or step == 1:
             val_loss, sample = _val_loss(model, val, cfg, gen), _sample(model, tok, device)
             progress.log(step=step, train_loss=loss.item(), val_loss=val_loss, sample=sample)
@@ -200,7 +200,8 @@ def train_small_gpt2(
 
 
 def _batch(data: torch.Tensor, cfg: TinyGPTConfig, gen: torch.Generator) -> torch.Tensor:
-    """`cfg.batch_size` random windows of `cfg.context` + 1 tokens of `data`: (B, T + 1)."""
+    """`cfg.batch_size` random windows of `cfg.context` + 1 tokens of `data`: (B, T + 1); a
+    step trains on the first T of each."""
     starts = torch.randint(0, len(data) - cfg.context - 1, (cfg.batch_size,), generator=gen)
     return torch.stack([data[s : s + cfg.context + 1] for s in starts.tolist()])
 
