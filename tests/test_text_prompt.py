@@ -60,6 +60,8 @@ def test_server_fields_turn_off_what_is_off():
     assert (on["top_k"], on["top_p"], on["repetition_penalty"]) == (5, 0.5, 1.3)
     assert "seed" not in on and "stop" not in on  # unseeded, and no stop sequences
     assert {"top_k", "repetition_penalty"} == EXTRA_BODY  # not in the OpenAI API
+    only = Settings.only(max_new_tokens=5, top_k=3)  # every other knob off, unseeded
+    assert only.server_fields() == {"temperature": 0.8, "top_k": 3, "max_tokens": 5}
 
 
 def test_generate_kwargs_turn_off_what_is_off_and_what_greedy_ignores():

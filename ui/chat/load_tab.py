@@ -20,6 +20,7 @@ LEVEL_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def _load_settings_ui(key: str, gpu_price: float) -> loadtest.LoadTest | None:
+    """Levels, prompt and output lengths, requests and time limit; None (said why) if bad."""
     levels = st.multiselect(
         "Concurrent streams", LEVEL_CHOICES, default=(1, 2, 4, 8, 16), key=f"{key}_levels"
     )
@@ -43,6 +44,7 @@ def _load_settings_ui(key: str, gpu_price: float) -> loadtest.LoadTest | None:
 
 
 def _rows(results: list[loadtest.LevelResult]) -> list[dict]:
+    """The results table: one row per level, figures rounded, the cost as money."""
     return [
         {
             "Streams": r.concurrency,
