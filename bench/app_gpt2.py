@@ -1,12 +1,12 @@
 """In-app GPT-2 training speed: from pressing Train on the Chat page's "Train your own GPT-2"
 tab in a real browser to the saved model on screen, against the same training and recording
-on core.text.textgen's code path in this process.
+on core.text.tinygpt's code path in this process.
 
 - click_to_saved_s: headless Chromium on a freshly started app (a temporary home), the
   tab's default settings except --steps: the time from the click on Train to "Saved to ..."
   on screen, on the page's clock (bench/inapp.py). Median over --repeats, pressing Train
   again in one tab (the model is replaced).
-- bench_seconds: core.text.textgen.train_and_record with the same config, in a worker thread as
+- bench_seconds: core.text.tinygpt.train_and_record with the same config, in a worker thread as
   the app's job runs it, between the browser runs.
 - ratio: click_to_saved_s / bench_seconds. Target <= 1.3.
 Last line: a JSON object.
@@ -37,7 +37,7 @@ def click_to_saved(page, timeout_s: float = 600) -> inapp.Click:
         replace.first.check(force=True)
         page.wait_for_timeout(800)
     train = page.get_by_role("button", name="Train", exact=True)
-    results = {f".st-key-gpt_curve {inapp.CHART}": "", "[data-testid=stAlert]": "Saved to"}
+    results = {f".st-key-chat_train_curve {inapp.CHART}": "", "[data-testid=stAlert]": "Saved to"}
     click = inapp.click_until_shown(page, train, results, timeout_s)
     page.wait_for_timeout(500)
     return click
@@ -45,11 +45,11 @@ def click_to_saved(page, timeout_s: float = 600) -> inapp.Click:
 
 def reference_seconds(steps: int) -> float:
     """train_and_record with the tab's defaults (context 96) and `steps`, in a worker thread."""
-    from core.text import textgen
+    from core.text import tinygpt
 
-    cfg = textgen.TinyGPTConfig(name="bench-app-gpt2-ref", steps=steps, context=96, batch_size=16)
+    cfg = tinygpt.TinyGPTConfig(name="bench-app-gpt2-ref", steps=steps, context=96, batch_size=16)
     return inapp.seconds_in_worker(
-        lambda: textgen.train_and_record(textgen.builtin_corpus(), cfg, "cpu")
+        lambda: tinygpt.train_and_record(tinygpt.builtin_corpus(), cfg, "cpu")
     )
 
 

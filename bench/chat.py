@@ -3,9 +3,10 @@ they cost exactly what the real ones do), the app's path against plain `generate
 fast path against plain fp32.
 
 - tokens_per_s_app / tokens_per_s_plain / tokens_per_s_ratio: the app's path
-  (core.text.textgen.stream_reply: worker thread, model lock, streaming, per-token probabilities)
-  against plain `model.generate`, same prompt, settings and seed (target ratio >= 0.95).
-- tokens_per_s_fast / fast_vs_plain_ratio: the app's path on core.text.textgen.fast_variant (CPU:
+  (core.text.generate.stream_reply: worker thread, model lock, streaming, per-token
+  probabilities) against plain `model.generate`, same prompt, settings and seed (target
+  ratio >= 0.95).
+- tokens_per_s_fast / fast_vs_plain_ratio: the app's path on core.text.loading.fast_variant (CPU:
   fp16 weights, core.text.quant; CUDA: half precision + static cache, compiled) against plain
   fp32 `generate`, after warm-up (target >= 1.5); fast_first_call_s: the warm-up call
   (compile time on CUDA).
@@ -44,12 +45,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import device as dev  # noqa: E402
-from core.text import textgen  # noqa: E402
+from core.text import generate, loading, prompt, tinygpt  # noqa: E402
 
 SAMPLING = dict(temperature=0.8, top_k=50, top_p=1.0, repetition_penalty=1.0)
 
 
-def gpt2_124m(device: str) -> textgen.LoadedModel:
+def gpt2_124m(device: str) -> loading.LoadedModel:
     """GPT-2 small's exact shape with random weights and a 50,257-entry word tokenizer."""
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
@@ -63,7 +64,7 @@ def gpt2_124m(device: str) -> textgen.LoadedModel:
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config()).to(device).eval()  # 124M parameters, 1,024 positions
     n = sum(p.numel() for p in model.parameters())
-    return textgen.LoadedModel(
+    return loading.LoadedModel(
         name="gpt2-124m-random",
         model=model,
         tokenizer=tok,
@@ -103,37 +104,37 @@ def _generate(lm, ids: torch.Tensor, n: int, seed: int, greedy: bool) -> tuple[f
     return time.perf_counter() - t0, out[0, ids.shape[1] :].tolist()
 
 
-def app(lm, prompt, n: int, seed: int) -> textgen.Reply:
+def app(lm, fitted, n: int, seed: int) -> generate.Reply:
     """A reply through the app's streaming path; seconds = the whole call."""
-    s = textgen.Settings(max_new_tokens=n, seed=seed, mode="completion", **SAMPLING)
+    s = prompt.Settings(max_new_tokens=n, seed=seed, mode="completion", **SAMPLING)
     t0 = time.perf_counter()
-    *_, (kind, reply) = textgen.stream_reply(lm, prompt, s, threading.Event())
+    *_, (kind, reply) = generate.stream_reply(lm, fitted, s, threading.Event())
     assert kind == "end", reply
     reply.seconds = time.perf_counter() - t0  # the whole call, as the plain side is timed
     return reply
 
 
-def prompt_of(lm, i: int) -> textgen.Prompt:
+def prompt_of(lm, i: int) -> prompt.Prompt:
     text = " ".join(f"w{(i * 7919 + j * 37) % 50000}" for j in range(32))
-    settings = textgen.Settings(mode="completion", max_new_tokens=64)
-    return textgen.build_prompt(lm, [{"role": "user", "content": text}], settings)
+    settings = prompt.Settings(mode="completion", max_new_tokens=64)
+    return prompt.build_prompt(lm, [prompt.Turn(role="user", content=text)], settings)
 
 
-def speeds(lm, fast, prompt, args) -> dict:
+def speeds(lm, fast, fitted, args) -> dict:
     """Median tokens/s of plain, app and fast-app, interleaved; TTFTs; the fast warm-up."""
-    ids = torch.tensor([prompt.ids], device=lm.device)
+    ids = torch.tensor([fitted.ids], device=lm.device)
     plain(lm, ids, 4, 0)  # warm-up
-    app(lm, prompt, 4, 0)
+    app(lm, fitted, 4, 0)
     t0 = time.perf_counter()
-    app(fast, prompt, 4, 0)  # first call: fp16 copies warm / compilation
+    app(fast, fitted, 4, 0)  # first call: fp16 copies warm / compilation
     first = time.perf_counter() - t0
     rows = {"app": [], "plain": [], "fast": [], "ttft_app": [], "ttft_plain": []}
     for r in range(args.repeats):
         seconds, new = plain(lm, ids, args.tokens, r)
         rows["plain"].append(len(new) / seconds)
-        reply = app(lm, prompt, args.tokens, r)
+        reply = app(lm, fitted, args.tokens, r)
         rows["app"].append(reply.new_tokens / reply.seconds)
-        reply_fast = app(fast, prompt, args.tokens, r)
+        reply_fast = app(fast, fitted, args.tokens, r)
         rows["fast"].append(reply_fast.new_tokens / reply_fast.seconds)
         rows["ttft_app"].append(reply.ttft_s + reply.waited_s)
         rows["ttft_plain"].append(plain(lm, ids, 1, r)[0])
@@ -164,16 +165,16 @@ def perplexity(model, ids: torch.Tensor, window: int) -> float:
     return math.exp(torch.stack(losses).mean().item())
 
 
-def trained_gpt2(device: str, steps: int) -> tuple[textgen.LoadedModel, str, float]:
+def trained_gpt2(device: str, steps: int) -> tuple[loading.LoadedModel, str, float]:
     """A small GPT-2 trained on the built-in text here (fp32), the text, the training seconds."""
-    text = textgen.builtin_corpus()
+    text = tinygpt.builtin_corpus()
     with tempfile.TemporaryDirectory() as home:
         os.environ["DASHBOARD_MODELS"] = home
-        cfg = textgen.TinyGPTConfig(name="bench-ppl", steps=steps, context=96, batch_size=16)
+        cfg = tinygpt.TinyGPTConfig(name="bench-ppl", steps=steps, context=96, batch_size=16)
         t0 = time.perf_counter()
-        folder = textgen.train_small_gpt2(text, cfg, device)
+        folder = tinygpt.train_small_gpt2(text, cfg, device)
         trained_s = time.perf_counter() - t0
-        lm = textgen.load_model(str(folder), device)
+        lm = loading.load_model(str(folder), device)
     if lm.model.dtype != torch.float32:  # GPUs load in half precision: compare with fp32
         lm = dataclasses.replace(lm, model=lm.model.float())
     return lm, text, trained_s
@@ -185,7 +186,7 @@ def perplexity_change(lm, text: str) -> dict:
     position goes through the fp16 weights, as a generated token would."""
     from core.text import quant
 
-    fast = textgen.fast_variant(lm)
+    fast = loading.fast_variant(lm)
     held_out = text[int(len(text) * 0.9) :]
     ids = torch.tensor(lm.tokenizer(held_out)["input_ids"], device=lm.device)
     rows, quant.DECODE_ROWS = quant.DECODE_ROWS, 10**9
@@ -198,13 +199,13 @@ def perplexity_change(lm, text: str) -> dict:
 
 def trained_agreement(lm, text: str, prompts: int, n: int) -> float:
     """greedy_agreement's measure on the trained model, prompts cut from the held-out text."""
-    fast = textgen.fast_variant(lm)
+    fast = loading.fast_variant(lm)
     ids = lm.tokenizer(text[int(len(text) * 0.9) :])["input_ids"]
     same = 0
     for i in range(prompts):
         start = i * (len(ids) - 32) // prompts
-        prompt = torch.tensor([ids[start : start + 24]], device=lm.device)
-        a, b = plain(lm, prompt, n, 0, greedy=True)[1], plain(fast, prompt, n, 0, greedy=True)[1]
+        head = torch.tensor([ids[start : start + 24]], device=lm.device)
+        a, b = plain(lm, head, n, 0, greedy=True)[1], plain(fast, head, n, 0, greedy=True)[1]
         same += sum(x == y for x, y in zip(a, b, strict=True))
     return same / (prompts * n)
 
@@ -234,7 +235,7 @@ def main() -> None:
     args = parser.parse_args()
     device = dev.choose_device()
     lm = gpt2_124m(device)
-    fast = textgen.fast_variant(lm)
+    fast = loading.fast_variant(lm)
     med = speeds(lm, fast, prompt_of(lm, 0), args)
     agreement = greedy_agreement(lm, fast, args.prompts, 32)
     small, text, trained_s = trained_gpt2(device, args.ppl_steps)
@@ -244,9 +245,9 @@ def main() -> None:
     weight_bytes = sum(p.numel() for p in lm.model.parameters()) * 4
     result = {
         "device": device,
-        "cpu_native_bf16": textgen.cpu_has_bf16(),
+        "cpu_native_bf16": loading.cpu_has_bf16(),
         "fast_path": fast.fast,
-        "fast_path_on_by_default": textgen.fast_path_pays(device, lm.parameters),
+        "fast_path_on_by_default": loading.fast_path_pays(device, lm.parameters),
         "parameters": lm.parameters,
         "new_tokens": args.tokens,
         "tokens_per_s_app": round(med["app"], 2),

@@ -1,9 +1,9 @@
 """A served endpoint under load: `transformers serve --continuous-batching` on localhost with
-the GPT-2 124M architecture (random weights, built offline), measured through core.serving.serving.
+the GPT-2 124M architecture (random weights, built offline), measured through core.serving.
 
 - aggregate_speedup_8_vs_1: output tokens/s of all streams with 8 concurrent requests over
-  the same with 1 (core.serving.serving.load_test; target >= 2.5 on this 2-core CPU).
-- client_overhead_ratio: tokens/s of one streamed completion through core.serving.serving over the
+  the same with 1 (core.serving.loadtest.load_test; target >= 2.5 on this 2-core CPU).
+- client_overhead_ratio: tokens/s of one streamed completion through core.serving.client over the
   same request in a plain `openai` client loop (same server, prompt and settings; medians
   of --repeats, interleaved; target >= 0.95).
 Last line: a JSON object.
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.chat import gpt2_124m  # noqa: E402
-from core.serving import servers, serving  # noqa: E402
+from core.serving import client, loadtest, servers  # noqa: E402
+from core.text.prompt import Settings  # noqa: E402
 
 
 def save_model(folder: Path) -> str:
@@ -39,19 +40,20 @@ def save_model(folder: Path) -> str:
     return str(folder)
 
 
-def app_request(ep: serving.Endpoint, prompt: str, tokens: int) -> tuple[float, int]:
-    """(seconds, completion tokens) of one streamed completion through core.serving.serving."""
-    params = serving.GenParams(max_tokens=tokens, temperature=0.0, logprobs=False)
+def app_request(ep: client.Endpoint, prompt: str, tokens: int) -> tuple[float, int]:
+    """(seconds, completion tokens) of one streamed completion through core.serving.client:
+    greedy, no other knob sent (as the plain request below)."""
+    settings = Settings.only(max_new_tokens=tokens, temperature=0.0)
     t0 = time.perf_counter()
-    kind, reply = serving.last_event(
-        serving.stream_completion(ep, prompt, params, threading.Event())
+    kind, reply = client.last_event(
+        client.stream_completion(ep, prompt, settings, threading.Event(), logprobs=False)
     )
     if kind != "end":
         raise reply
     return time.perf_counter() - t0, reply.new_tokens
 
 
-def plain_request(ep: serving.Endpoint, prompt: str, tokens: int) -> tuple[float, int]:
+def plain_request(ep: client.Endpoint, prompt: str, tokens: int) -> tuple[float, int]:
     """The same request in a plain openai client loop."""
     import openai
 
@@ -72,9 +74,9 @@ def plain_request(ep: serving.Endpoint, prompt: str, tokens: int) -> tuple[float
     return time.perf_counter() - t0, used
 
 
-def overhead(ep: serving.Endpoint, tokens: int, repeats: int) -> dict:
+def overhead(ep: client.Endpoint, tokens: int, repeats: int) -> dict:
     """App vs plain tokens/s, interleaved, medians."""
-    prompt = serving.load_prompt(16)
+    prompt = loadtest.load_prompt(16)
     app, plain = [], []
     for _ in range(repeats):
         s, n = app_request(ep, prompt, tokens)
@@ -85,16 +87,16 @@ def overhead(ep: serving.Endpoint, tokens: int, repeats: int) -> dict:
     return {"tokens_per_s_app": a, "tokens_per_s_plain": p, "client_overhead_ratio": a / p}
 
 
-def concurrency(ep: serving.Endpoint, tokens: int, requests: int) -> dict:
+def concurrency(ep: client.Endpoint, tokens: int, requests: int) -> dict:
     """Aggregate tokens/s at 1 and 8 concurrent streams."""
-    test = serving.LoadTest(
+    test = loadtest.LoadTest(
         levels=(1, 8),
         prompt_tokens=16,
         output_tokens=tokens,
         requests_per_level=requests,
         time_limit_s=1800,
     )
-    one, eight = serving.load_test(ep, test)
+    one, eight = loadtest.load_test(ep, test)
     for level in (one, eight):
         if level.errors:
             raise RuntimeError(f"level {level.concurrency}: {level.first_error}")
@@ -125,7 +127,7 @@ def main() -> None:
             if not servers.wait_ready(server, timeout_s=600):
                 raise SystemExit("server did not start:\n" + "\n".join(server.log_tail()))
             startup = time.perf_counter() - t0
-            ep = serving.Endpoint(base_url=server.base_url, model=model, timeout_s=300)
+            ep = client.Endpoint(base_url=server.base_url, model=model, timeout_s=300)
             app_request(ep, "hello", 8)  # warm-up, untimed
             print(f"server up in {startup:.1f} s", flush=True)
             result = concurrency(ep, args.tokens, args.requests)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 if TYPE_CHECKING:
-    from core.text.textgen import LoadedModel
+    from core.text.loading import LoadedModel
     from core.vision.data import ImageTensors
 
 
@@ -88,8 +88,8 @@ def downloaded(name: str, device: str) -> ImageTensors:
 @st.cache_resource(show_spinner="Loading the model onto the device...", max_entries=3)
 def causal_lm(source: str, device: str) -> LoadedModel:
     """A causal LM (hub id or local folder) on `device`, shared by every session; generation
-    on it is serialised by its lock (core.text.textgen)."""
-    from core.text.textgen import load_model
+    on it is serialised by its lock (core.text.loading)."""
+    from core.text.loading import load_model
 
     lm = load_model(source, device)
     nbytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())

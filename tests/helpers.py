@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.text.textgen import train_tokenizer
+from core.text.tinygpt import train_tokenizer
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -3,15 +3,16 @@ stats; defaults that fit the window and a warning before a message is cut; Regen
 fresh, recorded seeds; model text shown literally; failed loads, blank messages, side by
 side, training (at the Steps field's minimum) and overwriting a model name."""
 
-import importlib.util
 import threading
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
+from core import jobs
 from core.serving import servers
-from core.text import textgen
+from core.text import generate, loading, prompt, sources
+from core.text.chat import Message
 from tests import test_serving_ui as serving_ui_tests
 from tests.helpers import open_page, save_tiny_gpt2
 
@@ -25,7 +26,7 @@ def models(tmp_path, monkeypatch):
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
     monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setattr(textgen, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(sources, "hub_reachable", lambda *a, **k: False)
     save_tiny_gpt2(tmp_path / "tiny", TEXT, positions=128, vocab=280)
     return tmp_path
 
@@ -45,6 +46,11 @@ def load(page: AppTest, name: str = "tiny", key: str = "chat_model_source") -> N
     assert not page.exception, [e.value for e in page.exception]
 
 
+def link_labels(page: AppTest) -> list[str]:
+    """The labels of the page links the page shows (a recorded run links to the Runs page)."""
+    return [link.proto.label for link in page.get("page_link")]
+
+
 def test_type_a_message_and_see_a_reply_with_stats(page, models):
     load(page)
     assert any("Loaded tiny" in c.value and "128-token window" in c.value for c in page.caption)
@@ -52,8 +58,8 @@ def test_type_a_message_and_see_a_reply_with_stats(page, models):
     page.chat_input(key="chat_input").set_value("hello there 🦊").run()
     assert not page.exception, [e.value for e in page.exception]
     history = page.session_state["chat_history"]
-    assert [m["role"] for m in history] == ["user", "assistant"]
-    assert history[1]["stats"]["new_tokens"] >= 1
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[1].reply.new_tokens >= 1
     shown = [c.value for c in page.caption if "tokens/s" in c.value]
     assert shown and "per 1,000 tokens" in shown[0] and "prompt +" in shown[0]
     assert any("Context:" in p.proto.text for p in page.get("progress"))
@@ -68,18 +74,16 @@ def test_a_message_and_a_regenerate_each_cost_one_page_run(page, models, monkeyp
     runs, sidebar = [], ui.sidebar_ui
     monkeypatch.setattr(ui, "sidebar_ui", lambda: (runs.append(1), sidebar()))  # once a run
     page.chat_input(key="chat_input").set_value("hello").run()
-    assert len(runs) == 1 and [m["role"] for m in page.session_state["chat_history"]] == [
-        "user",
-        "assistant",
-    ]
+    history = page.session_state["chat_history"]
+    assert len(runs) == 1 and [m.role for m in history] == ["user", "assistant"]
     assert not page.button(key="chat_regen").disabled and not page.button(key="chat_undo").disabled
     exports = {b.key for b in page.get("download_button")}
     assert {"chat_json", "chat_md"} <= exports  # drawn after the reply
     assert any("Context:" in p.proto.text for p in page.get("progress"))
-    first = page.session_state["chat_history"][-1]["settings"]["seed"]
+    first = page.session_state["chat_history"][-1].settings.seed
     page.button(key="chat_regen").click().run()
     assert len(runs) == 2 and len(page.session_state["chat_history"]) == 2
-    assert page.session_state["chat_history"][-1]["settings"]["seed"] != first
+    assert page.session_state["chat_history"][-1].settings.seed != first
 
 
 def test_the_picker_names_models_with_size_and_date(page, models):
@@ -94,11 +98,11 @@ def test_defaults_leave_the_window_to_the_conversation(page, models):
     page.run()
     load(page, "small96")
     assert page.number_input(key="chat_max_96").value <= 96 // 3
-    settings = textgen.Settings(max_new_tokens=page.number_input(key="chat_max_96").value)
-    lm = textgen.load_model(str(models / "small96"), "cpu")
+    settings = prompt.Settings(max_new_tokens=page.number_input(key="chat_max_96").value)
+    lm = loading.load_model(str(models / "small96"), "cpu")
     for message in ("what is a fox?", "tell me about the dog"):
-        prompt = textgen.build_prompt(lm, [{"role": "user", "content": message}], settings)
-        assert message in prompt.text and not prompt.truncated
+        fitted = prompt.build_prompt(lm, [prompt.Turn(role="user", content=message)], settings)
+        assert message in fitted.text and not fitted.truncated
 
 
 def test_a_message_that_would_be_cut_is_held_with_a_warning(page, models):
@@ -110,7 +114,7 @@ def test_a_message_that_would_be_cut_is_held_with_a_warning(page, models):
     assert cut > 0
     assert page.session_state["chat_history"] == []  # nothing sent yet
     page.button(key="chat_send_cut").click().run()
-    assert [m["role"] for m in page.session_state["chat_history"]] == ["user", "assistant"]
+    assert [m.role for m in page.session_state["chat_history"]] == ["user", "assistant"]
     assert not [w for w in page.warning if "Too long" in w.value]
 
 
@@ -122,25 +126,24 @@ def test_regenerate_samples_anew_and_records_its_seed(page, models):
     for _ in range(3):
         page.button(key="chat_regen").click().run()
         reply = page.session_state["chat_history"][-1]
-        seeds.append(reply["settings"]["seed"])
+        seeds.append(reply.settings.seed)
         replies.append(reply)
     assert len(set(seeds)) == 3
     assert any(f"seed {seeds[-1]}" in c.value for c in page.caption)
     # the recorded seed reproduces the reply
-    lm = textgen.load_model(str(models / "tiny"), "cpu")
-    s = replies[-1]["settings"]
-    settings = textgen.Settings(**s | {"stop": tuple(s["stop"])})
-    prompt = textgen.build_prompt(lm, [{"role": "user", "content": "hello"}], settings)
-    *_, (kind, again) = textgen.stream_reply(lm, prompt, settings, threading.Event())
-    assert kind == "end" and again.text == replies[-1]["content"]
+    lm = loading.load_model(str(models / "tiny"), "cpu")
+    settings = replies[-1].settings
+    fitted = prompt.build_prompt(lm, [prompt.Turn(role="user", content="hello")], settings)
+    *_, (kind, again) = generate.stream_reply(lm, fitted, settings, threading.Event())
+    assert kind == "end" and again.text == replies[-1].content
 
 
 def test_model_text_with_indented_lines_is_shown_literally(page, models):
     load(page)
     code = "Here:\n    >>> from sklearn.datasets import load_iris\n    >>> x = [1, 2]  # *not* code"
     page.session_state["chat_history"] = [
-        {"role": "user", "content": "<b>show</b> me"},
-        {"role": "assistant", "content": code, "stats": None},
+        Message(role="user", content="<b>show</b> me"),
+        Message(role="assistant", content=code),
     ]
     page.run()
     shown = [t.value for t in page.text]
@@ -182,62 +185,77 @@ def test_an_empty_or_invisible_message_is_not_sent(page, models, blank):
 
 
 def test_training_at_the_fewest_steps_makes_a_model_selectable(page, models):
-    page.radio(key="gpt_corpus").set_value("Upload a .txt or .md file").run()
-    page.file_uploader(key="gpt_upload").set_value(
+    page.radio(key="chat_train_corpus").set_value("Upload a .txt or .md file").run()
+    page.file_uploader(key="chat_train_upload").set_value(
         ("bad.txt", b"\xff\xfe" * 2000, "text/plain")
     ).run()
     assert any("not UTF-8" in e.value for e in page.error)
-    page.file_uploader(key="gpt_upload").set_value(("story.txt", TEXT.encode(), "text/plain")).run()
+    story = ("story.txt", TEXT.encode(), "text/plain")
+    page.file_uploader(key="chat_train_upload").set_value(story).run()
     assert not page.error
-    page.text_input(key="gpt_name").set_value("unit-gpt")
-    page.select_slider(key="gpt_width").set_value(64)
-    page.select_slider(key="gpt_ctx").set_value(32)
-    page.select_slider(key="gpt_vocab").set_value(512)
-    page.number_input(key="gpt_steps").set_value(10)  # the field's minimum
-    page.button(key="gpt_train_job_start").click().run()
-    job = page.session_state["gpt_train_job"]
+    page.text_input(key="chat_train_name").set_value("unit-gpt")
+    page.select_slider(key="chat_train_width").set_value(64)
+    page.select_slider(key="chat_train_context").set_value(32)
+    page.select_slider(key="chat_train_vocab").set_value(512)
+    page.number_input(key="chat_train_steps").set_value(10)  # the field's minimum
+    page.button(key="chat_train_job_start").click().run()
+    job = page.session_state["chat_train_job"]
     assert job.wait(120) and job.status == "done", job.error
     page.run()
     assert any("Saved to" in s.value and "unit-gpt" in s.value for s in page.success)
-    if importlib.util.find_spec("core.runs"):  # the run store is part of this copy
-        assert any("Recorded as run" in c.value for c in page.caption)
-    else:
-        assert any("not recorded" in w.value and "no run store" in w.value for w in page.warning)
+    assert any(label.startswith("Recorded as run") for label in link_labels(page))
     assert any(
         o.startswith("unit-gpt - ") for o in page.selectbox(key="chat_model_source_pick").options
     )
 
 
+@pytest.mark.parametrize("url_name", ["chat_train_job", "gpt_train_job"])
+def test_a_training_is_found_again_by_its_url_also_under_its_old_name(page, url_name):
+    gate = threading.Event()
+    job = jobs.submit(lambda progress: gate.wait(60), "train gpt2", tool="gpt2", device="cpu")
+    try:
+        page.query_params[url_name] = job.id  # a refresh, or a link someone bookmarked
+        page.session_state["chat_train_job"] = None  # a new browser session
+        page.run()
+        assert not page.exception, [e.value for e in page.exception]
+        assert page.session_state["chat_train_job"] is job
+        assert not page.button(key="chat_train_job_stop").disabled
+    finally:
+        gate.set()
+        job.wait(10)
+
+
 def test_reusing_a_model_name_warns_before_overwriting(page, models):
-    page.text_input(key="gpt_name").set_value("tiny").run()
+    page.text_input(key="chat_train_name").set_value("tiny").run()
     assert any("overwrite" in w.value and "tiny" in w.value for w in page.warning)
-    assert page.button(key="gpt_train_job_start").disabled
-    page.checkbox(key="gpt_overwrite").check().run()
-    assert not page.button(key="gpt_train_job_start").disabled
+    assert page.button(key="chat_train_job_start").disabled
+    page.checkbox(key="chat_train_overwrite").check().run()
+    assert not page.button(key="chat_train_job_start").disabled
 
 
 def test_side_by_side_starts_different_and_keeps_outputs(page, models):
     load(page)
-    assert page.slider(key="sideA_temp").value != page.slider(key="sideB_temp").value
-    page.text_area(key="side_prompt").set_value("the fox")
-    page.button(key="side_go").click().run()
+    assert page.slider(key="chat_side_a_temp").value != page.slider(key="chat_side_b_temp").value
+    page.text_area(key="chat_side_prompt").set_value("the fox")
+    page.button(key="chat_side_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert len([c.value for c in page.caption if "tokens/s" in c.value]) == 2
-    outputs = [o["content"] for o in page.session_state["side_outputs"]]
-    page.slider(key="sideB_temp").set_value(0.5).run()
+    outputs = [o.content for o in page.session_state["chat_side_outputs"]]
+    page.slider(key="chat_side_b_temp").set_value(0.5).run()
     shown = [t.value for t in page.text]
     assert all(o in shown for o in outputs)
     assert any("earlier settings" in c.value for c in page.caption)
 
 
 def test_save_this_chat_records_it_and_a_store_failure_loses_nothing(page, models, monkeypatch):
-    runs = pytest.importorskip("core.runs")  # lands from the runs branch
+    from core import runs
+
     runs.reset()
     load(page)
     page.chat_input(key="chat_input").set_value("hello").run()
     page.button(key="chat_save").click().run()
-    saved = [s.value for s in page.success if "Saved as run" in s.value]
-    assert saved, [e.value for e in page.error]
+    saved = [label for label in link_labels(page) if label.startswith("Recorded as run")]
+    assert saved, [w.value for w in page.warning]
     run_id = saved[0].split("run ")[1].split(":")[0]
     assert runs.get_run(run_id).tables["transcript"][0]["content"] == "hello"
 
@@ -246,9 +264,9 @@ def test_save_this_chat_records_it_and_a_store_failure_loses_nothing(page, model
 
     monkeypatch.setattr(runs, "record", fail)
     page.button(key="chat_save").click().run()
-    errors = [e.value for e in page.error]
-    assert errors and "not saved" in errors[0] and "read-only" in errors[0]
-    assert [m["role"] for m in page.session_state["chat_history"]] == ["user", "assistant"]
+    warnings = [w.value for w in page.warning if w.value.startswith("Not recorded: ")]
+    assert warnings and "read-only" in warnings[0] and "still here" in warnings[0]
+    assert [m.role for m in page.session_state["chat_history"]] == ["user", "assistant"]
     runs.reset()
 
 
@@ -259,7 +277,7 @@ def test_the_fast_path_can_be_switched_on_and_says_it_lowers_precision(page, mod
     notes = [c.value for c in page.caption if c.value.startswith("Fast path")]
     assert notes and "fp16" in notes[0] and "precision" in notes[0]
     page.chat_input(key="chat_input").set_value("hello").run()
-    assert page.session_state["chat_history"][-1]["stats"]["new_tokens"] >= 1
+    assert page.session_state["chat_history"][-1].reply.new_tokens >= 1
     assert any("fast path" in label for label in page.session_state[ui.MEASUREMENTS_KEY])
 
 
@@ -292,8 +310,8 @@ def test_a_server_streams_a_reply_with_its_stats(page, stub_url):
     page.chat_input(key="chat_input").set_value("hello").run()
     assert not page.exception, [e.value for e in page.exception]
     history = page.session_state["chat_history"]
-    assert [m["role"] for m in history] == ["user", "assistant"]
-    assert history[1]["content"] == " tok" * PIECES and "error" not in history[1]
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[1].content == " tok" * PIECES and not history[1].error
     assert (" tok" * PIECES).strip() in [t.value.strip() for t in page.text]
     stats = [c.value for c in page.caption if "tokens/s" in c.value]
     assert stats and f"3 prompt + {PIECES} new tokens" in stats[0]
@@ -312,5 +330,5 @@ def test_a_closed_port_is_a_clear_error_and_the_chat_stays(page):
     errors = [e.value for e in page.error]
     assert len(errors) == 2 and all("Nothing is listening" in e for e in errors)
     history = page.session_state["chat_history"]
-    assert [m["content"] for m in history if m["role"] == "user"] == ["first", "second"]
-    assert [m["role"] for m in history] == ["user", "assistant"] * 2
+    assert [m.content for m in history if m.role == "user"] == ["first", "second"]
+    assert [m.role for m in history] == ["user", "assistant"] * 2

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core.text import textgen
+from core.text.loading import LoadedModel, load_model
+from core.text.prompt import Settings, build_prompt
 from core.vision import data
 from tests.helpers import archive, save_tiny_gpt2
 
@@ -61,16 +62,16 @@ def test_any_archive_layout_loads_or_is_refused_with_a_data_error(files):
     load(buf.getvalue())
 
 
-_MODELS: dict[int, textgen.LoadedModel] = {}
+_MODELS: dict[int, LoadedModel] = {}
 
 
-def tiny_lm(window: int, tmp_factory) -> textgen.LoadedModel:
+def tiny_lm(window: int, tmp_factory) -> LoadedModel:
     """A tiny GPT-2 with a `window`-token context, loaded once per window."""
     if window not in _MODELS:
         folder = save_tiny_gpt2(
             tmp_factory.mktemp(f"w{window}"), "the fox and the dog. " * 50, window
         )
-        _MODELS[window] = textgen.load_model(str(folder), "cpu")
+        _MODELS[window] = load_model(str(folder), "cpu")
     return _MODELS[window]
 
 
@@ -94,9 +95,9 @@ TURN = st.fixed_dictionaries(
 )
 def test_a_prompt_always_fits_the_window(tmp_path_factory, history, window, new, mode, system):
     lm = tiny_lm(window, tmp_path_factory)
-    s = textgen.Settings(max_new_tokens=new, mode=mode, system=system)
+    s = Settings(max_new_tokens=new, mode=mode, system=system)
     try:
-        prompt = textgen.build_prompt(lm, history, s)
+        prompt = build_prompt(lm, history, s)
     except ValueError as err:  # no room left, or nothing to answer: said in words
         assert str(err)
         return

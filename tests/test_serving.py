@@ -1,9 +1,11 @@
-"""core.serving.serving against a REAL `transformers serve` (started once per module through
-core.serving.servers, with a tiny GPT-2 built here) and, for the failures a real server will not
-stage on cue, a small local HTTP stub: 401, a stream cut mid-reply, a timeout."""
+"""core.client.client and loadtest against a REAL `transformers serve` (started once per
+module through core.client.servers, with a tiny GPT-2 built here) and, for the failures a
+real server will not stage on cue, a small local HTTP stub: 401, a stream cut mid-reply, a
+timeout."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -15,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from core.serving import servers, serving
+from core.progress import Quiet as QuietProgress
+from core.serving import client, loadtest, servers
+from core.text.generate import cost_per_1k_tokens
+from core.text.prompt import Settings
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -59,10 +64,9 @@ def served(tmp_path_factory) -> Iterator[servers.ManagedServer]:
     server = servers.start(str(folder))
     try:
         assert servers.wait_ready(server, timeout_s=240), "\n".join(server.log_tail())
-        serving.last_event(
-            serving.stream_completion(
-                endpoint_of(server), "w1", serving.GenParams(max_tokens=2), threading.Event()
-            )
+        warm_up = Settings.only(max_new_tokens=2)
+        client.last_event(
+            client.stream_completion(endpoint_of(server), "w1", warm_up, threading.Event())
         )
         yield server
     finally:
@@ -71,11 +75,11 @@ def served(tmp_path_factory) -> Iterator[servers.ManagedServer]:
     assert not server.alive
 
 
-def endpoint_of(server: servers.ManagedServer, **kw) -> serving.Endpoint:
-    return serving.Endpoint(base_url=server.base_url, model=server.model, **kw)
+def endpoint_of(server: servers.ManagedServer, **kw) -> client.Endpoint:
+    return client.Endpoint(base_url=server.base_url, model=server.model, **kw)
 
 
-GREEDY = serving.GenParams(max_tokens=6, temperature=0.0, seed=0)
+GREEDY = Settings.only(max_new_tokens=6, temperature=0.0, seed=0)
 
 
 # ---- a real server --------------------------------------------------------------------
@@ -91,7 +95,7 @@ def test_managed_server_is_found_again_and_healthy(served):
 
 def test_chat_streams_and_counts_tokens(served):
     msgs = [{"role": "system", "content": "w9"}, {"role": "user", "content": "w1 w2 w3"}]
-    events = list(serving.stream_chat(endpoint_of(served), msgs, GREEDY, threading.Event()))
+    events = list(client.stream_chat(endpoint_of(served), msgs, GREEDY, threading.Event()))
     texts = [p for k, p in events if k == "text"]
     kind, reply = events[-1]
     assert kind == "end", reply
@@ -104,8 +108,8 @@ def test_chat_streams_and_counts_tokens(served):
 
 def test_completion_round_trip_is_deterministic_when_greedy(served):
     ep = endpoint_of(served)
-    a = serving.last_event(serving.stream_completion(ep, "w4 w5", GREEDY, threading.Event()))
-    b = serving.last_event(serving.stream_completion(ep, "w4 w5", GREEDY, threading.Event()))
+    a = client.last_event(client.stream_completion(ep, "w4 w5", GREEDY, threading.Event()))
+    b = client.last_event(client.stream_completion(ep, "w4 w5", GREEDY, threading.Event()))
     assert a[0] == b[0] == "end"
     assert a[1].text == b[1].text and len(a[1].text.split()) == 6
     assert a[1].prompt_tokens == 2  # two words, two tokens
@@ -114,9 +118,9 @@ def test_completion_round_trip_is_deterministic_when_greedy(served):
 
 def test_refused_parameters_are_dropped_and_named(served):
     # transformers serve answers 422 "Unexpected fields" for top_k / repetition_penalty
-    params = serving.GenParams(max_tokens=4, temperature=0.0, top_k=5, repetition_penalty=1.3)
-    kind, reply = serving.last_event(
-        serving.stream_completion(endpoint_of(served), "w1", params, threading.Event())
+    params = Settings.only(max_new_tokens=4, temperature=0.0, top_k=5, repetition_penalty=1.3)
+    kind, reply = client.last_event(
+        client.stream_completion(endpoint_of(served), "w1", params, threading.Event())
     )
     assert kind == "end" and reply.new_tokens == 4
     assert set(reply.unsupported) == {"top_k", "repetition_penalty"}
@@ -125,9 +129,9 @@ def test_refused_parameters_are_dropped_and_named(served):
 
 def test_stop_keeps_the_partial_reply(served):
     stop = threading.Event()
-    params = serving.GenParams(max_tokens=200, temperature=0.0)
+    params = Settings.only(max_new_tokens=200, temperature=0.0)
     seen = []
-    for kind, payload in serving.stream_completion(endpoint_of(served), "w7", params, stop):
+    for kind, payload in client.stream_completion(endpoint_of(served), "w7", params, stop):
         if kind == "text":
             seen.append(payload)
             if len(seen) == 3:
@@ -137,42 +141,52 @@ def test_stop_keeps_the_partial_reply(served):
 
 
 def test_unknown_model_and_wrong_path(served):
-    bad = serving.Endpoint(base_url=served.base_url, model="no/such-model")
-    kind, err = serving.last_event(serving.stream_completion(bad, "w1", GREEDY, threading.Event()))
+    bad = client.Endpoint(base_url=served.base_url, model="no/such-model")
+    kind, err = client.last_event(client.stream_completion(bad, "w1", GREEDY, threading.Event()))
     assert kind == "error" and err.kind == "unknown_model" and "no/such-model" in str(err)
     root = served.base_url.removesuffix("/v1") + "/api"
-    wrong = serving.Endpoint(base_url=root, model=served.model)
-    kind, err = serving.last_event(serving.stream_chat(wrong, [], GREEDY, threading.Event()))
+    wrong = client.Endpoint(base_url=root, model=served.model)
+    kind, err = client.last_event(client.stream_chat(wrong, [], GREEDY, threading.Event()))
     assert err.kind == "wrong_path" and "/v1" in str(err)
 
 
 def test_models_list_answers_without_a_hub_cache(served):
     # the server scans the hub cache; the manager points it at an empty one instead of a 500
-    assert isinstance(serving.list_models(endpoint_of(served)), list)
+    assert isinstance(client.list_models(endpoint_of(served)), list)
+
+
+class Seen(QuietProgress):
+    """A Progress that keeps the fractions reported."""
+
+    def __init__(self) -> None:
+        self.fractions: list[float] = []
+
+    def report(self, progress, message="", rate=None, unit="items") -> None:
+        self.fractions.append(progress)
 
 
 def test_load_test_at_two_levels(served):
-    test = serving.LoadTest(
+    test = loadtest.LoadTest(
         levels=(1, 3), prompt_tokens=8, output_tokens=5, requests_per_level=3, time_limit_s=60
     )
-    seen = []
-    results = serving.load_test(endpoint_of(served), test, progress=lambda p, m: seen.append(p))
+    seen = Seen()
+    results = loadtest.load_test(endpoint_of(served), test, seen)
     assert [r.concurrency for r in results] == [1, 3]
     for r in results:
         assert r.requests == 3 and r.errors == 0 and not r.cut_short
         assert r.output_tokens == 15 and r.aggregate_tokens_per_s > 0
         assert r.ttft_p50_s <= r.ttft_p95_s <= r.latency_p95_s
         assert r.usd_per_1m_tokens == 0.0  # no price given
-    assert seen[-1] == 1.0
-    assert serving.best_level(results) in results
+    assert seen.fractions[-1] == 1.0
+    assert loadtest.best_level(results) in results
 
 
 def test_load_test_stops_itself_at_the_time_limit(served):
-    test = serving.LoadTest(
+    test = loadtest.LoadTest(
         levels=(2,), prompt_tokens=4, output_tokens=50, requests_per_level=500, time_limit_s=2
     )
     t0 = time.monotonic()
-    (level,) = serving.load_test(endpoint_of(served), test, warmup=False)
+    (level,) = loadtest.load_test(endpoint_of(served), test, warmup=False)
     assert time.monotonic() - t0 < 2 + 5 + 10  # limit + grace for the streams in flight
     assert level.cut_short and level.requests + level.errors < 500
 
@@ -247,37 +261,37 @@ def stub() -> Iterator[str]:
 
 def test_401_says_which_key_and_never_shows_it(stub, monkeypatch):
     monkeypatch.setenv("STUB_KEY", "wrong-key")
-    ep = serving.Endpoint(base_url=f"{stub}/v1", model="m", api_key_env="STUB_KEY")
-    with pytest.raises(serving.ServingError) as info:
-        serving.list_models(ep)
+    ep = client.Endpoint(base_url=f"{stub}/v1", model="m", api_key_env="STUB_KEY")
+    with pytest.raises(client.ServingError) as info:
+        client.list_models(ep)
     assert info.value.kind == "auth" and "$STUB_KEY" in str(info.value)
     monkeypatch.setenv("STUB_KEY", KEY)
-    assert serving.list_models(ep) == ["m"]
-    assert KEY not in repr(ep) and KEY not in str(serving.asdict(ep))
+    assert client.list_models(ep) == ["m"]
+    assert KEY not in repr(ep) and KEY not in str(dataclasses.asdict(ep))
 
 
 def test_key_is_read_from_secrets_toml(stub, monkeypatch, tmp_path):
     monkeypatch.delenv("STUB_SECRET", raising=False)
     (tmp_path / "secrets.toml").write_text(f'STUB_SECRET = "{KEY}"\n')
-    monkeypatch.setattr(serving, "SECRETS_FILES", (tmp_path / "secrets.toml",))
-    ep = serving.Endpoint(base_url=f"{stub}/v1", model="m", api_key_env="STUB_SECRET")
-    assert serving.key_found(ep) and serving.list_models(ep) == ["m"]
+    monkeypatch.setattr(client, "SECRETS_FILES", (tmp_path / "secrets.toml",))
+    ep = client.Endpoint(base_url=f"{stub}/v1", model="m", api_key_env="STUB_SECRET")
+    assert client.key_found(ep) and client.list_models(ep) == ["m"]
 
 
 def test_cut_stream_keeps_the_text_so_far(stub):
-    ep = serving.Endpoint(base_url=f"{stub}/cut/v1", model="m")
-    kind, err = serving.last_event(serving.stream_completion(ep, "x", GREEDY, threading.Event()))
+    ep = client.Endpoint(base_url=f"{stub}/cut/v1", model="m")
+    kind, err = client.last_event(client.stream_completion(ep, "x", GREEDY, threading.Event()))
     assert kind == "error" and err.kind == "cut" and "kept" in str(err)
     assert err.partial.text == "".join(CUT_PIECES)
 
 
 def test_timeout_and_closed_port(stub):
-    slow = serving.Endpoint(base_url=f"{stub}/slow/v1", model="m", timeout_s=0.5)
-    kind, err = serving.last_event(serving.stream_chat(slow, [], GREEDY, threading.Event()))
+    slow = client.Endpoint(base_url=f"{stub}/slow/v1", model="m", timeout_s=0.5)
+    kind, err = client.last_event(client.stream_chat(slow, [], GREEDY, threading.Event()))
     assert err.kind == "timeout" and "0 s" not in str(err).split("within")[0]
-    closed = serving.Endpoint(base_url=f"http://127.0.0.1:{servers.free_port()}/v1", model="m")
-    with pytest.raises(serving.ServingError) as info:
-        serving.list_models(closed)
+    closed = client.Endpoint(base_url=f"http://127.0.0.1:{servers.free_port()}/v1", model="m")
+    with pytest.raises(client.ServingError) as info:
+        client.list_models(closed)
     assert info.value.kind == "nothing_listening" and closed.host in str(info.value)
 
 
@@ -287,27 +301,23 @@ def test_timeout_and_closed_port(stub):
 @pytest.mark.parametrize("url", ["localhost:8000/v1", "ftp://x/v1", "http:///v1", ""])
 def test_endpoint_rejects_addresses_that_are_not_urls(url):
     with pytest.raises(ValueError, match="http://localhost:8000/v1"):
-        serving.Endpoint(base_url=url)
+        client.Endpoint(base_url=url)
 
 
 def test_endpoint_wants_a_key_name_not_a_key():
     with pytest.raises(ValueError, match="NAME"):
-        serving.Endpoint(base_url="http://localhost:8000/v1", api_key_env="sk-live-abc/123")
+        client.Endpoint(base_url="http://localhost:8000/v1", api_key_env="sk-live-abc/123")
 
 
-def test_params_from_chat_settings_turn_off_what_is_off():
-    class Settings:  # the fields of textgen.Settings that matter here
-        temperature, top_k, top_p, repetition_penalty = 0.0, 0, 1.0, 1.0
-        max_new_tokens, seed, stop = 33, 4, ("\nUser:",)
-
-    p = serving.GenParams.from_settings(Settings())
-    assert (p.max_tokens, p.temperature, p.seed, p.stop) == (33, 0.0, 4, ("\nUser:",))
-    assert p.top_k is None and p.top_p is None and p.repetition_penalty is None
+def test_a_load_test_asks_only_for_greedy_tokens():
+    settings = loadtest.LoadTest(output_tokens=9).settings()
+    assert settings.server_fields() == {"temperature": 0.0, "max_tokens": 9}
 
 
 def test_cost_per_tokens_and_percentiles():
-    assert serving.usd_per_tokens(100.0, 3.6) == pytest.approx(0.01)  # 3.6 USD/h, 1k tokens
-    assert serving.usd_per_tokens(100.0, 3.6, 1e6) == pytest.approx(10.0)
-    assert serving.usd_per_tokens(0.0, 3.6) != serving.usd_per_tokens(0.0, 3.6)  # nan
-    assert serving.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
-    assert serving.percentile([1.0] * 19 + [100.0], 95) > 1.0
+    assert cost_per_1k_tokens(3.6, 100.0) == pytest.approx(0.01)  # 3.6 USD/h, 1k tokens
+    assert loadtest.usd_per_1m_tokens(3.6, 100.0) == pytest.approx(10.0)
+    assert loadtest.usd_per_1m_tokens(3.6, 0.0) != loadtest.usd_per_1m_tokens(3.6, 0.0)  # nan
+    assert cost_per_1k_tokens(3.6, float("nan")) is None
+    assert loadtest.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert loadtest.percentile([1.0] * 19 + [100.0], 95) > 1.0

@@ -1,5 +1,6 @@
-"""ui.serving's widgets in AppTest (driven by widget key, asserting what they show), against
-a closed port, a small OpenAI-compatible stub and a stand-in server process."""
+"""The chat page's serving widgets (ui.chat.server, serve, load_tab) in AppTest (driven by
+widget key, asserting what they show), against a closed port, a small OpenAI-compatible
+stub and a stand-in server process."""
 
 from __future__ import annotations
 
@@ -65,9 +66,9 @@ def stub_url():
 def source_app():
     import streamlit as st
 
-    from ui import serving as ui_serving
+    from ui.chat import server
 
-    endpoint = ui_serving.server_source_ui("src")
+    endpoint = server.server_source_ui("src")
     st.write(f"endpoint: {endpoint.model} at {endpoint.base_url}" if endpoint else "no endpoint")
 
 
@@ -99,11 +100,11 @@ def test_check_lists_the_models_and_a_bad_url_is_explained(stub_url):
 def load_app(url: str):
     import streamlit as st
 
-    from core.serving import serving
-    from ui import serving as ui_serving
+    from core.serving import client
+    from ui.chat import load_tab
 
-    ep = serving.Endpoint(base_url=url, model="stub-model")
-    ui_serving.load_test_ui("load", ep, gpu_price=3.6, device="cpu", hardware="stub box")
+    ep = client.Endpoint(base_url=url, model="stub-model")
+    load_tab.load_test_ui("load", ep, gpu_price=3.6, device="cpu", hardware="stub box")
     import ui
 
     st.write(f"measured: {[(m.label, m.hardware) for m in ui.measurements()]}")
@@ -157,9 +158,9 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 def panel_app(folder: str):
     import streamlit as st
 
-    from ui import serving as ui_serving
+    from ui.chat import serve
 
-    ep = ui_serving.serve_panel_ui("serve", folder)
+    ep = serve.serve_panel_ui("serve", folder)
     st.write(f"served: {ep.base_url if ep else None}")
 
 

@@ -1,2 +1,2 @@
-"""Past one process: an OpenAI-compatible client, load tests, managed
-`transformers serve` servers."""
+"""Past one process: an OpenAI-compatible client (`client`), load tests (`loadtest`),
+managed `transformers serve` servers (`servers`)."""

@@ -43,7 +43,7 @@ def servers_dir() -> Path:
     return paths.home() / "servers"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ManagedServer:
     """One `transformers serve` subprocess."""
 
