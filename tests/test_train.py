@@ -371,7 +371,7 @@ def test_panel_commands_and_a_local_check_that_stop_ends(home):
 
 
 def test_run_configs_from_the_pages_settings():
-    from core.text import textgen
+    from core.text import tinygpt
     from core.train.kinds.cnn import cnn_configs
     from core.train.kinds.gpt2 import gpt2_config
 
@@ -383,7 +383,7 @@ def test_run_configs_from_the_pages_settings():
     upload = data.ImageTensors(name="my cats!", x=ds.x, y=ds.y, classes=ds.classes)
     assert train.cnn_run_config(upload, MODEL, TRAIN)["data"]["source"] == "zip"
     assert train.cnn_run_config(upload, MODEL, TRAIN)["name"] == "my-cats-cnn"
-    gpt = textgen.TinyGPTConfig(name="mine", steps=7, seed=3)
+    gpt = tinygpt.TinyGPTConfig(name="mine", steps=7, seed=3)
     raw = train.gpt2_run_config(gpt, "/data/book.txt")
     assert raw["data"]["path"] == "/data/book.txt" and raw["seed"] == 3
     assert gpt2_config(train.spec_from_dict(raw)) == gpt

@@ -2,7 +2,7 @@
 alone or under `torchrun` (DistributedDataParallel, NCCL on GPUs, gloo on the CPU).
 
 The command calls the very trainers the pages call (`core.vision.trainer.train_classifier`,
-`core.text.textgen.train_small_gpt2`) and adds only `JobHooks`: the distributed wrapper
+`core.text.tinygpt.train_small_gpt2`) and adds only `JobHooks`: the distributed wrapper
 (`core.distributed`) and a checkpoint every epoch (model, optimizer, schedule, RNG, epoch,
 history) written atomically to `runs_dir()/jobs/<name>`, from which a job restarted by
 `torchrun --max-restarts K` (or launched again) resumes. Rank 0 alone records into the run

@@ -11,17 +11,17 @@ import time
 
 from core import distributed
 from core.distributed import World
-from core.text import textgen
+from core.text import tinygpt
 from core.train.checkpoints import JobHooks
 from core.train.data import per_rank_batch, worker_path
 from core.train.recorder import Recorder, open_run
 from core.train.spec import ConfigError, DataSpec, RunSpec, build_config
 
 
-def gpt2_config(spec: RunSpec) -> textgen.TinyGPTConfig:
+def gpt2_config(spec: RunSpec) -> tinygpt.TinyGPTConfig:
     """The TinyGPTConfig of a gpt2 spec ("model" and "train" fields together)."""
     values = {**spec.model, **spec.train, "name": spec.name, "seed": spec.seed}
-    return build_config(textgen.TinyGPTConfig, values, "model/train")
+    return build_config(tinygpt.TinyGPTConfig, values, "model/train")
 
 
 def check(spec: RunSpec) -> None:
@@ -32,9 +32,9 @@ def check(spec: RunSpec) -> None:
 def load_text(spec: DataSpec) -> str:
     """The training text of `spec`; ConfigError when it cannot be used."""
     if spec.source == "builtin-text":
-        return textgen.builtin_corpus()
+        return tinygpt.builtin_corpus()
     try:
-        return textgen.read_corpus(worker_path(spec.path).read_bytes())
+        return tinygpt.read_corpus(worker_path(spec.path).read_bytes())
     except ValueError as err:
         raise ConfigError(f"{spec.path}: {err}") from None
 
@@ -42,7 +42,7 @@ def load_text(spec: DataSpec) -> str:
 def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
     """Train the spec's small GPT-2 (the chat page's own trainer); rank 0 saves it into
     models_dir() (the chat picker lists it) and records it as the page does
-    (`textgen.gpt2_run`)."""
+    (`tinygpt.gpt2_run`)."""
     # the text and settings are checked before this rank waits for any other
     text = load_text(spec.data)
     cfg = gpt2_config(spec)
@@ -58,14 +58,14 @@ def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
         spec,
         hooks,
         recorder,
-        params=textgen.gpt2_run(cfg, world.device, [], None, "RUNNING").params,
+        params=tinygpt.run_record(cfg, world.device, [], None, "RUNNING").params,
         per_rank_batch=local_batch,
         step_key="step",
     )
     # the page's trainer, on this rank's batch; the hooks do the rest
     t0 = time.perf_counter()
     local_cfg = dataclasses.replace(cfg, batch_size=local_batch)
-    folder = textgen.train_small_gpt2(text, local_cfg, world.device, progress, hooks)
+    folder = tinygpt.train_small_gpt2(text, local_cfg, world.device, progress, hooks)
     if not hooks.is_main:
         return {}
     summary = {
@@ -78,7 +78,7 @@ def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
         "wall_seconds": time.perf_counter() - t0,
     }
     # rank 0 records the run as the page would, with the job's figures beside
-    run = textgen.gpt2_run(cfg, world.device, progress.rows, folder, "FINISHED")
+    run = tinygpt.run_record(cfg, world.device, progress.rows, folder, "FINISHED")
     numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
     recorder.tag(**run.tags, resumed_from_step=hooks.resumed_from)
     recorder.finish(
