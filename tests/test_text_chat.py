@@ -95,7 +95,7 @@ def test_a_store_failure_is_a_clear_message(store, monkeypatch, lm):
     def fail(*args, **kwargs):
         raise store.StoreError("The disk is full: free space and retry.")
 
-    monkeypatch.setattr(store, "record", fail)
+    monkeypatch.setattr("core.runs.write.record", fail)  # what try_record calls
     card, history = a_chat(lm)
     recorded = store.try_record("chat", chat.run_record(card, history, 0.5))
     assert not recorded.ok and "disk is full" in recorded.reason
