@@ -194,6 +194,33 @@ def measurements() -> list[Measurement]:
     return list(st.session_state.get(MEASUREMENTS_KEY, {}).values())
 
 
+SAVINGS_KEY = "app_savings"  # session_state key: compressions measured by the Compress page
+
+
+@dataclass(frozen=True, kw_only=True)
+class Saving:
+    """What a compressed model saved against its original, measured in this session on this
+    hardware, for the calculator to apply to the serving cost."""
+
+    label: str  # what was compressed and how, e.g. "my-gpt2: dynamic int8 (ONNX Runtime)"
+    method: str  # e.g. "dynamic int8"
+    hardware: str  # where it was measured, e.g. "CPU, 2 threads (AVX2, no VNNI)"
+    speedup: float  # the variant's decode (or batch-1) speed over the original's, x
+    memory_ratio: float  # the variant's weight bytes over the original's
+    quality: str  # what it cost in quality, in words, e.g. "perplexity +0.4 %"
+    run_id: str | None = None  # the recorded comparison, when it was recorded
+
+
+def record_saving(s: Saving) -> None:
+    """Keep `s` for this session, replacing an older one with the same label."""
+    st.session_state.setdefault(SAVINGS_KEY, {})[s.label] = s
+
+
+def savings() -> list[Saving]:
+    """Compressions measured in this session, newest last."""
+    return list(st.session_state.get(SAVINGS_KEY, {}).values())
+
+
 UPLOADS_KEY = "app_uploaded_bytes"  # session_state: file_id -> bytes counted against the cap
 
 
