@@ -18,9 +18,18 @@ loaded model (no copy). fp16 overflows past 65504; GPT-2-like models stay far be
 arbitrary model might not. Checking every layer's output cost 10-15 % of the speed, so only
 the output layer checks: an overflow anywhere reaches it as inf or NaN, it raises
 HalfOverflow, and from then on every layer of that model runs on the fp32 weights.
+
+Also here, for int8: `conv1d_to_linear` (GPT-2's `Conv1D` layers as `nn.Linear`, without
+which torch's dynamic quantization skips every layer but the output one: transformers #2466,
+pytorch #33433) and `int8_dynamic` (a copy with every linear layer in dynamic int8).
 """
 
 from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -82,3 +91,40 @@ def half_linears(model: nn.Module) -> nn.Module:
             elif isinstance(child, nn.Linear):
                 setattr(module, name, HalfLinear(child.weight, child.bias, state, checks))
     return model
+
+
+def conv1d_to_linear(model: nn.Module) -> nn.Module:
+    """Replace every transformers `Conv1D` of `model` (GPT-2's layers; weight (in, out)) in
+    place by the equivalent `nn.Linear` (weight (out, in)); returns `model`. The outputs are
+    the same: y = x W + b either way."""
+    from transformers.pytorch_utils import Conv1D
+
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Conv1D):
+                linear = nn.Linear(child.nx, child.nf, device=child.weight.device)
+                with torch.no_grad():
+                    linear.weight.copy_(child.weight.t())
+                    linear.bias.copy_(child.bias)
+                setattr(module, name, linear)
+    return model
+
+
+@contextlib.contextmanager
+def quiet_quantization() -> Iterator[None]:
+    """torch's eager quantization warns on every call that it is deprecated (pytorch #153892,
+    #184982); those warnings say nothing a user can act on, so they stay out of pages and tests."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions")
+        yield
+
+
+def int8_dynamic(model: nn.Module) -> nn.Module:
+    """A copy of `model` (CPU, fp32) whose every linear layer holds int8 weights (one scale per
+    tensor) and quantizes its input per call (torch's dynamic quantization); GPT-2's Conv1D
+    layers are converted first, so they are quantized too. The original is left as it was.
+    Call the copy under `quiet_quantization()` too: its layers warn on every call."""
+    converted = conv1d_to_linear(copy.deepcopy(model))
+    with quiet_quantization():
+        return torch.ao.quantization.quantize_dynamic(converted, {nn.Linear}, dtype=torch.qint8)
