@@ -148,6 +148,24 @@ def _free_memory_ui(gpu: bool) -> None:
     st.sidebar.caption(f"Resident: {listing or 'nothing cached yet'}")
 
 
+PHONE_WIDTH_PX = 640  # at most this wide, the sidebar covers the page (Streamlit's breakpoint)
+# Streamlit keeps the sidebar open when a page link in it is tapped (streamlit#12065): on a
+# phone it then hides the page that was asked for. Close it after such a tap, on phones only.
+# The script is ours, constant and idempotent (a rerun draws it again; it listens once).
+CLOSE_SIDEBAR_ON_PHONES = f"""<script>
+(() => {{
+  if (window.dashboardSidebarCloser) return;
+  window.dashboardSidebarCloser = true;
+  document.addEventListener("click", (event) => {{
+    const link = event.target.closest('[data-testid="stSidebar"] a');
+    if (!link || !window.matchMedia("(max-width: {PHONE_WIDTH_PX}px)").matches) return;
+    setTimeout(() => document.querySelector(
+      '[data-testid="stSidebarCollapseButton"] button')?.click(), 50);
+  }}, true);
+}})();
+</script>"""
+
+
 def sidebar_ui() -> None:
     """Hardware badge, versions, device selector and the free-memory control."""
     hw = dev.probe_hardware()
@@ -157,6 +175,7 @@ def sidebar_ui() -> None:
         _badge_ui(hw.kinds[0] if choice == "auto" else choice, hw.gpu_name)
     _free_memory_ui(gpu="cuda" in hw.kinds or "mps" in hw.kinds)
     access.account_ui()
+    st.sidebar.html(CLOSE_SIDEBAR_ON_PHONES, unsafe_allow_javascript=True)
 
 
 def require_navigation() -> None:
