@@ -11,16 +11,16 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from core.progress import Quiet as QuietProgress
-from core.serving import client, loadtest, servers
+from core.serving import client, loadtest, records, servers
 from core.text.generate import cost_per_1k_tokens
 from core.text.prompt import Settings
+from tests.test_serving_ui import http_stub
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -91,6 +91,9 @@ def test_managed_server_is_found_again_and_healthy(served):
     assert served.status() == "ready" and served.healthy()
     assert served.base_url.startswith("http://127.0.0.1:")
     assert any("Uvicorn running" in line for line in served.log_tail(200))
+    assert served.window == 256  # the model's n_positions, for the chat's Max new tokens
+    saved = records.load_all(servers.servers_dir())  # what a restarted app finds it by
+    assert [(r.pid, r.port, r.window) for r in saved] == [(served.pid, served.port, 256)]
 
 
 def test_chat_streams_and_counts_tokens(served):
@@ -241,21 +244,9 @@ class _Stub(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-@contextmanager
-def _stub_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def stub() -> Iterator[str]:
-    with _stub_server() as url:
+    with http_stub(_Stub) as url:
         yield url
 
 
