@@ -228,11 +228,14 @@ class _Stub(BaseHTTPRequestHandler):
             self._json(500, {"detail": "too late"})
         elif self.path.startswith("/cut"):
             self._cut_stream()
+        elif self.path.startswith("/worker-died"):
+            self._cut_stream(b'data: {"error": "index out of range in self"}\n\n')
         else:
             self._json(401, {"error": {"message": "Invalid API key", "type": "auth"}})
 
-    def _cut_stream(self) -> None:
-        """Two chunks of a chunked SSE body, then the connection closes without its end."""
+    def _cut_stream(self, last: bytes = b"") -> None:
+        """Two chunks of a chunked SSE body (then `last`, an error event say), then the
+        connection closes without its end."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -241,6 +244,8 @@ class _Stub(BaseHTTPRequestHandler):
             data = _sse(text)
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
+        if last:
+            self.wfile.write(f"{len(last):x}\r\n".encode() + last + b"\r\n0\r\n\r\n")
         self.close_connection = True
 
 
@@ -273,6 +278,15 @@ def test_cut_stream_keeps_the_text_so_far(stub):
     ep = client.Endpoint(base_url=f"{stub}/cut/v1", model="m")
     kind, err = client.last_event(client.stream_completion(ep, "x", GREEDY, threading.Event()))
     assert kind == "error" and err.kind == "cut" and "kept" in str(err)
+    assert err.partial.text == "".join(CUT_PIECES)
+
+
+def test_an_error_event_mid_stream_gives_the_servers_words_and_keeps_the_text(stub):
+    """transformers serve streams {"error": ...} when its generation worker dies."""
+    ep = client.Endpoint(base_url=f"{stub}/worker-died/v1", model="m")
+    kind, err = client.last_event(client.stream_completion(ep, "x", GREEDY, threading.Event()))
+    assert kind == "error" and err.kind == "server"
+    assert "failed mid-reply: index out of range in self" in str(err) and "kept" in str(err)
     assert err.partial.text == "".join(CUT_PIECES)
 
 

@@ -187,6 +187,9 @@ def map_error(err: Exception, endpoint: Endpoint, sent: list[str] = ()) -> Servi
             f"Nothing is listening at {endpoint.host} ({where}): is the server running, "
             "and is the address and port right?",
         )
+    if isinstance(err, openai.APIError) and not isinstance(err, openai.APIStatusError):
+        # an error event in the stream: the server's own words (e.g. its worker died)
+        return ServingError("server", f"{endpoint.host} failed mid-reply: {_detail(err)}.")
     if not isinstance(err, openai.APIStatusError):
         return ServingError("cut", f"The connection to {endpoint.host} broke: {err}")
     code, detail = err.status_code, _detail(err)

@@ -36,6 +36,8 @@ from core.serving.records import ServerRecord
 
 HOST = "127.0.0.1"  # managed servers never listen beyond this machine
 STOP_GRACE_S = 10.0  # seconds between SIGTERM and SIGKILL
+# a failed server has nothing to finish (one with a dead worker took 2.4 s to end on SIGTERM)
+RESTART_GRACE_S = 3.0
 LOG_LINES = 20
 # share of the free memory (after loading the model) the continuous-batching KV cache takes;
 # the server's own default (0.6-0.9) took 14 GB of this 24 GB machine's RAM on a CPU
@@ -105,6 +107,18 @@ def model_window(model: str) -> int | None:
     return None
 
 
+def _reason(body: str) -> str:
+    """A /health body in words: transformers serve's {"status": ..., "reason": ...} or the
+    text itself."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body.strip()
+    if isinstance(parsed, dict):
+        return str(parsed.get("reason") or parsed.get("status") or parsed)
+    return body.strip()
+
+
 @dataclass(kw_only=True)
 class ManagedServer:
     """One `transformers serve` process, started here or found again from its record."""
@@ -142,7 +156,7 @@ class ManagedServer:
             with urllib.request.urlopen(f"http://{HOST}:{self.port}/health", timeout=timeout) as r:
                 return r.status, ""
         except urllib.error.HTTPError as err:
-            return err.code, err.read(300).decode(errors="replace")
+            return err.code, _reason(err.read(300).decode(errors="replace"))
         except (OSError, ValueError) as err:
             return None, str(getattr(err, "reason", err))
 
@@ -161,7 +175,7 @@ class ManagedServer:
             self.last_ok = now
             return "ready"
         if code is not None:
-            return f"failed: /health answered {code} {why}".rstrip()
+            return f"failed: /health answered {code}" + (f" ({why})" if why else "")
         if self.last_ok is not None and "timed out" in why and now - self.last_ok < UNRESPONSIVE_S:
             return "ready"  # busy: it answered a moment ago
         if self.last_ok is not None:
@@ -306,7 +320,7 @@ def restart(model: str) -> ManagedServer:
     when that is free."""
     with _LOCK:
         old = _SERVERS.get(model)
-        stop(model)
+        stop(model, grace_s=RESTART_GRACE_S)
         if old is None:
             return start(model)
         batching = "--no-continuous-batching" not in old.command
@@ -348,15 +362,15 @@ def at_port(port: int) -> ManagedServer | None:
     return next((s for s in running() if s.port == port), None)
 
 
-def stop(model: str) -> bool:
-    """Stop and forget the server for `model`, and delete its record; False if there was
-    none."""
+def stop(model: str, grace_s: float = STOP_GRACE_S) -> bool:
+    """Stop and forget the server for `model` (SIGKILL after `grace_s` seconds), and delete
+    its record; False if there was none."""
     with _LOCK:
         _sync()
         server = _SERVERS.pop(model, None)
     if server is None:
         return False
-    server.stop()
+    server.stop(grace_s)
     records.remove(servers_dir(), server.port)
     return True
 
