@@ -309,5 +309,5 @@ def test_a_read_only_home_is_a_clear_message(tmp_path, monkeypatch):
     cmd = read_only([sys.executable, "-c", READ_ONLY_START, str(ROOT), model])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert f"refused: Cannot start a server: its log and record go to {home}" in out.stdout
+    assert f"refused: its log and record go to {home}/servers, which" in out.stdout
     assert "DASHBOARD_HOME" in out.stdout and "Errno" not in out.stdout

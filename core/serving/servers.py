@@ -282,8 +282,8 @@ def _launch(model: str, port: int, continuous_batching: bool) -> ManagedServer:
         log = log_path.open("w")
     except OSError as err:
         raise ServeError(
-            f"Cannot start a server: its log and record go to {folder}, which this app cannot "
-            f"write ({err.strerror or err}). Give the app a writable home folder "
+            f"its log and record go to {folder}, which this app cannot write "
+            f"({err.strerror or err}). Give the app a writable home folder "
             "(DASHBOARD_HOME) and try again."
         ) from None
     with log:
