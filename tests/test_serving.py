@@ -11,16 +11,16 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from core.progress import Quiet as QuietProgress
-from core.serving import client, loadtest, servers
+from core.serving import client, loadtest, records, servers
 from core.text.generate import cost_per_1k_tokens
 from core.text.prompt import Settings
+from tests.test_serving_ui import http_stub
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -91,6 +91,9 @@ def test_managed_server_is_found_again_and_healthy(served):
     assert served.status() == "ready" and served.healthy()
     assert served.base_url.startswith("http://127.0.0.1:")
     assert any("Uvicorn running" in line for line in served.log_tail(200))
+    assert served.window == 256  # the model's n_positions, for the chat's Max new tokens
+    saved = records.load_all(servers.servers_dir())  # what a restarted app finds it by
+    assert [(r.pid, r.port, r.window) for r in saved] == [(served.pid, served.port, 256)]
 
 
 def test_chat_streams_and_counts_tokens(served):
@@ -225,11 +228,14 @@ class _Stub(BaseHTTPRequestHandler):
             self._json(500, {"detail": "too late"})
         elif self.path.startswith("/cut"):
             self._cut_stream()
+        elif self.path.startswith("/worker-died"):
+            self._cut_stream(b'data: {"error": "index out of range in self"}\n\n')
         else:
             self._json(401, {"error": {"message": "Invalid API key", "type": "auth"}})
 
-    def _cut_stream(self) -> None:
-        """Two chunks of a chunked SSE body, then the connection closes without its end."""
+    def _cut_stream(self, last: bytes = b"") -> None:
+        """Two chunks of a chunked SSE body (then `last`, an error event say), then the
+        connection closes without its end."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -238,24 +244,14 @@ class _Stub(BaseHTTPRequestHandler):
             data = _sse(text)
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
+        if last:
+            self.wfile.write(f"{len(last):x}\r\n".encode() + last + b"\r\n0\r\n\r\n")
         self.close_connection = True
-
-
-@contextmanager
-def _stub_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
 def stub() -> Iterator[str]:
-    with _stub_server() as url:
+    with http_stub(_Stub) as url:
         yield url
 
 
@@ -282,6 +278,15 @@ def test_cut_stream_keeps_the_text_so_far(stub):
     ep = client.Endpoint(base_url=f"{stub}/cut/v1", model="m")
     kind, err = client.last_event(client.stream_completion(ep, "x", GREEDY, threading.Event()))
     assert kind == "error" and err.kind == "cut" and "kept" in str(err)
+    assert err.partial.text == "".join(CUT_PIECES)
+
+
+def test_an_error_event_mid_stream_gives_the_servers_words_and_keeps_the_text(stub):
+    """transformers serve streams {"error": ...} when its generation worker dies."""
+    ep = client.Endpoint(base_url=f"{stub}/worker-died/v1", model="m")
+    kind, err = client.last_event(client.stream_completion(ep, "x", GREEDY, threading.Event()))
+    assert kind == "error" and err.kind == "server"
+    assert "failed mid-reply: index out of range in self" in str(err) and "kept" in str(err)
     assert err.partial.text == "".join(CUT_PIECES)
 
 

@@ -3,7 +3,8 @@ serve`) through the `openai` client.
 
 - `Endpoint`: where the server is and which model; the API key is named (an environment
   variable or a top-level entry of `.streamlit/secrets.toml`), never held in the object.
-- `list_models`, `stream_chat`, `stream_completion`: streamed replies as events
+- `served_models` (each with its window where the server says it, as vLLM does), `list_models`,
+  `stream_chat`, `stream_completion`: streamed replies as events
   ("text", reply so far) ... then ("end", Reply) or ("error", ServingError). What is asked
   comes from the chat's `Settings` (its KNOBS table names each field and what goes in
   `extra_body`). Parameters a server rejects are dropped, the request retried, and listed
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from core.serving import listing
+from core.serving.listing import ListedModel
 from core.text.generate import Reply, TokenInfo
 from core.text.prompt import EXTRA_BODY, Settings, Turn
 
@@ -43,6 +46,11 @@ ERROR_KINDS = (
     "cut",
     "server",
     "rejected",
+    "not_openai",
+)
+PORT_HINT = (
+    "Is it the right port (vLLM and transformers serve use 8000, TGI and llama.cpp 8080, "
+    "Ollama 11434) and path (usually ending in /v1)?"
 )
 # words with which servers say a field is unknown to them (rather than out of range)
 UNSUPPORTED_WORDS = (
@@ -91,10 +99,16 @@ class Endpoint:
             )
 
     @property
+    def port(self) -> int:
+        """The port the URL names (or its scheme's)."""
+        url = urlparse(self.base_url)
+        return url.port or (443 if url.scheme == "https" else 80)
+
+    @property
     def host(self) -> str:
         """host:port, for messages and labels."""
         url = urlparse(self.base_url)
-        return f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        return f"{url.hostname}:{self.port}"
 
 
 # ---- the client -------------------------------------------------------------------------
@@ -173,6 +187,9 @@ def map_error(err: Exception, endpoint: Endpoint, sent: list[str] = ()) -> Servi
             f"Nothing is listening at {endpoint.host} ({where}): is the server running, "
             "and is the address and port right?",
         )
+    if isinstance(err, openai.APIError) and not isinstance(err, openai.APIStatusError):
+        # an error event in the stream: the server's own words (e.g. its worker died)
+        return ServingError("server", f"{endpoint.host} failed mid-reply: {_detail(err)}.")
     if not isinstance(err, openai.APIStatusError):
         return ServingError("cut", f"The connection to {endpoint.host} broke: {err}")
     code, detail = err.status_code, _detail(err)
@@ -188,6 +205,8 @@ def map_error(err: Exception, endpoint: Endpoint, sent: list[str] = ()) -> Servi
     param = _rejected_param(detail, list(sent)) if code in (400, 422) else None
     if param:
         return ServingError("parameter", f"The server refused the parameter '{param}': {detail}")
+    if code == 405:  # e.g. a web page's server, which takes no POST
+        return not_openai(endpoint, f"{code} {detail}")
     if code in (400, 404) and mentions_model and endpoint.model:
         return ServingError(
             "unknown_model",
@@ -204,12 +223,31 @@ def map_error(err: Exception, endpoint: Endpoint, sent: list[str] = ()) -> Servi
     return ServingError("rejected", f"{endpoint.host} refused the request ({code}): {detail}")
 
 
-def list_models(endpoint: Endpoint) -> list[str]:
-    """Model names from GET /v1/models; raises ServingError (then the user types a name)."""
+def not_openai(endpoint: Endpoint, what: str) -> ServingError:
+    """The error for a server that answers, but not as the OpenAI API does."""
+    return ServingError(
+        "not_openai",
+        f"{endpoint.host} answered, but this is not an OpenAI-compatible API ({what}). "
+        + PORT_HINT,
+    )
+
+
+def served_models(endpoint: Endpoint) -> list[ListedModel]:
+    """The server's models from GET /v1/models, each with its window where the server gives
+    it; raises ServingError (then the user types a name)."""
     try:
-        return sorted(m.id for m in client(endpoint).models.list())
+        raw = client(endpoint).models.with_raw_response.list()
     except Exception as err:  # every failure becomes a message
         raise map_error(err, endpoint) from err
+    try:
+        return listing.parse(raw.http_response)
+    except ValueError as err:
+        raise not_openai(endpoint, str(err)) from None
+
+
+def list_models(endpoint: Endpoint) -> list[str]:
+    """Model names from GET /v1/models; raises ServingError."""
+    return [m.id for m in served_models(endpoint)]
 
 
 def _request(endpoint: Endpoint, settings: Settings, chat: bool, logprobs: bool) -> dict:
@@ -234,7 +272,7 @@ def _create(endpoint: Endpoint, req: dict, chat: bool, payload):
         call = c.chat.completions.create if chat else c.completions.create
         key = "messages" if chat else "prompt"
         try:
-            return call(**base, **{key: payload}, extra_body=extra or None), dropped
+            stream = call(**base, **{key: payload}, extra_body=extra or None)
         except Exception as err:
             sent = [k for k in req if k not in ("model", "stream")]
             mapped = map_error(err, endpoint, sent)
@@ -243,6 +281,12 @@ def _create(endpoint: Endpoint, req: dict, chat: bool, payload):
                 raise mapped from err
             req = _without(req, name)
             dropped.append(name)
+            continue
+        kind = stream.response.headers.get("content-type", "")
+        if kind.startswith("text/html"):  # a web page's server that took the POST
+            stream.close()
+            raise not_openai(endpoint, "a stream request got a web page")
+        return stream, dropped
 
 
 def _droppable(err: ServingError, sent: list[str]) -> str | None:

@@ -15,7 +15,6 @@ from ui.chat import conversation, messages, model, serve, server, settings
 
 CHAT, MODEL = "chat_history", "chat_model_source"  # the chat's messages; the loaded model
 LOCAL, SERVER = "Local model", "A server (OpenAI-compatible)"
-SERVER_WINDOW = 2048  # bounds Max new tokens for a server, whose window the page cannot see
 FALLBACK_WINDOW = 1024  # the settings' window before a model is loaded
 
 
@@ -48,7 +47,7 @@ def server_chat_ui(history: list[Message]) -> tuple[Endpoint | None, float]:
     price = st.number_input(
         "Server GPU price (USD per hour)", 0.0, 1_000.0, 2.0, 0.1, key="chat_server_price"
     )
-    asked = settings.prompt_settings_ui(SERVER_WINDOW)
+    asked = settings.prompt_settings_ui(server.served_window_ui("chat_server", endpoint))
     if endpoint is None:
         messages.messages_ui(history, price)
         return None, price

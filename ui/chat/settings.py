@@ -10,6 +10,19 @@ from core.text import prompt
 from core.text.prompt import Settings
 
 
+def max_new_tokens_ui(column, key: str, cap: int, default: int, context: int) -> int:
+    """Max new tokens for a `context`-token window, keyed by the window. A value the user
+    chose is kept across a change of window (another model, a local model <-> a server) when
+    it fits; an untouched one follows the new window's default."""
+    widget, kept = f"{key}_max_{context}", f"{key}_max_kept"
+    if widget not in st.session_state:
+        value, chosen = st.session_state.get(kept, (default, False))
+        st.session_state[widget] = value if chosen and value <= cap else default
+    value = int(column.number_input("Max new tokens", 1, cap, key=widget))
+    st.session_state[kept] = (value, value != default)
+    return value
+
+
 def settings_ui(
     key: str,
     context: int,
@@ -32,10 +45,7 @@ def settings_ui(
             repetition_penalty=c2.slider(
                 "Repetition penalty", 1.0, 2.0, 1.1, 0.05, key=f"{key}_rep"
             ),
-            # keyed by the window, so a model with another window gets fresh defaults
-            max_new_tokens=c3.number_input(
-                "Max new tokens", 1, cap, default, key=f"{key}_max_{context}"
-            ),
+            max_new_tokens=max_new_tokens_ui(c3, key, cap, default, context),
             seed=c3.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed"),
             stop=prompt.parse_stops(
                 st.text_input("Stop sequences (comma separated)", key=f"{key}_stops")
