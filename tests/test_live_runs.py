@@ -1,0 +1,166 @@
+"""Runs that survive their process (issue 23): a job's run is in the store, RUNNING with its
+owner and its rows so far, from its first step; a run whose process died is closed as
+KILLED with a note and its metrics kept; a run of another host waits for its heartbeat."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import jobs, runs, train
+from core.runs import live, owner
+from core.vision import data, model, tool, trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = data.load_digits("cpu")
+MODEL = model.CNNConfig(in_channels=1, num_classes=10, image_size=8, blocks=1, width=8)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runs.reset()
+    yield tmp_path / "home"
+    runs.reset()
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def wait_for(check, timeout: float = 300.0, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def running_with_epochs(tool_name: str, epochs: int):
+    """The RUNNING run of `tool_name` once it has `epochs` epochs of val_loss in the store."""
+    for run in runs.list_runs(tool_name, status="RUNNING"):
+        if len(runs.metric_history(run.id, "val_loss")) >= epochs:
+            return run
+    return None
+
+
+@pytest.mark.timeout(600)
+def test_a_sigkilled_headless_job_is_running_then_closed_as_killed(home, tmp_path):
+    config = train.run_config(
+        "cnn",
+        name="killed",
+        data={"source": "digits"},
+        model=MODEL,
+        train=trainer.TrainConfig(epochs=500, patience=0),
+    )
+    path = tmp_path / "killed.json"
+    path.write_text(json.dumps(config))
+    env = os.environ | {
+        "DASHBOARD_HOME": str(home),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "core.train", "cnn", "--config", str(path)]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        run = wait_for(lambda: proc.poll() is None and running_with_epochs("cnn", 2))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert run.tags[owner.OWNER_PID] == str(proc.pid)
+    assert run.tags[owner.OWNER_HOST] == owner.host() and owner.HEARTBEAT in run.tags
+    before = runs.metric_history(run.id, "val_loss")
+    assert runs.get_run(run.id).summary.status == "RUNNING"  # what the old code left forever
+
+    assert runs.sweep() == [run.id]
+    closed = runs.get_run(run.id)
+    assert closed.summary.status == "KILLED"
+    assert "ended with its process at" in closed.summary.tags[runs.NOTE]
+    assert runs.metric_history(run.id, "val_loss") == before  # its epochs are kept
+    assert runs.sweep() == []
+
+
+def test_an_in_app_job_is_in_the_store_while_it_trains(home, monkeypatch):
+    monkeypatch.setattr(live, "FLUSH_S", 0.0)
+    request = tool.Request(
+        data=DIGITS, model=MODEL, train=trainer.TrainConfig(epochs=500, patience=0)
+    )
+    job = jobs.Job(target=tool.train_job(request), name="train cnn", tool="cnn").start()
+    try:
+        run = wait_for(lambda: running_with_epochs("cnn", 2), timeout=120)
+        assert run.tags[runs.JOB_ID] == job.id
+        assert run.tags[owner.OWNER_PID] == str(os.getpid())
+        assert runs.sweep() == []  # its owner, this process, is alive
+    finally:
+        job.stop()
+    assert job.wait(60) and job.result.recorded.wait(120)
+    assert job.result.recording.run_id == run.id  # the same run, ended with the whole record
+    detail = runs.get_run(run.id)
+    assert detail.summary.status == "KILLED" and "test_accuracy" in detail.metrics
+    steps = [s for s, _ in detail.history["val_loss"]]
+    assert steps == sorted(set(steps))  # every epoch once: the live ones are not logged again
+    assert len(steps) == len(job.result.result.history)
+
+
+def test_a_run_whose_app_process_died_is_closed_with_its_metrics(home):
+    gone = runs.start(
+        "gpt2", name="own text", params={"steps": 500}, tags={owner.OWNER_PID: str(dead_pid())}
+    )
+    gone.log(1, train_loss=3.5)
+    gone.log(2, train_loss=3.1)
+    mine = runs.start("gpt2", name="still training", params={"steps": 500})
+    assert runs.sweep() == [gone.id]
+    detail = runs.get_run(gone.id)
+    assert detail.summary.status == "KILLED" and detail.summary.end is not None
+    assert detail.summary.tags[runs.NOTE].startswith("This run ended with its process at ")
+    assert detail.history["train_loss"] == [(1, 3.5), (2, 3.1)]
+    assert runs.get_run(mine.id).summary.status == "RUNNING"
+    mine.finish("FINISHED")
+
+
+def test_a_reused_pid_is_not_the_owner(home):
+    run = runs.start("gpt2", name="old", tags={owner.OWNER_STARTED: f"{time.time() - 9e5:.3f}"})
+    assert runs.sweep() == [run.id]  # this pid, but a process started long after the run's
+
+
+def test_a_run_of_another_host_waits_for_its_heartbeat(home):
+    beat = time.time() - 60
+    other = {owner.OWNER_HOST: "elsewhere", owner.OWNER_PID: "1", owner.HEARTBEAT: f"{beat:.3f}"}
+    run = runs.start("cnn", name="on a team-mate's machine", tags=other)
+    assert runs.sweep() == []
+    assert runs.sweep(now=beat + live.STALE_AFTER_S - 1) == []
+    assert runs.get_run(run.id).summary.status == "RUNNING"
+    assert runs.sweep(now=beat + live.STALE_AFTER_S + 1) == [run.id]
+    assert runs.get_run(run.id).summary.status == "KILLED"
+
+
+def test_a_heartbeat_keeps_a_live_run_fresh(home):
+    run = runs.start("cnn", name="beating", tags={owner.HEARTBEAT: "1.0"})
+    run.keep_alive(every_s=0.1)
+    wait_for(lambda: float(runs.get_run(run.id).summary.tags[owner.HEARTBEAT]) > 1.0, 30, 0.1)
+    run.finish("FINISHED")
+
+
+def test_a_reopened_cnn_run_shows_its_wall_time(home):
+    request = tool.Request(data=DIGITS, model=MODEL, train=trainer.TrainConfig(epochs=2))
+    job = jobs.Job(target=tool.train_job(request), name="train cnn", tool="cnn").start()
+    assert job.wait(120) and job.result.recorded.wait(120) and job.result.recording.ok
+    waited = job.result.waited_s
+    again = tool.outcome_of(tool.load_run(job.result.recording.run_id), DIGITS)
+    assert again.waited_s == pytest.approx(waited)
+    shown = {m.label: m.value for m in tool.page_metrics(again, "cpu")}
+    assert shown["Wall time"] == f"{waited:.1f} s" != "0.0 s"
