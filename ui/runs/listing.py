@@ -33,10 +33,14 @@ def list_or_stop(
     """The runs that match, newest first; a message and the page ends when none can be read."""
     try:
         with st.spinner("Opening the run store..."):  # the first call in a process imports MLflow
+            if not st.session_state.get("runs_swept"):  # runs whose process died: KILLED
+                st.session_state["runs_swept"] = runs.try_sweep() or True
             listed = runs.list_runs(tool=tool, status=status, since=since)
     except runs.StoreError as err:
         st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")
         st.stop()
+    if reason := runs.read_only_reason():
+        st.warning(reason)
     if not listed:
         st.info("No runs match. Train a CNN, race optimizers, or save a chat or a business case.")
         st.stop()
