@@ -164,3 +164,60 @@ def test_a_reopened_cnn_run_shows_its_wall_time(home):
     assert again.waited_s == pytest.approx(waited)
     shown = {m.label: m.value for m in tool.page_metrics(again, "cpu")}
     assert shown["Wall time"] == f"{waited:.1f} s" != "0.0 s"
+
+
+def test_the_link_of_a_job_the_server_no_longer_knows_says_so_and_links_its_run(home):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.helpers import APP
+
+    run = runs.start("cnn", name="lost with the server", tags={runs.JOB_ID: "deadbeef0001"})
+    run.log(1, val_loss=1.0)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.query_params["cnn_job"] = "deadbeef0001"
+    at.switch_page("pages/train_cnn.py").run()
+    assert not at.exception
+    assert any(i.value.startswith("This job ended with the server (restart at ") for i in at.info)
+    links = [link.proto for link in at.get("page_link")]
+    assert any(link.query_string == f"run={run.id}" for link in links)
+    run.finish("KILLED")
+
+
+READ_ONLY_SCRIPT = """
+import json, os
+from streamlit.testing.v1 import AppTest
+from tests.helpers import APP
+at = AppTest.from_file(APP, default_timeout=120)
+at.run()
+at.switch_page("pages/runs.py").run()
+print(json.dumps({"warnings": [w.value for w in at.warning], "errors": [e.value for e in at.error],
+                  "rows": len(at.dataframe[0].value) if at.dataframe else 0}))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_read_only_store_still_lists_its_runs(home):
+    import shutil
+
+    runs.record("business", runs.RunRecord(name="a case", params={"users": 5}))
+    runs.record("business", runs.RunRecord(name="another", params={"users": 7}))
+    runs.reset()
+    for path in [home, *home.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    cmd = [sys.executable, "-c", READ_ONLY_SCRIPT]
+    if os.geteuid() == 0:  # root ignores chmod: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv cannot be denied a write")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    env = os.environ | {"DASHBOARD_HOME": str(home), "DASHBOARD_WARM": "0", "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    finally:
+        for path in [home, *home.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert out.returncode == 0, out.stderr[-2000:]
+    page = json.loads(out.stdout.strip().splitlines()[-1])
+    assert page["rows"] == 2 and not page["errors"], page
+    assert any("new runs cannot be recorded" in w for w in page["warnings"]), page
