@@ -221,3 +221,29 @@ def test_a_read_only_store_still_lists_its_runs(home):
     page = json.loads(out.stdout.strip().splitlines()[-1])
     assert page["rows"] == 2 and not page["errors"], page
     assert any("new runs cannot be recorded" in w for w in page["warnings"]), page
+
+
+@pytest.mark.timeout(300)
+def test_a_headless_batch_larger_than_the_data_is_warned_about(home, tmp_path, capsys):
+    import torch
+
+    config = train.run_config(
+        "cnn",
+        name="big-batch",
+        data={"source": "digits"},
+        model=MODEL,
+        train=trainer.TrainConfig(epochs=1, batch_size=4096, patience=0),
+    )
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(config))
+    threads = torch.get_num_threads()
+    try:
+        assert train.main(["cnn", "--config", str(path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr()
+    assert "Warning: Batch size 4096 is larger than the training set (1,259 images)" in out.err
+    run_id = json.loads(out.out.strip().splitlines()[-1])["run_id"]
+    tags = runs.get_run(run_id).summary.tags
+    assert tags["warning"].startswith("Batch size 4096 is larger than the training set")
+    assert runs.get_run(run_id).metrics["wait_seconds"] > 0  # a reopened run shows its time
