@@ -58,7 +58,7 @@ def runs_frame(rows: list[runs.RunSummary]) -> pd.DataFrame:
             result: r.headline_text if one_tool else f"{r.headline_label} {r.headline_text}",
             "Tool": runs.TOOL_LABELS[r.tool],
             "Started (UTC)": r.start.strftime("%Y-%m-%d %H:%M"),
-            "Status": r.status.lower(),
+            "Status": r.status.lower() + (" (process died)" if _died(r) else ""),
             "Device": r.device or "-",
             "Run id": r.id,
         }
@@ -71,3 +71,8 @@ def run_label(summaries: dict[str, runs.RunSummary], run_id: str) -> str:
     """'digits 3 blocks (Train a CNN, 2026-11-25 14:20)' for a picker."""
     r = summaries[run_id]
     return f"{r.name} ({runs.TOOL_LABELS[r.tool]}, {r.start:%Y-%m-%d %H:%M})"
+
+
+def _died(run: runs.RunSummary) -> bool:
+    """True for a run the app closed because its process had died (core.runs.sweep)."""
+    return "ended with its process" in run.tags.get(runs.NOTE, "")
