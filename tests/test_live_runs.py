@@ -247,3 +247,44 @@ def test_a_headless_batch_larger_than_the_data_is_warned_about(home, tmp_path, c
     tags = runs.get_run(run_id).summary.tags
     assert tags["warning"].startswith("Batch size 4096 is larger than the training set")
     assert runs.get_run(run_id).metrics["wait_seconds"] > 0  # a reopened run shows its time
+
+
+IN_APP_SCRIPT = """
+from core import jobs
+from core.runs import live
+from core.vision import data, model, tool, trainer
+live.FLUSH_S = 0.0
+request = tool.Request(
+    data=data.load_digits("cpu"),
+    model=model.CNNConfig(in_channels=1, num_classes=10, image_size=8, blocks=1, width=8),
+    train=trainer.TrainConfig(epochs=500, patience=0),
+)
+jobs.submit(tool.train_job(request), "train cnn", tool="cnn").wait()
+"""
+
+
+@pytest.mark.timeout(600)
+def test_an_in_app_job_whose_server_is_sigkilled_keeps_its_run(home):
+    """The app's own job path (core.jobs + the CNN tool) in a process that is SIGKILLed,
+    as a crashed Streamlit server is; the next start-up's sweep closes its run."""
+    env = os.environ | {
+        "DASHBOARD_HOME": str(home),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-c", IN_APP_SCRIPT]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        run = wait_for(lambda: proc.poll() is None and running_with_epochs("cnn", 3))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert run.tags[owner.OWNER_PID] == str(proc.pid) and run.tags.get(runs.JOB_ID)
+    before = runs.metric_history(run.id, "val_accuracy")
+    assert runs.try_sweep() == [run.id]
+    detail = runs.get_run(run.id)
+    assert detail.summary.status == "KILLED" and runs.NOTE in detail.summary.tags
+    assert detail.history["val_accuracy"] == before and len(before) >= 3
