@@ -41,6 +41,11 @@ def list_or_stop(
         st.stop()
     if reason := runs.read_only_reason():
         st.warning(reason)
+    if live := sum(r.status == "RUNNING" for r in listed):
+        st.caption(
+            f"{live} run(s) below are RUNNING: jobs of this server (above), headless jobs or "
+            "other machines. One whose process died is closed as killed, with a note."
+        )
     if not listed:
         st.info("No runs match. Train a CNN, race optimizers, or save a chat or a business case.")
         st.stop()
