@@ -276,3 +276,13 @@ def test_pdf_is_a_real_pdf(pack):
 def test_no_pdf_without_chromium(monkeypatch, pack):
     monkeypatch.setattr(pdf, "chromium", lambda: None)
     assert pitch.to_pdf(pack) is None
+
+
+def test_shared_chart_layout_puts_titles_below_the_toolbar():
+    from core import plots
+
+    fig = plots.layout(go.Figure(), "Loss by epoch", 300)
+    assert fig.layout.title.text == "Loss by epoch"
+    assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top"
+    assert fig.layout.title.pad.t >= plots.TOOLBAR_PX  # the modebar's band stays clear
+    assert fig.layout.margin.t >= plots.TOOLBAR_PX + 40  # and the title line above the plot
