@@ -221,3 +221,17 @@ def test_pitch_pack_quotes_the_turns_the_founder_chose(store):
     assert "second answer" in html and "first answer" not in html
     assert "Vino AI" in html and "Wine advice for everyone." in html
     assert "/tmp/home" not in html
+
+
+def test_the_store_opens_in_the_background_as_the_page_starts(store, monkeypatch):
+    from ui.runs import listing
+
+    opened_in = []
+    monkeypatch.setattr(runs, "warm", lambda: opened_in.append(threading.current_thread().name))
+    listing.store_opener.clear()
+    try:
+        at = open_page(PAGE)
+        assert not at.exception and table(at)  # the table once the store is open
+        assert opened_in == ["open the run store"]  # not on the page's own thread
+    finally:
+        listing.store_opener.clear()
