@@ -55,10 +55,14 @@ def list_or_stop(
         if opener.is_alive():
             with st.spinner("Opening the run store..."):  # the first visit after a restart
                 opener.join(STORE_WAIT_S)
+        if not st.session_state.get("runs_swept"):  # runs whose process died: KILLED
+            st.session_state["runs_swept"] = runs.try_sweep() or True
         listed = runs.list_runs(tool=tool, status=status, since=since)
     except runs.StoreError as err:
         st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")
         st.stop()
+    if reason := runs.read_only_reason():
+        st.warning(reason)
     if not listed:
         st.info("No runs match. Train a CNN, race optimizers, or save a chat or a business case.")
         st.stop()
@@ -76,7 +80,7 @@ def runs_frame(rows: list[runs.RunSummary]) -> pd.DataFrame:
             result: r.headline_text if one_tool else f"{r.headline_label} {r.headline_text}",
             "Tool": runs.TOOL_LABELS[r.tool],
             "Started (UTC)": r.start.strftime("%Y-%m-%d %H:%M"),
-            "Status": r.status.lower(),
+            "Status": r.status.lower() + (" (process died)" if _died(r) else ""),
             "Device": r.device or "-",
             "Run id": r.id,
         }
@@ -89,3 +93,8 @@ def run_label(summaries: dict[str, runs.RunSummary], run_id: str) -> str:
     """'digits 3 blocks (Train a CNN, 2026-11-25 14:20)' for a picker."""
     r = summaries[run_id]
     return f"{r.name} ({runs.TOOL_LABELS[r.tool]}, {r.start:%Y-%m-%d %H:%M})"
+
+
+def _died(run: runs.RunSummary) -> bool:
+    """True for a run the app closed because its process had died (core.runs.sweep)."""
+    return "ended with its process" in run.tags.get(runs.NOTE, "")
