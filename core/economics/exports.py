@@ -138,7 +138,11 @@ def summary_markdown(case: Case, r: Report) -> str:
         f"- Load: {units.compact(serve.requests_per_day)} requests/day of "
         f"{units.compact(serve.input_tokens)} + {units.compact(serve.output_tokens)} tokens",
         f"- Cost: **{units.usd(s.monthly_usd)} per month**, "
-        f"{units.usd(s.usd_per_m_tokens)} per 1M tokens",
+        + (
+            "no tokens served yet"
+            if s.usd_per_m_tokens is None
+            else f"{units.usd(s.usd_per_m_tokens)} per 1M tokens"
+        ),
         "",
         "## Against hosted APIs",
     ]
@@ -155,8 +159,9 @@ def summary_markdown(case: Case, r: Report) -> str:
         f"on {units.usd(startup.cash)}",
         f"- Profitable {profit_text(u)} at {units.percent(startup.monthly_growth)} user growth "
         f"a month: **{'default alive' if u.default_alive else 'default dead'}**",
-        f"- Compute per user: {units.usd(u.cost_per_user)} per month; gross margin "
-        f"{units.percent(u.gross_margin)} at {units.usd(startup.price_per_user)} per user",
+        f"- Paying users: {units.compact(startup.users)} at {units.usd(startup.price_per_user)} "
+        f"a month, pilot users: {units.compact(startup.pilot_users)}; gross margin "
+        + ("none yet (no revenue)" if u.gross_margin is None else units.percent(u.gross_margin)),
         "",
         "Estimates from 6ND training compute, memory-bandwidth-bound decoding and dated list "
         "prices; see the calculator for every assumption.",
@@ -179,13 +184,17 @@ def run_record(case: Case, r: Report) -> RunRecord:
         name=f"{units.params(case.train.params)} on {case.train.gpu}, "
         f"{units.compact(case.startup.users)} users",
         params=params,
-        metrics={
-            "training_cost_usd": r.train.usd,
-            "serving_monthly_usd": r.serve.monthly_usd,
-            "usd_per_m_tokens": r.serve.usd_per_m_tokens,
-            "net_burn_usd_per_month": r.startup.net_burn,
-            "runway_months": r.startup.runway_months,
-            "months_to_profit": r.startup.months_to_profit,
+        metrics={  # a figure that does not apply (no tokens served yet) is left out
+            k: v
+            for k, v in {
+                "training_cost_usd": r.train.usd,
+                "serving_monthly_usd": r.serve.monthly_usd,
+                "usd_per_m_tokens": r.serve.usd_per_m_tokens,
+                "net_burn_usd_per_month": r.startup.net_burn,
+                "runway_months": r.startup.runway_months,
+                "months_to_profit": r.startup.months_to_profit,
+            }.items()
+            if v is not None
         },
         tables={"inputs_and_results": table},
         artifacts={"business_case.md": summary_markdown(case, r)},

@@ -40,3 +40,12 @@ def save_case_ui(case: Case, report: Report) -> None:
         label="Save this case",
         kept=KEPT,
     )
+
+
+def exports_ui(case: Case, report: Report) -> None:
+    """The downloads and Save this case, once every input is accepted."""
+    if not report.complete:
+        st.caption("The downloads and Save this case come back once every input is accepted.")
+        return
+    downloads_ui(case, report)
+    save_case_ui(case, report)

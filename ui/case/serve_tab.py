@@ -18,7 +18,7 @@ PRECISIONS = list(costs.BYTES_PER_PARAM)
 CUSTOM = "Custom size"
 BOUND = "Bandwidth bound (formula)"
 CUSTOM_B = 8.0  # billions of parameters a custom model opens on
-REQUESTS_PER_USER = 10.0  # per paying user per day: the default 5,000 users make DEFAULT's load
+REQUESTS_PER_USER = 10.0  # per user per day: the default 425 users make DEFAULT's load
 
 
 def model_ui(where) -> ModelShape:
@@ -39,15 +39,15 @@ def model_ui(where) -> ModelShape:
 
 
 def load_ui(where, users: float) -> dict[str, float]:
-    """The daily load (paying users x requests each), its tokens and the utilisation aimed
-    at (ServeInputs fields)."""
+    """The daily load (paying and pilot users x requests each), its tokens and the
+    utilisation aimed at (ServeInputs fields)."""
     per_user = where.number_input(
-        "Requests per paying user per day",
+        "Requests per user per day",
         value=REQUESTS_PER_USER,
         key="case_serve_requests_per_user",
     )
     where.caption(
-        f"x {units.compact(users)} paying users (Startup view) = "
+        f"x {units.compact(users)} paying and pilot users (Startup view) = "
         f"**{units.compact(users * per_user)} requests/day**: serving grows with users."
     )
     tokens_in = where.number_input(
