@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from core.economics import case
-from ui.case import exports, tabs
+from ui.case import exports, keep, load, tabs
 
 ui.require_navigation()
 st.title("Business case")
@@ -19,9 +19,16 @@ st.caption(
     "the money lasts. Edit any input; every figure updates at once and carries its unit."
 )
 st.caption(case.DEFAULTS_SAID)
+load.link_ui()  # a saved case named in the URL (Runs: "Open in Business case")
+keep.restore()  # the inputs as this session (or the URL, after a refresh) left them
+load.picker_ui()
+loaded = st.container()
 # a tab switch reruns the page, which draws only the open tab's figures
 tab = dict(zip(tabs.TABS, st.tabs(tabs.TABS, key="case_tab", on_change="rerun"), strict=True))
 inputs = tabs.case_ui(tab)
 report = case.assess(inputs)  # a refused input leaves out the figures drawn from it alone
+with loaded:
+    load.loaded_ui(inputs)
 tabs.figures_ui(tab, inputs, report)
 exports.exports_ui(inputs, report)
+keep.remember()

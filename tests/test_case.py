@@ -56,7 +56,10 @@ def test_the_recorded_case_keeps_its_format():
     (table,) = record.tables.values()
     assert list(record.tables) == ["inputs_and_results"]
     assert [tuple(r.values()) for r in table] == exports.result_rows(c, report)
-    assert record.artifacts == {"business_case.md": exports.summary_markdown(c, report)}
+    assert record.artifacts == {
+        "business_case.md": exports.summary_markdown(c, report),
+        exports.CASE_FILE: exports.case_file(c, None),  # what loads it back (issue 26)
+    }
 
 
 def test_summary_names_the_headline_figures():

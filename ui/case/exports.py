@@ -8,6 +8,7 @@ import streamlit as st
 import ui
 from core.economics import exports
 from core.economics.case import Case, Report
+from ui.case import keep
 
 KEPT = "The figures above are unchanged; try the downloads."  # when the store fails
 
@@ -35,7 +36,7 @@ def save_case_ui(case: Case, report: Report) -> None:
     """'Save this case' into the run store; a store that fails says why, nothing is lost."""
     ui.save_run_ui(
         "business",
-        lambda: exports.run_record(case, report),
+        lambda: exports.run_record(case, report, keep.current()),
         key="case_save",
         label="Save this case",
         kept=KEPT,
