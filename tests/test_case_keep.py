@@ -114,3 +114,15 @@ def test_runs_open_a_run_links_a_case_to_the_business_case(store):
     page.run()
     links = [p.proto for p in page.get("page_link") if p.proto.label == "Open in Business case"]
     assert links and links[0].page.endswith("business_case")
+
+
+def test_home_says_save_this_case_and_ends_on_the_pitch_pack():
+    """Issue 26: Start here had no pitch-pack step and never mentioned Save this case."""
+    import ui
+
+    price, pack = ui.TOUR[-2], ui.TOUR[-1]
+    assert price.page == CASE and "**Save this case**" in price.how
+    assert pack.title == "Build the pitch pack on Runs" and pack.page == tools.RUNS_PAGE
+    home = open_page("pages/home.py")
+    text = " ".join(m.value for m in home.markdown)
+    assert f"{len(ui.TOUR)}. Build the pitch pack on Runs" in text
