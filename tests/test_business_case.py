@@ -9,6 +9,7 @@ from core import units
 from core.economics import case, catalog, costs, figures
 from tests import helpers
 from tests.helpers import open_page
+from ui.case import serve_tab
 
 
 @pytest.fixture
@@ -265,3 +266,38 @@ def test_a_store_that_fails_keeps_the_case_on_screen(page, tmp_path, monkeypatch
         for w in page.warning
     )
     assert metric(page, "Training cost") == "$253"
+
+
+def test_a_compression_measured_here_lowers_the_serving_cost(page):
+    """Issue 22's last hop: a saving recorded by the Compress page (ui.record_saving) prices
+    the Serve tab: fewer replicas, a lower USD per 1M tokens and break-even, labelled."""
+    import ui
+
+    page.number_input(key="case_users").set_value(200_000.0)  # + 400 pilot: 2M requests/day
+    before = open_tab(page, "Serve vs API")
+    replicas, per_m = metric(before, "GPUs for the load"), metric(before, "Cost per 1M tokens")
+    saving = ui.Saving(
+        label="8B: int4 weight-only",
+        method="int4 weight-only",
+        hardware="CPU, 2 threads (AVX2)",
+        speedup=2.5,
+        memory_ratio=0.3,
+        quality="perplexity +1.2 %",
+    )
+    page.session_state[ui.SAVINGS_KEY] = {saving.label: saving}
+    after = page.run()
+    assert after.selectbox(key="case_serve_saving").value.startswith("int4 weight-only on CPU")
+    serve = case.ServeInputs(requests_per_day=2_004_000)
+    plain = costs.estimate_serving(serve.shape, "bf16", 4096, 2_004_000, 500, 300, "H100-SXM", 3.0)
+    squeezed = costs.estimate_serving(
+        serve.shape, "bf16", 4096, 2_004_000, 500, 300, "H100-SXM", 3.0,
+        speedup=2.5, memory_ratio=0.3,
+    )  # fmt: skip
+    assert squeezed.gpus < plain.gpus and replicas == units.count(plain.gpus, "GPU")
+    assert metric(after, "GPUs for the load") == units.count(squeezed.gpus, "GPU")
+    assert metric(after, "Cost per 1M tokens") == units.usd(squeezed.usd_per_m_tokens) != per_m
+    (said,) = [c.value for c in after.caption if c.value.startswith("With int4 weight-only")]
+    assert "on CPU, 2 threads (AVX2)" in said and f"instead of {plain.replicas}" in said
+    assert "breaks even at" in said
+    after.selectbox(key="case_serve_saving").set_value(serve_tab.NO_SAVING).run()
+    assert metric(after, "Cost per 1M tokens") == per_m  # switched off: back to the model

@@ -61,6 +61,9 @@ class ServeInputs:
     price_per_hour: float = 3.0  # USD per GPU-hour
     utilisation: float = 0.5  # average share of capacity in use, (0, 1]
     measured_tokens_per_s: float | None = None  # a speed measured here replaces the bound
+    saving: str = ""  # a compression measured here, "method on hardware" ("": none)
+    speedup: float = 1.0  # its decode speed over the original's, x
+    memory_ratio: float = 1.0  # its weight bytes over the original's
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,6 +235,8 @@ def serve_estimate(serve: ServeInputs, gpu: GPU) -> costs.ServingEstimate:
         serve.price_per_hour,
         serve.utilisation,
         measured_tokens_per_s=serve.measured_tokens_per_s,
+        speedup=serve.speedup,
+        memory_ratio=serve.memory_ratio,
     )
 
 

@@ -255,15 +255,18 @@ class Replica:
     peak_flops: float  # dense FLOP/s of its GPUs together
 
 
-def replica_for(shape: ModelShape, precision: str, context_len: int, gpu: GPU) -> Replica:
-    """The fewest GPUs that hold `shape`'s weights in `precision` and one request's KV cache
-    at `context_len` tokens, and how many requests fit beside the weights."""
+def replica_for(
+    shape: ModelShape, precision: str, context_len: int, gpu: GPU, memory_ratio: float = 1.0
+) -> Replica:
+    """The fewest GPUs that hold `shape`'s weights in `precision` (times `memory_ratio`, a
+    measured compression's) and one request's KV cache at `context_len` tokens, and how many
+    requests fit beside the weights."""
     if precision not in BYTES_PER_PARAM:
         raise ValueError(
             f"Unknown precision {precision!r}: choose one of {', '.join(BYTES_PER_PARAM)}."
         )
     n = positive("Parameters", shape.params)
-    weights = n * BYTES_PER_PARAM[precision]
+    weights = n * BYTES_PER_PARAM[precision] * positive("Memory ratio", memory_ratio)
     kv_one = kv_cache_bytes(shape.layers, shape.kv_heads, shape.head_dim, context_len, 1, 2.0)
     n_gpu = replica_gpus(weights, kv_one, gpu)
     room = n_gpu * gpu.memory_bytes * USABLE_MEMORY - weights
@@ -306,20 +309,25 @@ def estimate_serving(
     utilisation: float = 0.5,
     mfu: float = 0.4,
     measured_tokens_per_s: float | None = None,
+    speedup: float = 1.0,
+    memory_ratio: float = 1.0,
 ) -> ServingEstimate:
     """Memory, throughput, GPUs and cost to serve a daily load. Decode steps are bounded by
     reading weights plus every active KV cache (bandwidth) or by 2 N FLOPs a token (compute);
     prefill costs 2 N FLOPs per prompt token at `mfu`. `utilisation` is the average share of
     capacity in use (headroom for peaks). A `measured_tokens_per_s` (one stream, measured on
-    real hardware) replaces the decode bounds at every batch size: a conservative stand-in."""
-    replica = replica_for(shape, precision, context_len, lookup_gpu(gpu))
+    real hardware) replaces the decode bounds at every batch size: a conservative stand-in.
+    A measured compression scales decode speed by `speedup` and weight bytes by
+    `memory_ratio` (ratios: they carry over from the model they were measured on roughly)."""
+    replica = replica_for(shape, precision, context_len, lookup_gpu(gpu), memory_ratio)
+    speedup = positive("Speed-up", speedup)
     utilisation = fraction("Utilisation", utilisation)
     mfu = fraction("MFU", mfu)
     measured, full = measured_tokens_per_s, replica.max_batch
     out_tok = positive("Output tokens", output_tokens)
     in_tok = non_negative("Input tokens", input_tokens)
     # one replica's time per request: decoding in a full batch, then its share of prefill
-    busy_s = out_tok / decode_rate(replica, full, mfu, measured)
+    busy_s = out_tok / (decode_rate(replica, full, mfu, measured) * speedup)
     busy_s = finite("Seconds per request", busy_s + prefill_seconds(replica, in_tok, mfu))
     capacity = positive("Requests one replica serves", 86_400 * utilisation / busy_s)
     requests = non_negative("Requests per day", requests_per_day)  # 0: nothing served yet
@@ -333,8 +341,8 @@ def estimate_serving(
         kv_bytes_per_request=replica.kv_bytes_per_request,
         gpus_per_replica=replica.gpus,
         max_batch=full,
-        tokens_per_s_batch1=decode_rate(replica, 1, mfu, measured),
-        tokens_per_s_full=decode_rate(replica, full, mfu, measured),
+        tokens_per_s_batch1=decode_rate(replica, 1, mfu, measured) * speedup,
+        tokens_per_s_full=decode_rate(replica, full, mfu, measured) * speedup,
         replicas=replicas,
         gpus=replicas * replica.gpus,
         monthly_usd=monthly,

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import units
 from core.economics import costs
 from core.economics.case import (
     ApiComparison,
+    Case,
     Report,
     ServeInputs,
     StartupInputs,
     TrainInputs,
     api_usd_per_request,
+    assess,
 )
 from core.economics.catalog import ApiPrice, ModelShape, lookup_gpu
 
@@ -113,6 +115,31 @@ def measured_speed_warning(label: str, params: float | None, shape: ModelShape) 
         "of weights read per token, so unless it is the same model the cost below is off by "
         "about their size ratio."
     )
+
+
+def saving_text(case: Case, r: Report) -> str:
+    """What the applied compression changed: replicas, USD per 1M tokens and the first API's
+    break-even, against the same case without it."""
+    serve = case.serve
+    plain = replace(case, serve=replace(serve, saving="", speedup=1.0, memory_ratio=1.0))
+    before = assess(plain)
+    if before.serve is None or r.serve is None:
+        return f"With {serve.saving}."
+    b, a = before.serve, r.serve
+
+    def per_m(s: costs.ServingEstimate) -> str:
+        return "-" if s.usd_per_m_tokens is None else units.usd(s.usd_per_m_tokens)
+
+    text = (
+        f"With {serve.saving}: {units.count(a.replicas, 'replica')} instead of "
+        f"{b.replicas}, {per_m(a)} per 1M tokens instead of {per_m(b)}"
+    )
+    if r.apis and before.apis:
+        text += (
+            f"; against {r.apis[0].api.name} self-hosting breaks even at "
+            f"{break_even_text(r.apis[0])} instead of {break_even_text(before.apis[0])}"
+        )
+    return text + "."
 
 
 def break_even_text(c: ApiComparison) -> str:

@@ -19,8 +19,16 @@ import streamlit as st
 KEPT = "case_kept"  # session: widget key -> value, as the last run left them
 URL_PARAM = "case"  # query parameter holding the same, compressed
 # keys that are no input: buttons, downloads, the price grids (kept by prices_tab), the
-# page's own bookkeeping, a speed measured in this session only
-SKIP = ("case_save", "case_download_", "case_prices_", "case_kept", "case_load", "case_serve_speed")
+# page's own bookkeeping, a speed or a compression measured in this session only
+SKIP = (
+    "case_save",
+    "case_download_",
+    "case_prices_",
+    "case_kept",
+    "case_load",
+    "case_serve_speed",
+    "case_serve_saving",
+)
 Inputs = dict[str, bool | int | float | str]
 
 
