@@ -53,10 +53,12 @@ def test_edits_survive_a_visit_to_home_and_back():
 
 
 def test_a_refresh_restores_the_inputs_from_the_url():
-    at = edit(open_page(CASE))
+    at = open_page(CASE)
+    assert keep.URL_PARAM not in at.query_params  # the defaults need no parameter
+    at = edit(at)
     text = at.query_params[keep.URL_PARAM]
     text = text[0] if isinstance(text, list) else text
-    assert len(text) < 1000  # compact
+    assert keep.decode(text) == EDITED and len(text) < 150  # the changed inputs only
     fresh = AppTest.from_file(APP, default_timeout=60)  # a new session: what a refresh is
     fresh.run()
     fresh.query_params[keep.URL_PARAM] = text

@@ -3,8 +3,9 @@
 Streamlit forgets the state of a widget that a run does not draw, so leaving the page (for
 Home, Runs, or by Back) dropped every input. The page copies its inputs' values into a
 session key that is no widget's (`KEPT`) at the end of each run, and puts them back before
-its widgets are drawn; the same copy goes into the URL (`?case=`, JSON compressed with zlib,
-base64url), so a refresh, which starts a new session, restores them too.
+its widgets are drawn; the inputs changed from their defaults go into the URL (`?case=`,
+JSON compressed with zlib, base64url), so a refresh, which starts a new session, restores
+them too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import zlib
 import streamlit as st
 
 KEPT = "case_kept"  # session: widget key -> value, as the last run left them
+DEFAULTS = "case_kept_defaults"  # session: each input's value when first drawn (its default)
+SET = "case_kept_set"  # session: inputs set from the URL or a saved case (no default known)
 URL_PARAM = "case"  # query parameter holding the same, compressed
 # keys that are no input: buttons, downloads, the price grids (kept by prices_tab), the
 # page's own bookkeeping, a speed or a compression measured in this session only
@@ -78,6 +81,7 @@ def put(inputs: Inputs) -> None:
     for key, value in inputs.items():
         state[key] = value
     state[KEPT] = dict(inputs)
+    state[SET] = set(state.get(SET, set())) | set(inputs)
 
 
 def restore() -> None:
@@ -87,15 +91,33 @@ def restore() -> None:
     kept = state.get(KEPT)
     if kept is None:
         kept = decode(st.query_params.get(URL_PARAM, ""))
+        state[SET] = set(state.get(SET, set())) | set(kept)
     for key, value in kept.items():
         if key not in state:
             state[key] = value
 
 
+def changed(inputs: Inputs) -> Inputs:
+    """The inputs that differ from their defaults (the values they were first drawn with),
+    and those whose default this session never saw: what the URL needs."""
+    state = st.session_state
+    defaults = state.setdefault(DEFAULTS, {})
+    given = state.get(SET, set())
+    for key, value in inputs.items():
+        if key not in defaults and key not in given:
+            defaults[key] = value  # drawn for the first time, untouched: its default
+    return {k: v for k, v in inputs.items() if k not in defaults or defaults[k] != v}
+
+
 def remember() -> None:
-    """After the widgets: keep their values for the next visit, and in the URL."""
+    """After the widgets: keep their values for the next visit, and the changed ones in the
+    URL (nothing changed: no parameter)."""
     inputs = current()
     st.session_state[KEPT] = inputs
-    text = encode(inputs)
+    diff = changed(inputs)
+    if not diff:
+        st.query_params.pop(URL_PARAM, None)
+        return
+    text = encode(diff)
     if st.query_params.get(URL_PARAM) != text:
         st.query_params[URL_PARAM] = text
