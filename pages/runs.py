@@ -13,6 +13,7 @@ from core import jobs, runs
 from ui.runs import compare_tab, listing, open_tab, pitch_tab, running
 
 ui.require_navigation()
+listing.store_opener()  # opens in the background while the page draws what it can
 st.title("Runs")
 st.caption(f"Every run the tools recorded, in the MLflow store `{runs.tracking_uri()}`.")
 running.running_now_ui(jobs.active())

@@ -1,9 +1,12 @@
-"""The recorded runs: the tool, status and date filters, the runs that match (or a message
-and the page ends), their table, and how a picker names a run."""
+"""The recorded runs: the store opened in the background as the page starts, the tool,
+status and date filters, the runs that match (or a message and the page ends), their
+table, and how a picker names a run."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +14,22 @@ import streamlit as st
 from core import runs
 
 ANY = "Any"  # the filters' first choice: no filter
+STORE_WAIT_S = 120.0  # the longest the table waits on the store being opened
+
+
+def _open_store() -> None:
+    with contextlib.suppress(runs.StoreError):  # list_runs says why, in the page
+        runs.warm()
+
+
+@st.cache_resource(show_spinner=False)
+def store_opener() -> threading.Thread:
+    """The run store opened in a background thread, once per process (MLflow's import and
+    the store's tables: seconds after a restart): the page draws its title, running jobs and
+    filters meanwhile."""
+    thread = threading.Thread(target=_open_store, name="open the run store", daemon=True)
+    thread.start()
+    return thread
 
 
 def filters_ui() -> tuple[str | None, str | None, dt.date | None]:
@@ -32,8 +51,11 @@ def list_or_stop(
 ) -> list[runs.RunSummary]:
     """The runs that match, newest first; a message and the page ends when none can be read."""
     try:
-        with st.spinner("Opening the run store..."):  # the first call in a process imports MLflow
-            listed = runs.list_runs(tool=tool, status=status, since=since)
+        opener = store_opener()
+        if opener.is_alive():
+            with st.spinner("Opening the run store..."):  # the first visit after a restart
+                opener.join(STORE_WAIT_S)
+        listed = runs.list_runs(tool=tool, status=status, since=since)
     except runs.StoreError as err:
         st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")
         st.stop()
