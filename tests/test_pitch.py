@@ -54,7 +54,13 @@ def business_detail(edit=None) -> runs.RunDetail:
     from core.economics import case as cases
     from core.economics import exports
 
-    case = cases.Case()
+    case = cases.Case(  # a company past its pilot (the page opens on a seed-stage one)
+        serve=cases.ServeInputs(requests_per_day=50_000),
+        startup=cases.StartupInputs(
+            users=5_000.0, price_per_user=20.0, pilot_users=0.0, other_monthly=50_000.0,
+            monthly_growth=0.05,
+        ),
+    )  # fmt: skip
     rec = exports.run_record(case, cases.evaluate(case))
     rows = json.loads(json.dumps(rec.tables["inputs_and_results"]))  # as the store keeps it
     if edit:
