@@ -286,3 +286,12 @@ def test_shared_chart_layout_puts_titles_below_the_toolbar():
     assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top"
     assert fig.layout.title.pad.t >= plots.TOOLBAR_PX  # the modebar's band stays clear
     assert fig.layout.margin.t >= plots.TOOLBAR_PX + 40  # and the title line above the plot
+
+
+def test_curve_ticks_are_level_and_few_at_a4_width():
+    curves = go.Figure(go.Scatter(x=list(range(1, 51)), y=list(range(50))))
+    curves.update_xaxes(tickangle=-45)
+    div = pitch.markup.Charts().div(curves)
+    assert '"tickangle":0' in div and f'"nticks":{pitch.markup.X_TICKS}' in div
+    matrix = pitch.markup.Charts().div(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+    assert '"nticks"' not in matrix  # every class of a confusion matrix keeps its tick

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
+from core.plots import PALETTE
 from core.runs.types import RunDetail
 
 CHART_HEIGHT = 340  # px; the column is narrower than an A4 page, so nothing is clipped
@@ -83,10 +84,14 @@ class Charts:
             height=CHART_HEIGHT,
             width=None,
             autosize=True,
-            margin={"l": 50, "r": 16, "t": 56, "b": 44},
-            legend={"orientation": "h", "y": -0.2},
+            margin={"l": 50, "r": 16, "t": 56, "b": 80},
+            legend={"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0},
+            colorway=PALETTE,
+            plot_bgcolor="#fff",
         )
-        fig.update_xaxes(nticks=X_TICKS, tickangle=0, automargin=True)
+        fig.update_xaxes(tickangle=0, automargin=True)
+        if all(t.type == "scatter" for t in fig.data):  # curves; a matrix keeps every class
+            fig.update_xaxes(nticks=X_TICKS)
         body = pio.to_html(
             fig,
             full_html=False,
