@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import plotly.graph_objects as go
@@ -235,3 +236,18 @@ def test_the_store_opens_in_the_background_as_the_page_starts(store, monkeypatch
         assert opened_in == ["open the run store"]  # not on the page's own thread
     finally:
         listing.store_opener.clear()
+
+
+def test_the_quick_list_reads_the_store_as_mlflow_does(store):
+    """The list drawn before MLflow has loaded: the same rows list_runs gives, filters too."""
+    since = dt.date(2000, 1, 1)
+    for tool, status in ((None, None), ("optimizers", None), (None, "FINISHED")):
+        assert runs.quick_list(tool, status, since) == runs.list_runs(
+            tool=tool, status=status, since=since
+        )
+    assert runs.quick_list(since=dt.date(2999, 1, 1)) == []
+
+
+def test_the_quick_list_leaves_other_stores_to_mlflow(store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    assert runs.quick_list() is None

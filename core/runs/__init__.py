@@ -20,9 +20,11 @@ fails, or `ValueError` for bad arguments. The package:
     store   where the store is, one client per URI, one experiment per tool, StoreError
     write   record, try_record; start, reopen -> LiveRun (log, log_history, tag, finish)
     read    list_runs, get_run, metric_history, load_artifact, download_folder, delete_run
+    quick   quick_list: the runs list read with sqlite3 while MLflow still loads
     pitch   chosen runs and a business case -> the pitch pack (HTML, PDF)
 """
 
+from core.runs.quick import quick_list
 from core.runs.read import (
     delete_run,
     download_folder,
@@ -67,6 +69,7 @@ from core.runs.write import (
 )
 
 __all__ = [
+    "quick_list",
     "BATCH_METRICS",
     "BATCH_PARAMS",
     "EXPERIMENT_PREFIX",

@@ -52,10 +52,12 @@ def list_or_stop(
     """The runs that match, newest first; a message and the page ends when none can be read."""
     try:
         opener = store_opener()
-        if opener.is_alive():
-            with st.spinner("Opening the run store..."):  # the first visit after a restart
-                opener.join(STORE_WAIT_S)
-        listed = runs.list_runs(tool=tool, status=status, since=since)
+        listed = runs.quick_list(tool, status, since) if opener.is_alive() else None
+        if not listed:  # MLflow reads it (another store, or nothing to show at once)
+            if opener.is_alive():
+                with st.spinner("Opening the run store..."):  # the first visit after a restart
+                    opener.join(STORE_WAIT_S)
+            listed = runs.list_runs(tool=tool, status=status, since=since)
     except runs.StoreError as err:
         st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")
         st.stop()
