@@ -147,6 +147,7 @@ def main() -> None:
         "switch_vs_plain_ratio": round(med["app"][1] / med["plain"][1], 3),
         "case_figures_s": round(statistics.median(r[2] for r in runs["app"]), 3),
         "runs_page_first_table_s": round(statistics.median(table_s), 3),
+        "runs_table_vs_plain_home_ratio": round(statistics.median(table_s) / med["plain"][0], 3),
         "runs_table_target_s": RUNS_TABLE_TARGET_S,
         "runs_table_within_target": statistics.median(table_s) <= RUNS_TABLE_TARGET_S,
         "home_target_s": HOME_TARGET_S,
