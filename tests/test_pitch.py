@@ -267,8 +267,10 @@ def test_pack_draws_its_charts_in_chromium_with_no_network(pack, tmp_path):
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium")
-def test_pdf_is_a_real_pdf(pack):
-    pdf = pitch.to_pdf(pack)
+@pytest.mark.parametrize("paper, box", [("A4", b"594.9"), ("Letter", b"612 792")])
+def test_pdf_is_a_real_pdf_on_the_paper_asked_for(pack, paper, box):
+    pdf = pitch.to_pdf(pack, paper=paper)
+    assert b"/MediaBox [0 0 " + box in pdf
     assert pdf is not None and pdf.startswith(b"%PDF")
     assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 6  # story + 6 sections
 
