@@ -78,3 +78,37 @@ def test_a_cpu_model_already_in_half_precision_has_no_fast_copy(lm):
     low = dataclasses.replace(lm, model=lm.model, fast="")
     low.model = type(lm.model)(lm.model.config).to(torch.bfloat16).eval()
     assert loading.fast_variant(low) is low
+
+
+def _copy_without(folder, tmp_path, name, drop):
+    import shutil
+
+    target = tmp_path / name
+    shutil.copytree(folder, target)
+    for f in target.iterdir():
+        if drop(f.name):
+            f.unlink()
+    return target
+
+
+def test_a_folder_without_tokenizer_files_is_refused_at_load_time(tiny_dir, tmp_path):
+    from core.text import sources
+
+    bare = _copy_without(tiny_dir, tmp_path, "bare", lambda n: n.startswith(("tokenizer", "spec")))
+    assert (bare / "config.json").is_file() and not (bare / "tokenizer.json").exists()
+    with pytest.raises(sources.ModelLoadError, match="no tokenizer files") as err:
+        loading.load_model(str(bare), "cpu")
+    assert "tokenizer.json" in str(err.value) and "1 token(s)" in str(err.value)
+
+
+def test_a_tokenizer_with_a_tiny_vocabulary_is_refused(tiny_dir, tmp_path):
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from core.text import sources
+
+    tiny = _copy_without(tiny_dir, tmp_path, "tiny_vocab", lambda n: n.startswith("tokenizer"))
+    core = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1, "b": 2}, unk_token="[UNK]"))
+    PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]").save_pretrained(tiny)
+    with pytest.raises(sources.ModelLoadError, match="3 token\\(s\\) in its vocabulary"):
+        loading.load_model(str(tiny), "cpu")
