@@ -228,6 +228,8 @@ def test_compress_runs_get_their_section_in_words():
     assert "<h2>What compression saves</h2>" in page
     assert "Size MB" in text and "Quality vs original" in text and "int8" in text
     assert "size_mb" not in text
+    first = " ".join(visible_text(page.split("</section>")[0]).split())
+    assert "int8 is 3.43x smaller than the original, quality 0.99" in first
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium")
