@@ -148,7 +148,9 @@ def test_pitch_pack_offers_a_download(store):
     html = at.session_state["runs_pitch_pack"].html
     assert "<h3>mid</h3>" in html and "<h2>Chat demo</h2>" in html
     assert "<h2>Business case</h2>" in html and "<h2>Methods</h2>" in html
-    assert at.get("iframe") or at.get("html")  # the preview in the page
+    assert not at.get("iframe")  # the preview only when asked for (5 MB each rerun)
+    at.toggle(key="runs_pitch_preview").set_value(True).run()
+    assert at.get("iframe")  # the preview in the page
 
 
 def test_running_jobs_are_listed_with_progress(store):

@@ -135,5 +135,10 @@ def pack_downloads_ui(pack: Pack | None) -> None:
     st.caption(
         "One HTML file that opens offline in any browser; its print layout gives clean pages."
     )
-    with st.expander("Preview", expanded=True):
+    if st.toggle(
+        "Preview the pack here",
+        key="runs_pitch_preview",
+        help="The whole pack, plotly.js included (about 5 MB), is sent to the browser "
+        "on every click while this is on.",
+    ):
         components.html(pack.html, height=PREVIEW_HEIGHT, scrolling=True)
