@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from core.plots import PALETTE
 from core.runs.types import RunDetail
 
 CHART_HEIGHT = 340  # px; the column is narrower than an A4 page, so nothing is clipped
@@ -78,6 +77,8 @@ class Charts:
     def div(self, fig) -> str:
         """`fig` as a div that draws with the page's one copy of plotly.js."""
         import plotly.io as pio
+
+        from core.plots import PALETTE  # plotly loads only when a pack is built
 
         self.count += 1
         fig.update_layout(
