@@ -23,8 +23,9 @@ import torch
 
 from core.compress import charts, cnn, shrink
 from core.compress.measure import Machine, Variant, machine, side_by_side, verdict
+from core.compress.sources import Source
 from core.progress import QUIET, Progress
-from core.runs.types import RunRecord
+from core.runs.types import Recorded, RunRecord
 from core.vision.data import ImageTensors, split
 from core.vision.model import Classifier
 
@@ -70,6 +71,7 @@ class Comparison:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (method, why)
     stopped: bool = False
     seconds: float = 0.0
+    recorded: Recorded | None = None  # the run store's answer, once recorded
 
     def best(self) -> Variant | None:
         """The fastest variant within QUALITY_BAR_PTS of the original's accuracy (not the
@@ -162,11 +164,48 @@ def _plain(base: cnn.Built, top1: np.ndarray, y: np.ndarray) -> Variant:
     )
 
 
-def compress_job(request: Request) -> Callable[[Progress], Comparison]:
-    """The job target: every method in turn, a Comparison back (also when stopped)."""
+def request_of(
+    source: Source, methods: tuple[str, ...], settings: cnn.Settings, device: str = "cpu"
+) -> Request:
+    """The Request that compresses `source` with `methods`."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise cnn.CompressError(f"Unknown methods: {', '.join(unknown)}.")
+    return Request(
+        classifier=source.classifier,
+        data=source.data,
+        seed=source.seed,
+        methods=methods,
+        settings=settings,
+        source=source.label,
+        source_run=source.run_id,
+        device=device,
+        shift=source.shift,
+        flip=source.flip,
+    )
+
+
+def compress_job(
+    make_source: Callable[[Progress], Source],
+    methods: tuple[str, ...],
+    settings: cnn.Settings,
+    device: str = "cpu",
+    record: bool = True,
+) -> Callable[[Progress], Comparison]:
+    """The job target: get the source (load or train it), every method in turn, record the
+    comparison; a Comparison back, also when stopped."""
 
     def target(progress: Progress = QUIET) -> Comparison:
-        return compress(request, progress)
+        source = make_source(progress)
+        comparison = compress(request_of(source, methods, settings, device), progress)
+        if record:
+            from core import runs  # the store loads with the first recording
+
+            try:
+                comparison.recorded = runs.try_record(TOOL, run_record(comparison))
+            except Exception as err:  # a chart or an artifact failed: the results stay
+                comparison.recorded = Recorded(reason=f"{type(err).__name__}: {err}")
+        return comparison
 
     return target
 
