@@ -127,7 +127,7 @@ def measure(
         method=built.method,
         engine=built.engine,
         precision=built.precision,
-        machine=machine(ctx.threads, ctx.device),
+        machine=machine(ctx.threads, "cuda" if "CUDA" in built.engine else "cpu", _gpu(built)),
         accuracy=accuracy,
         agreement=agreement,
         file_bytes=built.file_bytes,
@@ -216,7 +216,7 @@ def compress(request: Request, progress: Progress = QUIET) -> Comparison:
     t0 = time.perf_counter()
     ctx = _context(request, progress)
     base = cnn.original(ctx)
-    out = Comparison(request=request, machine=machine(ctx.threads, ctx.device))
+    out = Comparison(request=request, machine=machine(ctx.threads))
     test = ctx.splits[2]
     top1 = _logits(base, ctx.data.floats(test).cpu()).argmax(1)
     reference = _plain(base, top1, ctx.data.y[test].cpu().numpy())
@@ -265,8 +265,12 @@ def _original_row(reference: Variant, base: cnn.Built, timed: list[tuple], ctx) 
         memory_bytes=base.memory_bytes,
         verdict="the original",
         files=base.files,
-        machine=machine(ctx.threads, ctx.device),
+        machine=machine(ctx.threads),
     )
+
+
+def _gpu(built: cnn.Built) -> str:
+    return torch.cuda.get_device_name() if "CUDA" in built.engine else ""
 
 
 def slug(method: str) -> str:
