@@ -11,6 +11,7 @@ view is first read, after the reply's timing has ended.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -43,10 +44,22 @@ def converted(lm, root: Path) -> Path:
                 lm.tokenizer.save_pretrained(source)
             partial = Path(tmp) / "ct2"
             TransformersConverter(str(source)).convert(str(partial), quantization="float32")
+            _fill_special_tokens(partial / "config.json", lm.tokenizer)
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(out, ignore_errors=True)
             shutil.copytree(partial, out)
     return out
+
+
+def _fill_special_tokens(config: Path, tokenizer) -> None:
+    """CTranslate2 refuses a model whose bos/eos/unk token is null (a tokenizer without
+    one, like the small GPT-2s trained here): the end-of-text token stands in."""
+    values = json.loads(config.read_text())
+    fallback = tokenizer.eos_token or tokenizer.convert_ids_to_tokens(0)
+    for key in ("bos_token", "eos_token", "unk_token"):
+        if key in values and values[key] is None:
+            values[key] = fallback
+    config.write_text(json.dumps(values, indent=2))
 
 
 class LazyLogits:
