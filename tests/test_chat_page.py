@@ -332,3 +332,22 @@ def test_a_closed_port_is_a_clear_error_and_the_chat_stays(page):
     history = page.session_state["chat_history"]
     assert [m.content for m in history if m.role == "user"] == ["first", "second"]
     assert [m.role for m in history] == ["user", "assistant"] * 2
+
+
+def test_a_template_without_a_system_role_folds_the_system_prompt_and_says_so(models):
+    from transformers import AutoTokenizer
+
+    from tests.test_text_prompt import NO_SYSTEM_TEMPLATE
+
+    folder = save_tiny_gpt2(models / "strict", TEXT, positions=128, vocab=280)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.chat_template = NO_SYSTEM_TEMPLATE
+    tok.save_pretrained(folder)
+    page = open_page("pages/chat_gpt2.py")
+    load(page, "strict")
+    page.text_input(key="chat_system").set_value("Be brief.").run()
+    page.chat_input(key="chat_input").set_value("hello").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert [m.role for m in page.session_state["chat_history"]] == ["user", "assistant"]
+    assert any("has no system role" in c.value for c in page.caption)
+    assert {b.key for b in page.get("download_button")} >= {"chat_json", "chat_md"}

@@ -20,7 +20,7 @@ def test_loads_through_the_real_code(lm):
 
 
 def test_the_cpu_fast_path_is_a_shared_fp16_copy_under_the_same_lock(lm):
-    fast = loading.fast_variant(lm)
+    fast = loading.fast_variant(lm, "fp16")
     assert fast is loading.fast_variant(lm) and fast.lock is lm.lock
     layers = [m for m in fast.model.modules() if isinstance(m, quant.HalfLinear)]
     assert len(layers) == 2 * 4 + 1  # 4 per block (attention in/out, MLP in/out) + output
@@ -33,7 +33,7 @@ def test_the_cpu_fast_path_is_a_shared_fp16_copy_under_the_same_lock(lm):
     assert fast.lowered_precision and "fp16" in fast.fast and not fast.static_cache
     assert loading.fast_variant(fast) is fast
     assert loading.fast_path_pays("cpu", 124_000_000)
-    assert not loading.fast_path_pays("cpu", lm.parameters)  # tiny: Python is the cost
+    assert loading.fast_path_pays("cpu", lm.parameters)  # measured: plain is a candidate
     assert loading.fast_path_pays("cuda") and not loading.fast_path_pays("mps")
     p = ask(lm, "The quick brown")
     plain, quick = run(lm, p, GREEDY)[-1][1], run(fast, p, GREEDY)[-1][1]
@@ -64,7 +64,7 @@ def test_fp16_layers_match_fp32_within_half_precision():
 
 
 def test_an_fp16_overflow_is_a_clear_error_and_the_next_reply_runs_in_fp32(lm):
-    fast = loading.fast_variant(dataclasses.replace(lm))  # its own fast copy
+    fast = loading.fast_variant(dataclasses.replace(lm), "fp16")  # its own fast copy
     output = [m for m in fast.model.modules() if isinstance(m, quant.HalfLinear)][-1]
     output.weight16 = output.weight16 * 1e6  # values past fp16's 65504
     p = ask(lm, "The quick brown")
@@ -78,3 +78,37 @@ def test_a_cpu_model_already_in_half_precision_has_no_fast_copy(lm):
     low = dataclasses.replace(lm, model=lm.model, fast="")
     low.model = type(lm.model)(lm.model.config).to(torch.bfloat16).eval()
     assert loading.fast_variant(low) is low
+
+
+def _copy_without(folder, tmp_path, name, drop):
+    import shutil
+
+    target = tmp_path / name
+    shutil.copytree(folder, target)
+    for f in target.iterdir():
+        if drop(f.name):
+            f.unlink()
+    return target
+
+
+def test_a_folder_without_tokenizer_files_is_refused_at_load_time(tiny_dir, tmp_path):
+    from core.text import sources
+
+    bare = _copy_without(tiny_dir, tmp_path, "bare", lambda n: n.startswith(("tokenizer", "spec")))
+    assert (bare / "config.json").is_file() and not (bare / "tokenizer.json").exists()
+    with pytest.raises(sources.ModelLoadError, match="no tokenizer files") as err:
+        loading.load_model(str(bare), "cpu")
+    assert "tokenizer.json" in str(err.value) and "1 token(s)" in str(err.value)
+
+
+def test_a_tokenizer_with_a_tiny_vocabulary_is_refused(tiny_dir, tmp_path):
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from core.text import sources
+
+    tiny = _copy_without(tiny_dir, tmp_path, "tiny_vocab", lambda n: n.startswith("tokenizer"))
+    core = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1, "b": 2}, unk_token="[UNK]"))
+    PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]").save_pretrained(tiny)
+    with pytest.raises(sources.ModelLoadError, match="3 token\\(s\\) in its vocabulary"):
+        loading.load_model(str(tiny), "cpu")

@@ -91,3 +91,40 @@ def test_every_knob_is_validated_from_its_row(field, bad, why):
     with pytest.raises(ValueError, match=why):
         Settings(**{field: bad})
     assert all(hasattr(Settings(), k.field) for k in Settings.KNOBS)
+
+
+NO_SYSTEM_TEMPLATE = (  # as Gemma's: a system turn raises
+    "{%- for m in messages -%}"
+    "{%- if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{%- endif -%}{{ m['role'] }}: {{ m['content'] }}{{ '\\n' }}"
+    "{%- endfor -%}{%- if add_generation_prompt %}assistant:{% endif -%}"
+)
+
+
+def with_template(lm, template):
+    import copy
+    import dataclasses
+
+    tokenizer = copy.deepcopy(lm.tokenizer)
+    tokenizer.chat_template = template
+    return dataclasses.replace(lm, tokenizer=tokenizer)
+
+
+def test_a_template_without_a_system_role_gets_the_system_prompt_in_the_first_turn(lm):
+    strict = with_template(lm, NO_SYSTEM_TEMPLATE)
+    history = [
+        Turn(role="user", content="hi"),
+        Turn(role="assistant", content="hello"),
+        Turn(role="user", content="and now"),
+    ]
+    p = prompt.build_prompt(strict, history, Settings(max_new_tokens=8, system="Be brief."))
+    assert p.system_folded and p.text.startswith("user: Be brief.\n\nhi\nassistant: hello")
+    assert p.text.endswith("user: and now\nassistant:")
+    plain = prompt.build_prompt(strict, history, Settings(max_new_tokens=8))
+    assert not plain.system_folded and plain.text.startswith("user: hi\n")
+
+
+def test_a_template_that_refuses_the_conversation_is_a_clear_value_error(lm):
+    broken = with_template(lm, "{{ raise_exception('Conversation roles must alternate') }}")
+    with pytest.raises(ValueError, match="chat template refuses the conversation: Conver"):
+        prompt.build_prompt(broken, [Turn(role="user", content="hi")], Settings(max_new_tokens=8))

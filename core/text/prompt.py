@@ -141,6 +141,7 @@ class Prompt:
     budget: int  # prompt tokens allowed: window - max new tokens
     dropped_turns: int  # oldest turns left out
     cut_tokens: int = 0  # tokens cut from the left of the newest message (0 = it fits)
+    system_folded: bool = False  # the template refuses a system role: it opens the first turn
 
     @property
     def truncated(self) -> bool:
@@ -196,15 +197,39 @@ def stop_sequences(lm: LoadedModel, s: Settings) -> list[str]:
     return list(s.stop) + (list(PLAIN_STOPS) if plain else [])
 
 
-def _render(lm: LoadedModel, turns: list[Turn], settings: Settings) -> str:
+def _render(lm: LoadedModel, turns: list[Turn], settings: Settings) -> tuple[str, bool]:
+    """The prompt's text, and whether the system prompt was folded into the first user turn
+    (for a chat template that refuses the system role, as Gemma's do)."""
     if settings.mode == "completion":
-        return "".join(t["content"] for t in turns if t["role"] == "user")[-200_000:]
-    if lm.has_chat_template:
-        system = [Turn(role="system", content=settings.system)] if settings.system else []
-        return lm.tokenizer.apply_chat_template(
-            system + turns, tokenize=False, add_generation_prompt=True
-        )
-    return plain_transcript(turns, settings.system)
+        return "".join(t["content"] for t in turns if t["role"] == "user")[-200_000:], False
+    if not lm.has_chat_template:
+        return plain_transcript(turns, settings.system), False
+    from jinja2.exceptions import TemplateError
+
+    apply = lambda ts: lm.tokenizer.apply_chat_template(  # noqa: E731
+        ts, tokenize=False, add_generation_prompt=True
+    )
+    try:
+        if not settings.system:
+            return apply(turns), False
+        try:
+            return apply([Turn(role="system", content=settings.system), *turns]), False
+        except TemplateError:
+            return apply(fold_system(turns, settings.system)), True
+    except TemplateError as err:
+        raise ValueError(
+            f"This model's chat template refuses the conversation: {err}. Try the completion "
+            "mode, or Clear the chat."
+        ) from None
+
+
+def fold_system(turns: list[Turn], system: str) -> list[Turn]:
+    """`turns` with the system prompt at the start of the first user turn."""
+    first = next((i for i, t in enumerate(turns) if t["role"] == "user"), None)
+    if first is None:
+        return [Turn(role="user", content=system), *turns]
+    folded = Turn(role="user", content=f"{system}\n\n{turns[first]['content']}")
+    return [*turns[:first], folded, *turns[first + 1 :]]
 
 
 def build_prompt(lm: LoadedModel, history: list[Turn], settings: Settings) -> Prompt:
@@ -222,8 +247,11 @@ def build_prompt(lm: LoadedModel, history: list[Turn], settings: Settings) -> Pr
     if not turns:
         raise ValueError("Nothing to answer: the conversation is empty.")
 
+    folded = []
+
     def encode(start: int) -> tuple[str, list[int]]:
-        text = _render(lm, turns[start:], settings)
+        text, was_folded = _render(lm, turns[start:], settings)
+        folded.append(was_folded)
         return text, lm.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     # Fewer turns never take more tokens, so bisect for the first start that fits.
@@ -238,11 +266,14 @@ def build_prompt(lm: LoadedModel, history: list[Turn], settings: Settings) -> Pr
     if not ids:  # e.g. an empty completion prompt: generate() needs at least one token
         raise ValueError("Nothing to answer: the prompt is empty.")
     if len(ids) <= budget:
-        return Prompt(ids=ids, text=text, budget=budget, dropped_turns=low)
+        return Prompt(
+            ids=ids, text=text, budget=budget, dropped_turns=low, system_folded=folded[-1]
+        )
     return Prompt(
         ids=ids[-budget:],
         text=lm.tokenizer.decode(ids[-budget:]),
         budget=budget,
         dropped_turns=len(turns) - 1,
         cut_tokens=len(ids) - budget,
+        system_folded=folded[-1],
     )

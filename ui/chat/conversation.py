@@ -17,6 +17,10 @@ from core.text.loading import LoadedModel
 from core.text.prompt import Settings
 from ui.chat import messages
 
+FOLDED = (
+    "This model's chat template has no system role: the system prompt was put at the start "
+    "of the first user message instead."
+)
 PENDING = "chat_pending"  # a message too long to send, waiting for "Send anyway"
 SEND_ANYWAY, REGENERATE = "chat_send_anyway", "chat_regenerate"  # asked for on the last run
 
@@ -63,6 +67,8 @@ def respond(source, settings: Settings, history: list[Message], usd_per_hour: fl
     except ValueError as err:
         st.error(str(err))
         return
+    if p.system_folded:
+        st.caption(FOLDED)
     with st.chat_message("assistant"):
         message = messages.stream_local_ui(source, p, settings, st, usd_per_hour, sink=history)
         messages.token_view_ui(message, len(history) - 1)
@@ -73,10 +79,15 @@ def meter_ui(lm: LoadedModel, settings: Settings, history: list[Message]) -> Non
     if not history:
         st.caption(f"Room for a message of about {lm.context - settings.max_new_tokens} tokens.")
         return
-    p = prompt.build_prompt(lm, chat.turns(history), settings)
+    try:
+        p = prompt.build_prompt(lm, chat.turns(history), settings)
+    except ValueError as err:  # e.g. a template that refuses this conversation
+        st.caption(f"Context: not measured - {err}")
+        return
     used = len(p.ids) + settings.max_new_tokens
     note = f" - {p.dropped_turns} older turn(s) dropped to fit" if p.dropped_turns else ""
     note += f" - the last message lost its first {p.cut_tokens} tokens" if p.truncated else ""
+    note += " - the system prompt opens the first user message" if p.system_folded else ""
     text = f"Context: {used:,} of {lm.context:,} tokens (prompt + max new){note}"
     st.progress(min(used / lm.context, 1.0), text=text)
 
@@ -127,7 +138,10 @@ def input_ui(source, settings: Settings, history: list[Message]) -> bool:
     if isinstance(source, Endpoint):  # the server fits the prompt to its own window
         fitted = None
     else:
-        fitted = prompt.build_prompt(source, chat.turns([*history, turn]), settings)
+        try:
+            fitted = prompt.build_prompt(source, chat.turns([*history, turn]), settings)
+        except ValueError:  # respond() says why, once the message is in the chat
+            fitted = None
     if fitted is None or not fitted.truncated or st.session_state.pop(SEND_ANYWAY, False):
         history.append(replace(turn, content=st.session_state.pop(PENDING)))
         return True

@@ -1,9 +1,12 @@
-"""The recorded runs: the tool, status and date filters, the runs that match (or a message
-and the page ends), their table, and how a picker names a run."""
+"""The recorded runs: the store opened in the background as the page starts, the tool,
+status and date filters, the runs that match (or a message and the page ends), their
+table, and how a picker names a run."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +14,28 @@ import streamlit as st
 from core import runs
 
 ANY = "Any"  # the filters' first choice: no filter
+STORE_WAIT_S = 120.0  # the longest the table waits on the store being opened
+
+
+OPENED = threading.Event()  # set once the store has been opened in this process
+
+
+def _open_store() -> None:
+    try:
+        with contextlib.suppress(runs.StoreError):  # list_runs says why, in the page
+            runs.warm()
+    finally:
+        OPENED.set()
+
+
+@st.cache_resource(show_spinner=False)
+def store_opener() -> threading.Thread:
+    """The run store opened in a background thread, once per process (MLflow's import and
+    the store's tables: seconds after a restart). The page starts it once its table is
+    drawn (the import holds the GIL in long bursts that would delay the table)."""
+    thread = threading.Thread(target=_open_store, name="open the run store", daemon=True)
+    thread.start()
+    return thread
 
 
 def filters_ui() -> tuple[str | None, str | None, dt.date | None]:
@@ -32,9 +57,15 @@ def list_or_stop(
 ) -> list[runs.RunSummary]:
     """The runs that match, newest first; a message and the page ends when none can be read."""
     try:
-        with st.spinner("Opening the run store..."):  # the first call in a process imports MLflow
-            if not st.session_state.get("runs_swept"):  # runs whose process died: KILLED
-                st.session_state["runs_swept"] = runs.try_sweep() or True
+        if OPENED.is_set() and not st.session_state.get("runs_swept"):
+            # runs whose process died: KILLED (the warm-up thread sweeps once at start-up)
+            st.session_state["runs_swept"] = runs.try_sweep() or True
+        listed = None if OPENED.is_set() else runs.quick_list(tool, status, since)
+        if not listed:  # MLflow reads it (another store, or nothing to show at once)
+            opener = store_opener()
+            if opener.is_alive():
+                with st.spinner("Opening the run store..."):  # the first visit after a restart
+                    opener.join(STORE_WAIT_S)
             listed = runs.list_runs(tool=tool, status=status, since=since)
     except runs.StoreError as err:
         st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")

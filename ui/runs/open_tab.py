@@ -26,6 +26,13 @@ def links_ui(summary: runs.RunSummary) -> None:
             icon=":material/upload:",
             query_params={RUN_PARAM: summary.id},
         )
+    if summary.tool == "business":  # the Business case loads a saved case from `?run=<id>`
+        st.page_link(
+            tools.tool_of(summary.tool).path,
+            label="Open in Business case",
+            icon=":material/calculate:",
+            query_params={RUN_PARAM: summary.id},
+        )
     url = runs.mlflow_ui_url(summary.id)
     if url:
         st.link_button("Open in the MLflow UI", url)
