@@ -351,3 +351,41 @@ def test_a_template_without_a_system_role_folds_the_system_prompt_and_says_so(mo
     assert [m.role for m in page.session_state["chat_history"]] == ["user", "assistant"]
     assert any("has no system role" in c.value for c in page.caption)
     assert {b.key for b in page.get("download_button")} >= {"chat_json", "chat_md"}
+
+
+def test_a_whitespace_only_reply_is_said_not_an_empty_bubble(page, models, monkeypatch):
+    def blank(lm, p, settings, stop):
+        yield "end", generate.Reply(text="  \n ", new_tokens=2, seconds=0.1, ttft_s=0.05)
+
+    monkeypatch.setattr(generate, "stream_reply", blank)
+    load(page)
+    page.chat_input(key="chat_input").set_value("hello").run()
+    assert not page.exception, [e.value for e in page.exception]
+    said = [c.value for c in page.caption if "whitespace only" in c.value]
+    assert said == ["(the model replied with whitespace only)"]
+    page.run()  # drawn again from the history
+    assert any("whitespace only" in c.value for c in page.caption)
+
+
+def test_a_long_chat_to_a_server_with_a_small_window_is_trimmed_and_said(page, monkeypatch):
+    from core.serving import client
+    from ui.chat import server
+
+    sent = []
+
+    def fake_chat(endpoint, turns, settings, stop):
+        sent.append(turns)
+        yield "end", generate.Reply(text=" ok", new_tokens=1, seconds=0.1, ttft_s=0.05)
+
+    monkeypatch.setattr(client, "stream_chat", fake_chat)
+    monkeypatch.setattr(server, "window_of", lambda key, endpoint: (96, "as the server lists it"))
+    choose_server(page, "http://127.0.0.1:9/v1", model="m")
+    long = [Message(role=r, content=f"turn {i} about the fox and the dog " * 3)
+            for i in range(30) for r in ("user", "assistant")]  # fmt: skip
+    page.session_state["chat_history"] = long
+    page.chat_input(key="chat_input").set_value("last one").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert sent and sent[-1][-1]["content"] == "last one" and len(sent[-1]) < 61
+    max_new = page.session_state["chat_history"][-1].settings.max_new_tokens
+    assert prompt.estimate_tokens(sent[-1]) <= 96 - max_new
+    assert any("older turn(s) left out to fit m's 96-token window" in c.value for c in page.caption)

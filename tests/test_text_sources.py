@@ -79,3 +79,11 @@ def test_hub_download_reports_bytes_and_skips_duplicate_weights(monkeypatch, tmp
     assert job.result == str(tmp_path / "snapshot")
     assert "*.bin" not in asked["patterns"] and "*.safetensors" in asked["patterns"]
     assert job.progress == pytest.approx(1.0) and job.message == "2 of 2 MiB"
+
+
+def test_a_file_is_not_a_missing_folder_and_its_folder_is_named(tiny_dir):
+    for name in ("config.json", "model.safetensors"):
+        with pytest.raises(sources.ModelLoadError, match="is a file, not a folder") as err:
+            sources.check_source(str(tiny_dir / name))
+        assert f"Its folder is {tiny_dir.resolve()} - a model folder" in str(err.value)
+        assert "No folder" not in str(err.value)

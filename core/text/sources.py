@@ -70,6 +70,13 @@ def check_source(source: str) -> Path | str:
             "openai-community/gpt2, or a folder on this machine."
         )
     folder = Path(source).expanduser()
+    if folder.is_file():
+        where = folder.resolve().parent
+        model = " - a model folder, so pick it" if (where / "config.json").is_file() else ""
+        raise ModelLoadError(
+            f"{source} is a file, not a folder: a model is the folder that holds config.json, "
+            f"its weights and tokenizer files. Its folder is {where}{model}."
+        )
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             raise ModelLoadError(

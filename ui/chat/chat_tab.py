@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.serving.client import Endpoint
-from core.text import chat
+from core.text import chat, prompt
 from core.text.chat import Message
 from core.text.loading import LoadedModel
 from ui.chat import conversation, messages, model, serve, server, settings
@@ -52,8 +52,18 @@ def server_chat_ui(history: list[Message]) -> tuple[Endpoint | None, float]:
         messages.messages_ui(history, price)
         return None, price
     card = lambda: chat.run_card(endpoint.model, asked, server=endpoint.host)  # noqa: E731
-    conversation.conversation_ui(endpoint, asked, history, price, card)
+    conversation.conversation_ui(endpoint, asked, history, price, card, server_fit(endpoint))
     return endpoint, price
+
+
+def server_fit(endpoint: Endpoint) -> tuple[int | None, object]:
+    """(the server's window where known, its tokenizer's counter where this app serves a
+    folder): what the oldest turns are left out to fit."""
+    window, _ = server.window_of("chat_server", endpoint)
+    managed = server.managed_server(endpoint)
+    mine = managed is not None and managed.model == endpoint.model
+    folder = mine and Path(endpoint.model).is_dir()
+    return window, prompt.template_counter(endpoint.model) if folder else None
 
 
 def serve_it_ui(lm: LoadedModel) -> None:
