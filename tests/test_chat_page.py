@@ -389,3 +389,26 @@ def test_a_long_chat_to_a_server_with_a_small_window_is_trimmed_and_said(page, m
     max_new = page.session_state["chat_history"][-1].settings.max_new_tokens
     assert prompt.estimate_tokens(sent[-1]) <= 96 - max_new
     assert any("older turn(s) left out to fit m's 96-token window" in c.value for c in page.caption)
+
+
+def test_the_picker_says_which_models_chat_and_what_they_need(page, models):
+    picker = page.selectbox(key="chat_model_source_pick")
+    labels = dict(zip(sources.SUGGESTED, picker.options, strict=False))
+    assert "completes text" in labels["gpt2"] and "MIT" in labels["gpt2"]
+    for chat_model in ("SmolLM2-135M-Instruct", "SmolLM2-360M-Instruct", "Qwen2.5-0.5B-Instruct"):
+        label = next(v for k, v in labels.items() if k.endswith(chat_model))
+        assert " - chats, " in label and "Apache-2.0" in label and "MB download" in label
+    picker.set_value("HuggingFaceTB/SmolLM2-135M-Instruct").run()
+    needs = [c.value for c in page.caption if "tokens/s here" in c.value]
+    assert needs and "GB of memory" in needs[0] and "273 MB download" in needs[0]
+    assert "decode bound" in needs[0] and "no network" in needs[0]
+
+
+def test_the_default_model_is_one_that_loads_here(page, models, monkeypatch):
+    """Offline, with gpt2 not cached, the picker opens on the model trained here; with a
+    network GPT-2 stays the default."""
+    assert page.selectbox(key="chat_model_source_pick").value == str(models / "tiny")
+    assert any("'Train your own GPT-2' tab" in i.value for i in page.info)
+    monkeypatch.setattr(sources, "hub_reachable", lambda *a, **k: True)
+    online = open_page("pages/chat_gpt2.py")
+    assert online.selectbox(key="chat_model_source_pick").value == "gpt2"
