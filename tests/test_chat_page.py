@@ -304,7 +304,7 @@ def test_a_server_streams_a_reply_with_its_stats(page, stub_url):
     assert any("measure it here" in i.value for i in page.info)  # Load test: no server yet
     choose_server(page, stub_url)
     assert page.selectbox(key="chat_server_model").value == "stub-model"
-    assert not page.toggle  # no fast-path toggle for a server
+    assert not any(t.key == "chat_fast" for t in page.toggle)  # no fast path for a server
     page.radio(key="chat_mode").set_value("completion")
     page.number_input(key="chat_server_price").set_value(3.6)
     page.chat_input(key="chat_input").set_value("hello").run()

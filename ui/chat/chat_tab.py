@@ -11,7 +11,7 @@ from core.serving.client import Endpoint
 from core.text import chat, prompt
 from core.text.chat import Message
 from core.text.loading import LoadedModel
-from ui.chat import conversation, messages, model, serve, server, settings
+from ui.chat import conversation, messages, model, restore, serve, server, settings
 
 CHAT, MODEL = "chat_history", "chat_model_source"  # the chat's messages; the loaded model
 LOCAL, SERVER = "Local model", "A server (OpenAI-compatible)"
@@ -19,12 +19,18 @@ FALLBACK_WINDOW = 1024  # the settings' window before a model is loaded
 
 
 def chat_tab_ui(device: str, usd_per_hour: float):
-    """(local model or None, server Endpoint or None, the server's USD per hour)."""
-    history: list[Message] = st.session_state.setdefault(CHAT, [])
+    """(local model or None, server Endpoint or None, the server's USD per hour). The chat
+    and its settings survive a refresh (ui.chat.restore)."""
+    restore.restore_ui(CHAT)
     source = st.radio("Model source", [LOCAL, SERVER], key="chat_source", horizontal=True)
+    restore.saved_chats_ui(CHAT)  # (may open a saved chat in place of this one)
+    history: list[Message] = st.session_state.setdefault(CHAT, [])
     if source == SERVER:
-        return None, *server_chat_ui(history)
-    return local_chat_ui(device, usd_per_hour, history), None, 0.0
+        found = None, *server_chat_ui(history)
+    else:
+        found = local_chat_ui(device, usd_per_hour, history), None, 0.0
+    restore.keep_ui(CHAT)
+    return found
 
 
 def local_chat_ui(device: str, usd_per_hour: float, history: list[Message]):
