@@ -87,3 +87,12 @@ def test_the_session_file_is_bounded_and_old_sessions_go(tmp_path, monkeypatch):
         sessions.save(f"{i:016x}", long[:1], {})
     assert len(list(sessions.folder().glob("*.json"))) == sessions.MAX_SESSIONS
     assert sessions.load("../etc/passwd") is None and sessions.load("f" * 16) is None
+
+
+def test_the_session_id_comes_back_into_the_url_after_another_page(models):  # noqa: F811
+    at = chat_page()
+    sid = at.session_state["chat_session"]
+    at.switch_page("pages/home.py").run()
+    at.query_params.pop("chat", None)  # another page's URL does not carry it
+    at.switch_page("pages/chat_gpt2.py").run()
+    assert at.session_state["chat_session"] == sid and sid in str(at.query_params["chat"])

@@ -27,27 +27,37 @@ KEPT = (  # the widgets whose values a refresh restores (and the loaded model)
 
 
 def restore_ui(history_key: str) -> None:
-    """Once per browser session: the id from the URL (a new one when it has none), and the
-    chat and settings kept under it; then a saved chat named by `?run=<id>`."""
-    if SID not in st.session_state:
-        sid = st.query_params.get(PARAM, "")
-        if not sessions.SESSION_ID.match(sid):
-            sid = sessions.new_id()
+    """The session's id in the URL (put back after a visit to another page, which drops it);
+    a new browser session (a refresh) restores the chat and settings kept under the id it
+    names, or starts a new id; then a saved chat named by `?run=<id>` opens."""
+    in_url, sid = st.query_params.get(PARAM, ""), st.session_state.get(SID)
+    if sid is not None and in_url in ("", sid):
+        if not in_url:
             st.query_params[PARAM] = sid
-        st.session_state[SID] = sid
-        found = sessions.load(sid)
-        if found is not None:
-            messages, state = found
-            st.session_state[history_key] = messages
-            for key in KEPT:
-                if key in state:
-                    st.session_state[key] = state[key]
-            st.session_state[SAVED] = sessions.encode(messages, state)
-            st.toast(f"Restored this chat: {len(messages)} message(s) and its settings.")
+    else:
+        restore_session(history_key, in_url)
     run_id = st.query_params.get(tools.RUN_PARAM)
     if run_id and st.session_state.get(OPENED) != run_id:
         st.session_state[OPENED] = run_id
         open_run(history_key, run_id)
+
+
+def restore_session(history_key: str, sid: str) -> None:
+    """The chat and settings kept under `sid` into the page (a new id when it is none)."""
+    if not sessions.SESSION_ID.match(sid):
+        sid = sessions.new_id()
+        st.query_params[PARAM] = sid
+    st.session_state[SID] = sid
+    found = sessions.load(sid)
+    if found is None:
+        return
+    messages, state = found
+    st.session_state[history_key] = messages
+    for key in KEPT:
+        if key in state:
+            st.session_state[key] = state[key]
+    st.session_state[SAVED] = sessions.encode(messages, state)
+    st.toast(f"Restored this chat: {len(messages)} message(s) and its settings.")
 
 
 def open_run(history_key: str, run_id: str) -> None:
