@@ -53,6 +53,11 @@ class JobContext:
 
     _job: Job
 
+    @property
+    def job_id(self) -> str:
+        """The job's id (a run in the store is tagged with it: `core.runs.JOB_ID`)."""
+        return self._job.id
+
     def should_stop(self) -> bool:
         """True once someone pressed Stop (or the time limit passed)."""
         return self._job._stop.is_set()

@@ -21,7 +21,23 @@ PALETTE = (
 )
 
 
+TOOLBAR_PX = 34  # the modebar's band at the top of a chart: titles start below it
+TOP_MARGIN_PX = 84  # toolbar band + a title line, then the plot
+
+
 def layout(fig: go.Figure, title: str, height: int, **axes) -> go.Figure:
-    """`fig` with its title, height in px, the shared margins and any axis settings."""
-    fig.update_layout(title=title, height=height, margin={"t": 60, "b": 40}, **axes)
+    """`fig` with its title, height in px, the shared margins and any axis settings. The
+    title sits below the modebar's band (at 390 px the toolbar covered titles otherwise)."""
+    fig.update_layout(
+        title={
+            "text": title,
+            "yref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "pad": {"t": TOOLBAR_PX},
+        },
+        height=height,
+        margin={"t": TOP_MARGIN_PX, "b": 40},
+        **axes,
+    )
     return fig

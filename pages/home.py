@@ -8,7 +8,7 @@ from core import device as dev
 
 
 def start_here_ui(gpu: bool) -> None:
-    """Four steps a new user can follow offline, each with how long it takes."""
+    """The steps a new user can follow offline, each with how long it takes."""
     st.subheader("Start here", anchor=False)
     where = "a GPU is faster" if gpu else "this machine is of that kind or similar"
     st.caption(f"Works offline. Times measured on a 2-core CPU ({where}).")

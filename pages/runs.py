@@ -19,7 +19,8 @@ running.running_now_ui(jobs.active())
 st.subheader("Recorded runs", anchor=False)
 listed = listing.list_or_stop(*listing.filters_ui())
 by_id = {r.id: r for r in listed}
-st.dataframe(listing.runs_frame(listed), hide_index=True)
+st.dataframe(listing.runs_frame(listed), hide_index=True)  # at once: read without MLflow
+listing.store_opener()  # MLflow opens the store in the background for the tabs below
 tab_compare, tab_open, tab_pitch = st.tabs(["Compare", "Open a run", "Pitch pack"])
 try:
     with tab_compare:

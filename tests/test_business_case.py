@@ -9,6 +9,7 @@ from core import units
 from core.economics import case, catalog, costs, figures
 from tests import helpers
 from tests.helpers import open_page
+from ui.case import serve_tab
 
 
 @pytest.fixture
@@ -105,8 +106,17 @@ def test_serving_load_and_break_even(page):
     ]
 
 
+def grown_company(page: AppTest) -> None:
+    """Set the Startup inputs to a company past its pilot: 5,000 paying users at $20."""
+    page.number_input(key="case_users").set_value(5_000.0)
+    page.number_input(key="case_pilot_users").set_value(0.0)
+    page.number_input(key="case_price_per_user").set_value(20.0)
+    page.number_input(key="case_other_monthly").set_value(50_000.0)
+
+
 def test_runway_follows_the_cash(page):
     open_tab(page, "Startup view")
+    grown_company(page)
     page.number_input(key="case_growth_pct").set_value(0.0)
     page.number_input(key="case_cash").set_value(5_000_000.0).run()
     burn = 2190 + 253.3 * 4 / 12 + 50_000 - 5_000 * 20
@@ -135,13 +145,53 @@ def test_runway_uses_net_burn_and_users_drive_serving(page):
     assert serving != small_serving  # 20x the requests
 
 
-def test_a_refused_input_is_named_and_no_stale_figures_stay(page):
+def test_a_refused_input_is_named_and_only_its_figures_wait(page):
+    """Issue 24: one refused input blanked every tab; now only what is drawn from it waits."""
     assert metric(page, "Training cost")
     page.number_input(key="case_train_n_gpus").set_value(0).run()
     assert any("Input refused" in e.value and "GPUs must be" in e.value for e in page.error)
-    assert len(page.metric) == 0
-    page.number_input(key="case_train_n_gpus").set_value(8).run()
-    assert metric(page, "Training cost") == "$253"
+    assert not any(m.label == "Training cost" for m in page.metric)  # no stale figure
+    assert not page.get("download_button")  # the exports need every input
+    serve = open_tab(page, "Serve vs API")
+    assert not serve.error and metric(serve, "Monthly serving cost") == "$2.19k"
+    startup = open_tab(page, "Startup view")  # drawn from the training cost: it says so
+    assert any("on the Train tab" in e.value and "GPUs must be" in e.value for e in startup.error)
+    open_tab(page, "Train").number_input(key="case_train_n_gpus").set_value(8).run()
+    assert metric(page, "Training cost") == "$253" and page.get("download_button")
+
+
+def test_the_defaults_are_a_seed_stage_company_with_a_runway(page):
+    """Issue 24: the default company was already profitable (runway 'never')."""
+    assert any("seed-stage company" in c.value for c in page.caption)
+    startup = open_tab(page, "Startup view")
+    report = case.evaluate(case.Case())
+    assert 12 <= report.startup.runway_months <= 20 and report.startup.monthly_revenue > 0
+    assert metric(startup, "Runway") == units.months(report.startup.runway_months) != "never"
+    assert any("Default dead" in e.value for e in startup.error)  # raise before it runs out
+
+
+def test_zero_paying_users_and_zero_growth_still_give_a_runway(page):
+    """Issue 24: zero paying users was refused and every figure of every tab vanished."""
+    startup = open_tab(page, "Startup view")
+    startup.number_input(key="case_users").set_value(0.0)
+    startup.number_input(key="case_growth_pct").set_value(0.0).run()
+    assert not startup.exception and not any("refused" in e.value for e in startup.error)
+    u = case.evaluate(
+        case.Case(
+            serve=case.ServeInputs(requests_per_day=4_000),  # the pilot's 400 users x 10
+            startup=case.StartupInputs(users=0.0, monthly_growth=0.0),
+        )
+    ).startup
+    assert u.monthly_revenue == 0 and u.runway_months == pytest.approx(1e6 / u.monthly_costs)
+    assert metric(startup, "Runway") == units.months(u.runway_months)
+    assert metric(startup, "Months to profitability") == "not until users pay (no revenue yet)"
+    assert metric(startup, "Gross margin") == "no revenue yet"
+    assert any("Pre-revenue" in w.value for w in startup.error)
+    startup.number_input(key="case_pilot_users").set_value(0.0).run()  # no load at all
+    serve = open_tab(startup, "Serve vs API")
+    assert metric(serve, "Monthly serving cost") == "$0"
+    assert metric(serve, "Cost per 1M tokens") == "no tokens served yet"
+    assert metric(open_tab(serve, "Train"), "Training cost") == "$253"
 
 
 def test_published_runs_are_reported_within_the_stated_error(page):
@@ -163,6 +213,7 @@ def test_a_speed_measured_here_stands_in_for_the_bound(page):
         label="gpt2 decode (chat)", tokens_per_s=41.0, device="cpu", hardware="CPU, 2 threads"
     )
     page.session_state[ui.MEASUREMENTS_KEY] = {measured.label: measured}
+    page.number_input(key="case_users").set_value(5_000.0)  # with 400 pilot users: 54k a day
     open_tab(page, "Serve vs API")
     label = "Measured: gpt2 decode (chat), 41 tokens/s on CPU, 2 threads"
     page.selectbox(key="case_serve_speed").set_value(label).run()
@@ -173,7 +224,7 @@ def test_a_speed_measured_here_stands_in_for_the_bound(page):
         catalog.model_presets()[case.DEFAULT_MODEL],
         "bf16",
         4096,
-        50_000,
+        54_000,
         500,
         300,
         "H100-SXM",
@@ -215,3 +266,38 @@ def test_a_store_that_fails_keeps_the_case_on_screen(page, tmp_path, monkeypatch
         for w in page.warning
     )
     assert metric(page, "Training cost") == "$253"
+
+
+def test_a_compression_measured_here_lowers_the_serving_cost(page):
+    """Issue 22's last hop: a saving recorded by the Compress page (ui.record_saving) prices
+    the Serve tab: fewer replicas, a lower USD per 1M tokens and break-even, labelled."""
+    import ui
+
+    page.number_input(key="case_users").set_value(200_000.0)  # + 400 pilot: 2M requests/day
+    before = open_tab(page, "Serve vs API")
+    replicas, per_m = metric(before, "GPUs for the load"), metric(before, "Cost per 1M tokens")
+    saving = ui.Saving(
+        label="8B: int4 weight-only",
+        method="int4 weight-only",
+        hardware="CPU, 2 threads (AVX2)",
+        speedup=2.5,
+        memory_ratio=0.3,
+        quality="perplexity +1.2 %",
+    )
+    page.session_state[ui.SAVINGS_KEY] = {saving.label: saving}
+    after = page.run()
+    assert after.selectbox(key="case_serve_saving").value.startswith("int4 weight-only on CPU")
+    serve = case.ServeInputs(requests_per_day=2_004_000)
+    plain = costs.estimate_serving(serve.shape, "bf16", 4096, 2_004_000, 500, 300, "H100-SXM", 3.0)
+    squeezed = costs.estimate_serving(
+        serve.shape, "bf16", 4096, 2_004_000, 500, 300, "H100-SXM", 3.0,
+        speedup=2.5, memory_ratio=0.3,
+    )  # fmt: skip
+    assert squeezed.gpus < plain.gpus and replicas == units.count(plain.gpus, "GPU")
+    assert metric(after, "GPUs for the load") == units.count(squeezed.gpus, "GPU")
+    assert metric(after, "Cost per 1M tokens") == units.usd(squeezed.usd_per_m_tokens) != per_m
+    (said,) = [c.value for c in after.caption if c.value.startswith("With int4 weight-only")]
+    assert "on CPU, 2 threads (AVX2)" in said and f"instead of {plain.replicas}" in said
+    assert "breaks even at" in said
+    after.selectbox(key="case_serve_saving").set_value(serve_tab.NO_SAVING).run()
+    assert metric(after, "Cost per 1M tokens") == per_m  # switched off: back to the model

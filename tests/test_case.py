@@ -41,7 +41,7 @@ def test_the_recorded_case_keeps_its_format():
     c = case.Case()
     report = case.evaluate(c)
     record = exports.run_record(c, report)
-    assert record.name == "1B params on H100-SXM, 5k users"
+    assert record.name == "1B params on H100-SXM, 25 users"  # the seed-stage default
     assert record.params["train.params"] == 1e9 and record.params["startup.cash"] == 1e6
     assert record.params["serve.model name"] == case.DEFAULT_MODEL
     assert set(record.metrics) == {
@@ -56,7 +56,10 @@ def test_the_recorded_case_keeps_its_format():
     (table,) = record.tables.values()
     assert list(record.tables) == ["inputs_and_results"]
     assert [tuple(r.values()) for r in table] == exports.result_rows(c, report)
-    assert record.artifacts == {"business_case.md": exports.summary_markdown(c, report)}
+    assert record.artifacts == {
+        "business_case.md": exports.summary_markdown(c, report),
+        exports.CASE_FILE: exports.case_file(c, None),  # what loads it back (issue 26)
+    }
 
 
 def test_summary_names_the_headline_figures():
@@ -108,14 +111,15 @@ def test_bad_input_raises_a_clear_error():
 
 
 def test_growth_brings_profit_and_default_alive():
+    company = {"users": 5_000.0, "price_per_user": 20.0, "pilot_users": 0.0}  # a grown company
     report = case.evaluate(
-        case.Case(startup=case.StartupInputs(other_monthly=150_000, monthly_growth=0.1))
+        case.Case(startup=case.StartupInputs(**company, other_monthly=150_000, monthly_growth=0.1))
     )
     u = report.startup
     assert u.net_burn > 0 and 0 < u.months_to_profit < float("inf")
     assert u.default_alive and u.runway_months == float("inf")  # profit before the cash ends
     flat = case.evaluate(
-        case.Case(startup=case.StartupInputs(other_monthly=150_000, monthly_growth=0.0))
+        case.Case(startup=case.StartupInputs(**company, other_monthly=150_000, monthly_growth=0.0))
     ).startup
     assert not flat.default_alive and flat.runway_months == pytest.approx(1e6 / flat.net_burn)
 

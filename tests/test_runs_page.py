@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import plotly.graph_objects as go
@@ -145,7 +146,11 @@ def test_pitch_pack_offers_a_download(store):
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the pitch pack (HTML)" in labels
     html = at.session_state["runs_pitch_pack"].html
-    assert "<h3>mid</h3>" in html and "<h3>chat</h3>" in html and "<h2>Business case</h2>" in html
+    assert "<h3>mid</h3>" in html and "<h2>Chat demo</h2>" in html
+    assert "<h2>Business case</h2>" in html and "<h2>Methods</h2>" in html
+    assert not at.get("iframe")  # the preview only when asked for (5 MB each rerun)
+    at.toggle(key="runs_pitch_preview").set_value(True).run()
+    assert at.get("iframe")  # the preview in the page
 
 
 def test_running_jobs_are_listed_with_progress(store):
@@ -198,3 +203,62 @@ def test_a_saved_chat_links_to_open_it_in_chat(store):
     assert not at.exception
     link = [p for p in at.get("page_link") if p.proto.label == "Open in Chat"]
     assert len(link) == 1 and f"run={store['chat']}" in link[0].proto.query_string
+
+
+def test_pitch_pack_quotes_the_turns_the_founder_chose(store):
+    turns = [
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "second question"},
+        {"role": "assistant", "content": "second answer"},
+    ]
+    said = runs.record(
+        "chat",
+        RunRecord(
+            name="chat with /tmp/home/models/my-gpt2",
+            params={"model": "/tmp/home/models/my-gpt2", "parameters": 544256},
+            metrics={"tokens_per_s": 20.0},
+            tables={"transcript": turns},
+        ),
+    )
+    at = open_page(PAGE)
+    at.multiselect(key="runs_pitch_runs").set_value([said]).run()
+    at.text_input(key="runs_pitch_product").set_value("Vino AI").run()
+    at.text_area(key="runs_pitch_summary").set_value("Wine advice for everyone.").run()
+    at.multiselect(key=f"runs_pitch_turns_{said}").set_value([2, 3]).run()
+    at.button(key="runs_pitch_build").click().run()
+    assert not at.exception
+    html = at.session_state["runs_pitch_pack"].html
+    assert "Chat with my-gpt2 (0.54M parameters)" in html
+    assert "second answer" in html and "first answer" not in html
+    assert "Vino AI" in html and "Wine advice for everyone." in html
+    assert "/tmp/home" not in html
+
+
+def test_the_store_opens_in_the_background_as_the_page_starts(store, monkeypatch):
+    from ui.runs import listing
+
+    opened_in = []
+    monkeypatch.setattr(runs, "warm", lambda: opened_in.append(threading.current_thread().name))
+    listing.store_opener.clear()
+    try:
+        at = open_page(PAGE)
+        assert not at.exception and table(at)  # the table once the store is open
+        assert opened_in == ["open the run store"]  # not on the page's own thread
+    finally:
+        listing.store_opener.clear()
+
+
+def test_the_quick_list_reads_the_store_as_mlflow_does(store):
+    """The list drawn before MLflow has loaded: the same rows list_runs gives, filters too."""
+    since = dt.date(2000, 1, 1)
+    for tool, status in ((None, None), ("optimizers", None), (None, "FINISHED")):
+        assert runs.quick_list(tool, status, since) == runs.list_runs(
+            tool=tool, status=status, since=since
+        )
+    assert runs.quick_list(since=dt.date(2999, 1, 1)) == []
+
+
+def test_the_quick_list_leaves_other_stores_to_mlflow(store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    assert runs.quick_list() is None

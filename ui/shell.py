@@ -61,10 +61,18 @@ TOUR = (
     TourStep(
         title="Price it",
         how="pick a model size and a GPU: training cost, serving cost, break-even against "
-        "APIs and your runway.",
+        "APIs and your runway; then press **Save this case** (it loads back later).",
         takes="no waiting: every figure updates as you type",
         page="pages/business_case.py",
         button="Business case",
+    ),
+    TourStep(
+        title="Build the pitch pack on Runs",
+        how="on the **Pitch pack** tab pick the runs above and your saved case, press "
+        "**Build the pitch pack**, and download one HTML file that opens offline and prints.",
+        takes="a few seconds",
+        page="pages/runs.py",
+        button="Runs",
     ),
 )
 

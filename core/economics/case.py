@@ -9,6 +9,7 @@ are the page's defaults: every widget opens on them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -22,7 +23,7 @@ from core.economics.catalog import (
     lookup_gpu,
     model_presets,
 )
-from core.economics.checks import positive, whole
+from core.economics.checks import non_negative, whole
 
 PRICING = {"on-demand": 1.0, "spot": 0.5, "1-yr reserved": 0.7}  # x on-demand (assumed typical)
 DEFAULT_MODEL = "8B class (Llama 3 8B)"  # the model served by default, a models.csv row
@@ -53,25 +54,38 @@ class ServeInputs:
     shape: ModelShape = field(default_factory=lambda: model_presets()[DEFAULT_MODEL])
     precision: str = "bf16"  # weights: fp32, bf16, fp16, int8 or int4
     context_len: int = 4096  # tokens of context reserved per request
-    requests_per_day: float = 50_000  # requests per day (the page: paying users x per user)
+    requests_per_day: float = 4_250  # requests per day (the page: all users x per user)
     input_tokens: float = 500  # prompt tokens per request
     output_tokens: float = 300  # generated tokens per request
     gpu: str = "H100-SXM"  # catalog name
     price_per_hour: float = 3.0  # USD per GPU-hour
     utilisation: float = 0.5  # average share of capacity in use, (0, 1]
     measured_tokens_per_s: float | None = None  # a speed measured here replaces the bound
+    saving: str = ""  # a compression measured here, "method on hardware" ("": none)
+    speedup: float = 1.0  # its decode speed over the original's, x
+    memory_ratio: float = 1.0  # its weight bytes over the original's
 
 
 @dataclass(frozen=True, kw_only=True)
 class StartupInputs:
-    """The company around the model."""
+    """The company around the model. The defaults are a seed-stage company (`DEFAULTS_SAID`):
+    a pilot, very little revenue yet, growth starting."""
 
     cash: float = 1_000_000.0  # USD in the bank
     retrains_per_year: float = 4.0  # training runs like the one above per year
-    other_monthly: float = 50_000.0  # everything that is not compute, USD per month
-    users: float = 5_000  # paying users today (they make the serving load)
-    price_per_user: float = 20.0  # USD per user per month
-    monthly_growth: float = 0.05  # users added per month, as a share (0.05 = 5 %)
+    other_monthly: float = 60_000.0  # everything that is not compute, USD per month
+    users: float = 25.0  # paying users today (0: pre-revenue)
+    price_per_user: float = 40.0  # USD per paying user per month
+    monthly_growth: float = 0.15  # users added per month, as a share (0.15 = 15 %)
+    pilot_users: float = 400.0  # users of a free pilot: they make load, not revenue
+
+
+DEFAULTS_SAID = (
+    "The inputs open on a seed-stage company: USD 1M raised, a team costing USD 60k a month, "
+    "a free pilot of 400 users and the first 25 paying USD 40 a month, users growing 15 % a "
+    "month, a 1B model retrained 4 times a year and an 8B model served on one H100. "
+    "Replace them with yours."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,26 +111,38 @@ class ApiComparison:
 
 @dataclass(frozen=True, kw_only=True)
 class Report:
-    """Everything the calculator shows."""
+    """Everything the calculator shows. A part whose inputs were refused is None and its
+    reason is in `problems` (part -> message): the other parts are still there."""
 
-    train: costs.TrainingEstimate
-    memory: costs.TrainingMemory
-    gpus_plain: int | None  # GPUs to fit training without sharding (None: never)
-    gpus_sharded: int | None  # with ZeRO-3
-    serve: costs.ServingEstimate
-    apis: list[ApiComparison]
-    startup: costs.Runway
-    chinchilla_loss: float  # predicted loss of the training run, nats/token
-    optimal_params: float  # N with the lowest predicted loss at the run's FLOPs
-    optimal_tokens: float  # its D = C / 6N
-    runs: list[costs.RunCheck]  # published training runs checked at the run's MFU
+    train: costs.TrainingEstimate | None = None
+    memory: costs.TrainingMemory | None = None
+    gpus_plain: int | None = None  # GPUs to fit training without sharding (None: never)
+    gpus_sharded: int | None = None  # with ZeRO-3
+    serve: costs.ServingEstimate | None = None
+    apis: list[ApiComparison] | None = None
+    startup: costs.Runway | None = None
+    chinchilla_loss: float | None = None  # predicted loss of the training run, nats/token
+    optimal_params: float | None = None  # N with the lowest predicted loss at the run's FLOPs
+    optimal_tokens: float | None = None  # its D = C / 6N
+    runs: list[costs.RunCheck] | None = None  # published training runs checked at the run's MFU
+    problems: Mapping[str, str] = field(default_factory=dict)  # "train", "serve", "startup"
+
+    @property
+    def complete(self) -> bool:
+        """Every input accepted: the exports and Save this case can use the report."""
+        return not self.problems
 
 
-def evaluate(case: Case) -> Report:
-    """Every figure of the business case; ValueError with a clear message on bad input."""
-    train, serve = case.train, case.serve
-    check_inputs(train, serve)
-    tgpu, sgpu = lookup_gpu(train.gpu, case.catalog), lookup_gpu(serve.gpu, case.catalog)
+PARTS = ("train", "serve", "startup")  # what `problems` names: the inputs of each part
+
+
+def train_part(case: Case) -> dict:
+    """The training run's Report fields; ValueError naming a refused training input."""
+    train = case.train
+    whole("GPUs", train.n_gpus)
+    whole("Sequence length", train.seq_len)
+    whole("Micro-batch", train.micro_batch)
+    tgpu = lookup_gpu(train.gpu, case.catalog)
     est = train_estimate(train, tgpu)
     memory = costs.training_memory(
         costs.shape_for(train.params),
@@ -125,36 +151,61 @@ def evaluate(case: Case) -> Report:
         train.mixed_precision,
         train.checkpointing,
     )
-    served = serve_estimate(serve, sgpu)
-    comparisons = [compare_api(api, serve, served) for api in case.apis]
-    company = startup_runway(case.startup, serve, served, est)
     n_opt, d_opt = costs.loss_optimal(est.flops)
-    return Report(
-        train=est,
-        memory=memory,
-        gpus_plain=costs.min_gpus_to_fit(memory, tgpu, sharded=False),
-        gpus_sharded=costs.min_gpus_to_fit(memory, tgpu, sharded=True),
-        serve=served,
-        apis=comparisons,
-        startup=company,
-        chinchilla_loss=costs.chinchilla_loss(train.params, train.tokens),
-        optimal_params=n_opt,
-        optimal_tokens=d_opt,
-        runs=costs.check_published_runs(train.mfu, {**GPU_CATALOG, **(case.catalog or {})}),
-    )
+    return {
+        "train": est,
+        "memory": memory,
+        "gpus_plain": costs.min_gpus_to_fit(memory, tgpu, sharded=False),
+        "gpus_sharded": costs.min_gpus_to_fit(memory, tgpu, sharded=True),
+        "chinchilla_loss": costs.chinchilla_loss(train.params, train.tokens),
+        "optimal_params": n_opt,
+        "optimal_tokens": d_opt,
+        "runs": costs.check_published_runs(train.mfu, {**GPU_CATALOG, **(case.catalog or {})}),
+    }
 
 
-def check_inputs(train: TrainInputs, serve: ServeInputs) -> None:
-    """ValueError naming the first input the formulas cannot use (the rest check themselves)."""
-    whole("GPUs", train.n_gpus)
-    whole("Sequence length", train.seq_len)
-    whole("Micro-batch", train.micro_batch)
+def serve_part(case: Case) -> dict:
+    """Serving's Report fields; ValueError naming a refused serving input."""
+    serve = case.serve
     whole("Context per request", serve.context_len)
     if serve.context_len > serve.shape.context:
         raise ValueError(
             f"Context per request ({serve.context_len:,} tokens) is longer than "
             f"{serve.shape.name}'s window of {serve.shape.context:,} tokens."
         )
+    served = serve_estimate(serve, lookup_gpu(serve.gpu, case.catalog))
+    return {"serve": served, "apis": [compare_api(api, serve, served) for api in case.apis]}
+
+
+def assess(case: Case) -> Report:
+    """Every figure the inputs allow: a part whose inputs are refused is left out, with the
+    reason in `Report.problems`. The company needs the training and serving costs."""
+    fields: dict = {}
+    problems: dict[str, str] = {}
+    for name, part in (("train", train_part), ("serve", serve_part)):
+        try:
+            fields.update(part(case))
+        except ValueError as err:
+            problems[name] = str(err)
+    try:
+        if "train" in fields and "serve" in fields:
+            fields["startup"] = startup_runway(
+                case.startup, case.serve, fields["serve"], fields["train"]
+            )
+        else:
+            costs.runway(**asdict(case.startup), serving_monthly=0.0, training_usd=0.0)
+    except ValueError as err:
+        problems["startup"] = str(err)
+    return Report(**fields, problems=problems)
+
+
+def evaluate(case: Case) -> Report:
+    """Every figure of the business case; ValueError with the first refused input's message."""
+    report = assess(case)
+    for name in PARTS:
+        if name in report.problems:
+            raise ValueError(report.problems[name])
+    return report
 
 
 def train_estimate(train: TrainInputs, gpu: GPU) -> costs.TrainingEstimate:
@@ -184,6 +235,8 @@ def serve_estimate(serve: ServeInputs, gpu: GPU) -> costs.ServingEstimate:
         serve.price_per_hour,
         serve.utilisation,
         measured_tokens_per_s=serve.measured_tokens_per_s,
+        speedup=serve.speedup,
+        memory_ratio=serve.memory_ratio,
     )
 
 
@@ -206,10 +259,13 @@ def users_per_replica(
     served: costs.ServingEstimate, serve: ServeInputs, startup: StartupInputs
 ) -> float:
     """Paying users one serving replica carries: its capacity over requests per user."""
-    per_user = positive("Requests per day", serve.requests_per_day) / positive(
-        "Paying users", startup.users
+    everyone = non_negative("Paying users", startup.users) + non_negative(
+        "Pilot users", startup.pilot_users
     )
-    return served.capacity_requests_per_day / per_user
+    requests = non_negative("Requests per day", serve.requests_per_day)
+    if everyone == 0 or requests == 0:
+        return math.inf  # no load that grows with users: serving is what it is now
+    return served.capacity_requests_per_day / (requests / everyone)
 
 
 def api_usd_per_request(api: ApiPrice, serve: ServeInputs) -> float:

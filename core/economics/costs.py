@@ -229,11 +229,12 @@ class ServingEstimate:
     max_batch: int  # concurrent requests one replica holds
     tokens_per_s_batch1: float  # decode tokens/s at batch 1 (bandwidth bound)
     tokens_per_s_full: float  # decode tokens/s of one replica at max_batch
-    replicas: int  # replicas the load needs
+    replicas: int  # replicas the load needs (0: no load, nothing to serve)
     gpus: int  # GPUs in all
     monthly_usd: float  # USD per month, GPUs on around the clock
-    usd_per_m_tokens: float  # USD per 1M tokens served (input + output)
+    usd_per_m_tokens: float | None  # USD per 1M tokens served (None: no tokens served)
     capacity_requests_per_day: float  # requests/day one replica sustains at the utilisation
+    replica_monthly_usd: float  # USD per month of one replica, on around the clock
 
 
 def replica_gpus(weight_bytes: float, kv_one: float, gpu: GPU) -> int:
@@ -254,15 +255,18 @@ class Replica:
     peak_flops: float  # dense FLOP/s of its GPUs together
 
 
-def replica_for(shape: ModelShape, precision: str, context_len: int, gpu: GPU) -> Replica:
-    """The fewest GPUs that hold `shape`'s weights in `precision` and one request's KV cache
-    at `context_len` tokens, and how many requests fit beside the weights."""
+def replica_for(
+    shape: ModelShape, precision: str, context_len: int, gpu: GPU, memory_ratio: float = 1.0
+) -> Replica:
+    """The fewest GPUs that hold `shape`'s weights in `precision` (times `memory_ratio`, a
+    measured compression's) and one request's KV cache at `context_len` tokens, and how many
+    requests fit beside the weights."""
     if precision not in BYTES_PER_PARAM:
         raise ValueError(
             f"Unknown precision {precision!r}: choose one of {', '.join(BYTES_PER_PARAM)}."
         )
     n = positive("Parameters", shape.params)
-    weights = n * BYTES_PER_PARAM[precision]
+    weights = n * BYTES_PER_PARAM[precision] * positive("Memory ratio", memory_ratio)
     kv_one = kv_cache_bytes(shape.layers, shape.kv_heads, shape.head_dim, context_len, 1, 2.0)
     n_gpu = replica_gpus(weights, kv_one, gpu)
     room = n_gpu * gpu.memory_bytes * USABLE_MEMORY - weights
@@ -305,39 +309,50 @@ def estimate_serving(
     utilisation: float = 0.5,
     mfu: float = 0.4,
     measured_tokens_per_s: float | None = None,
+    speedup: float = 1.0,
+    memory_ratio: float = 1.0,
 ) -> ServingEstimate:
     """Memory, throughput, GPUs and cost to serve a daily load. Decode steps are bounded by
     reading weights plus every active KV cache (bandwidth) or by 2 N FLOPs a token (compute);
     prefill costs 2 N FLOPs per prompt token at `mfu`. `utilisation` is the average share of
     capacity in use (headroom for peaks). A `measured_tokens_per_s` (one stream, measured on
-    real hardware) replaces the decode bounds at every batch size: a conservative stand-in."""
-    replica = replica_for(shape, precision, context_len, lookup_gpu(gpu))
+    real hardware) replaces the decode bounds at every batch size: a conservative stand-in.
+    A measured compression scales decode speed by `speedup` and weight bytes by
+    `memory_ratio` (ratios: they carry over from the model they were measured on roughly)."""
+    replica = replica_for(shape, precision, context_len, lookup_gpu(gpu), memory_ratio)
+    speedup = positive("Speed-up", speedup)
     utilisation = fraction("Utilisation", utilisation)
     mfu = fraction("MFU", mfu)
     measured, full = measured_tokens_per_s, replica.max_batch
     out_tok = positive("Output tokens", output_tokens)
     in_tok = non_negative("Input tokens", input_tokens)
     # one replica's time per request: decoding in a full batch, then its share of prefill
-    busy_s = out_tok / decode_rate(replica, full, mfu, measured)
+    busy_s = out_tok / (decode_rate(replica, full, mfu, measured) * speedup)
     busy_s = finite("Seconds per request", busy_s + prefill_seconds(replica, in_tok, mfu))
     capacity = positive("Requests one replica serves", 86_400 * utilisation / busy_s)
-    requests = positive("Requests per day", requests_per_day)
-    replicas = max(1, math.ceil(finite("Replicas", requests / capacity)))
+    requests = non_negative("Requests per day", requests_per_day)  # 0: nothing served yet
+    replicas = math.ceil(finite("Replicas", requests / capacity))
     price = positive("Price per GPU-hour", price_per_hour)
-    monthly = finite("Monthly cost", float(replicas) * replica.gpus * price * HOURS_PER_MONTH)
-    monthly_tokens = positive("Tokens per month", requests * DAYS_PER_MONTH * (in_tok + out_tok))
+    replica_usd = finite("Replica cost", replica.gpus * price * HOURS_PER_MONTH)
+    monthly = finite("Monthly cost", float(replicas) * replica_usd)
+    monthly_tokens = requests * DAYS_PER_MONTH * (in_tok + out_tok)
     return ServingEstimate(
         weight_bytes=replica.weight_bytes,
         kv_bytes_per_request=replica.kv_bytes_per_request,
         gpus_per_replica=replica.gpus,
         max_batch=full,
-        tokens_per_s_batch1=decode_rate(replica, 1, mfu, measured),
-        tokens_per_s_full=decode_rate(replica, full, mfu, measured),
+        tokens_per_s_batch1=decode_rate(replica, 1, mfu, measured) * speedup,
+        tokens_per_s_full=decode_rate(replica, full, mfu, measured) * speedup,
         replicas=replicas,
         gpus=replicas * replica.gpus,
         monthly_usd=monthly,
-        usd_per_m_tokens=finite("USD per million tokens", monthly / monthly_tokens * 1e6),
+        usd_per_m_tokens=(
+            finite("USD per million tokens", monthly / monthly_tokens * 1e6)
+            if monthly_tokens > 0
+            else None
+        ),
         capacity_requests_per_day=capacity,
+        replica_monthly_usd=replica_usd,
     )
 
 
@@ -359,9 +374,8 @@ def api_monthly_usd(
 
 def self_host_monthly_usd(requests_per_day: float, serving: ServingEstimate) -> float:
     """USD per month to serve `requests_per_day` with replicas sized like `serving`."""
-    replica_usd = serving.monthly_usd / serving.replicas
-    replicas = max(1, math.ceil(requests_per_day / serving.capacity_requests_per_day))
-    return replicas * replica_usd
+    replicas = math.ceil(requests_per_day / serving.capacity_requests_per_day)
+    return replicas * serving.replica_monthly_usd
 
 
 def break_even_requests_per_day(
@@ -370,7 +384,7 @@ def break_even_requests_per_day(
     """Smallest daily volume from which self-hosting costs no more than the API, or None if
     the API stays cheaper at any volume. Self-hosting is a staircase (whole replicas), the API
     a line; the first replica count k whose cost the line reaches within k replicas' capacity."""
-    replica_usd = serving.monthly_usd / serving.replicas
+    replica_usd = serving.replica_monthly_usd
     per_request_month = positive("API cost per request", api_usd_per_request) * DAYS_PER_MONTH
     if per_request_month * serving.capacity_requests_per_day < replica_usd:
         return None  # even a full replica costs more than the API for the same requests
@@ -393,8 +407,8 @@ class Runway:
     runway_months: float  # months until the cash runs out (inf: it never does)
     months_to_profit: float  # months until revenue covers costs (0: now; inf: not in 10 years)
     default_alive: bool  # profit comes before the cash runs out
-    cost_per_user: float  # compute USD per user per month
-    gross_margin: float  # (price - compute cost) / price per user
+    cost_per_user: float | None  # compute USD per user (paying or not) a month; None: no users
+    gross_margin: float | None  # (revenue - compute) / revenue now; None: no revenue yet
     cash_by_month: tuple[float, ...]  # cash at the start of each month, USD
 
 
@@ -410,8 +424,9 @@ class _Company:
     training: float  # training USD spread per month
     other: float  # other USD per month
     users: float  # paying users now
-    price: float  # USD per user per month
-    growth: float  # users added per month, as a share
+    free_users: float  # users of a free pilot now: they make load, not revenue
+    price: float  # USD per paying user per month
+    growth: float  # users added per month, as a share (paying and pilot alike)
     users_per_replica: float  # inf: serving is a fixed cost
     replica_usd: float = field(init=False)  # USD per month of one serving replica
 
@@ -421,25 +436,24 @@ class _Company:
         if self.users_per_replica != math.inf:
             capacity = positive("Users per replica", self.users_per_replica)
             object.__setattr__(self, "users_per_replica", capacity)
-        replicas = max(
-            1, math.ceil(finite("Serving replicas", self.users / self.users_per_replica))
-        )
+        everyone = finite("Users", self.users + self.free_users)
+        replicas = max(1, math.ceil(finite("Serving replicas", everyone / self.users_per_replica)))
         object.__setattr__(self, "replica_usd", self.serving / replicas)
 
     def month(self, month: int) -> tuple[float, float]:
         """(costs, revenue) in USD in `month` (0: now)."""
-        u = _users_at(self.users, self.growth, month)
-        load = u / self.users_per_replica  # replicas' worth of users
+        paying = _users_at(self.users, self.growth, month)
+        load = _users_at(self.users + self.free_users, self.growth, month) / self.users_per_replica
         if not math.isfinite(load):
-            return math.inf, u * self.price
-        serving = self.replica_usd * max(1, math.ceil(load))
-        return serving + self.training + self.other, u * self.price
+            return math.inf, paying * self.price
+        serving = self.replica_usd * max(1, math.ceil(load))  # the serving now, at the least
+        return serving + self.training + self.other, paying * self.price
 
 
 def _project(company: _Company, cash: float) -> tuple[list[float], float, float]:
     """Cash at the start of each month, the month the cash runs out and the first month in
     profit (inf: not within RUNWAY_HORIZON_MONTHS)."""
-    cash_left, history, out_at, profit_at = cash, [], math.inf, math.inf
+    cash_left, history, out_at, profit_at, gap = cash, [], math.inf, math.inf, 0.0
     for month in range(RUNWAY_HORIZON_MONTHS):
         costs_m, revenue_m = company.month(month)
         if not (math.isfinite(costs_m) and math.isfinite(revenue_m)):
@@ -451,6 +465,8 @@ def _project(company: _Company, cash: float) -> tuple[list[float], float, float]
         if gap > 0 and math.isinf(out_at) and cash_left < gap:
             out_at = month + max(cash_left, 0.0) / gap  # runs out part-way through this month
         cash_left -= gap
+    if history and math.isinf(out_at) and gap > 0:  # still burning when the window ends:
+        out_at = len(history) + cash_left / gap  # the last month's burn from then on
     return history, out_at, profit_at
 
 
@@ -464,10 +480,13 @@ def runway(
     price_per_user: float,
     monthly_growth: float = 0.0,
     users_per_replica: float = math.inf,
+    pilot_users: float = 0.0,
 ) -> Runway:
     """Runway on net burn (costs - revenue), months to profitability and whether the company
-    is "default alive". Users grow by `monthly_growth` a month (0.05 = 5 %); serving grows
-    with them in whole replicas, each carrying `users_per_replica` users (inf: a fixed cost)."""
+    is "default alive". Paying `users` and free `pilot_users` grow by `monthly_growth` a month
+    (0.05 = 5 %); serving grows with all of them in whole replicas, each carrying
+    `users_per_replica` users (inf: a fixed cost). No paying users, a zero price or zero
+    growth are real cases: a pre-revenue company's runway is its cash over its burn."""
     cash = non_negative("Cash", cash)
     company = _Company(  # each input checked in the order the messages name them
         serving=non_negative("Serving cost", serving_monthly),
@@ -475,8 +494,9 @@ def runway(
         * non_negative("Retrains per year", retrains_per_year)
         / 12.0,
         other=non_negative("Other monthly costs", other_monthly),
-        users=positive("Users", users),
-        price=positive("Price per user", price_per_user),
+        users=non_negative("Paying users", users),
+        free_users=non_negative("Pilot users", pilot_users),
+        price=non_negative("Price per user", price_per_user),
         growth=non_negative("Monthly user growth", monthly_growth),
         users_per_replica=users_per_replica,
     )
@@ -487,8 +507,8 @@ def runway(
     burn = costs_0 - revenue_0
     if company.growth == 0:  # a flat company: the closed form, not the ten-year window
         out_at = cash / burn if burn > 0 else math.inf
-    per_user = (company.serving + company.training) / company.users
-    price = company.price
+    compute = company.serving + company.training
+    everyone = company.users + company.free_users
     return Runway(
         monthly_costs=costs_0,
         monthly_revenue=revenue_0,
@@ -496,8 +516,10 @@ def runway(
         runway_months=out_at,
         months_to_profit=profit_at,
         default_alive=profit_at <= out_at and math.isfinite(profit_at),
-        cost_per_user=per_user,
-        gross_margin=finite("Gross margin", (price - per_user) / price),
+        cost_per_user=finite("Compute per user", compute / everyone) if everyone > 0 else None,
+        gross_margin=(
+            finite("Gross margin", (revenue_0 - compute) / revenue_0) if revenue_0 > 0 else None
+        ),
         cash_by_month=tuple(history),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import asdict
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -138,7 +139,11 @@ def summary_markdown(case: Case, r: Report) -> str:
         f"- Load: {units.compact(serve.requests_per_day)} requests/day of "
         f"{units.compact(serve.input_tokens)} + {units.compact(serve.output_tokens)} tokens",
         f"- Cost: **{units.usd(s.monthly_usd)} per month**, "
-        f"{units.usd(s.usd_per_m_tokens)} per 1M tokens",
+        + (
+            "no tokens served yet"
+            if s.usd_per_m_tokens is None
+            else f"{units.usd(s.usd_per_m_tokens)} per 1M tokens"
+        ),
         "",
         "## Against hosted APIs",
     ]
@@ -155,8 +160,9 @@ def summary_markdown(case: Case, r: Report) -> str:
         f"on {units.usd(startup.cash)}",
         f"- Profitable {profit_text(u)} at {units.percent(startup.monthly_growth)} user growth "
         f"a month: **{'default alive' if u.default_alive else 'default dead'}**",
-        f"- Compute per user: {units.usd(u.cost_per_user)} per month; gross margin "
-        f"{units.percent(u.gross_margin)} at {units.usd(startup.price_per_user)} per user",
+        f"- Paying users: {units.compact(startup.users)} at {units.usd(startup.price_per_user)} "
+        f"a month, pilot users: {units.compact(startup.pilot_users)}; gross margin "
+        + ("none yet (no revenue)" if u.gross_margin is None else units.percent(u.gross_margin)),
         "",
         "Estimates from 6ND training compute, memory-bandwidth-bound decoding and dated list "
         "prices; see the calculator for every assumption.",
@@ -164,9 +170,41 @@ def summary_markdown(case: Case, r: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_record(case: Case, r: Report) -> RunRecord:
+CASE_FILE = "case_inputs.json"  # the artifact a saved case loads back from
+
+
+def input_values(case: Case) -> dict[str, object]:
+    """Every input as "section.name" -> value (JSON types), as a saved case holds them."""
+    values = {f"{sec}.{name}": value for sec, _, name, value, _ in input_rows(case)}
+    return json.loads(json.dumps(values, default=str))
+
+
+def changed_inputs(saved: dict[str, object], case: Case) -> list[str]:
+    """'section.name: saved -> now' for every input of `case` that differs from `saved`."""
+
+    def shown(v: object) -> str:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return "-" if v is None else str(v)
+        return units.compact(v) if abs(v) >= 1e4 else f"{v:g}"
+
+    now = input_values(case)
+    names = [*now, *(k for k in saved if k not in now)]
+    return [
+        f"{n}: {shown(saved.get(n))} -> {shown(now.get(n))}"
+        for n in names
+        if saved.get(n) != now.get(n)
+    ]
+
+
+def case_file(case: Case, widgets: dict | None) -> str:
+    """What loads a saved case back: the page's widget values and every input's value."""
+    return json.dumps({"widgets": widgets or {}, "inputs": input_values(case)}, indent=1)
+
+
+def run_record(case: Case, r: Report, widgets: dict | None = None) -> RunRecord:
     """The case as a run of tool "business": every input (as params) and result with its
-    unit (the table "inputs_and_results"), the headline figures as metrics, the summary."""
+    unit (the table "inputs_and_results"), the headline figures as metrics, the summary,
+    and `CASE_FILE` (the page's `widgets` and the inputs) to load it back from."""
     from core.runs.types import RunRecord  # the run store stays off the calculator's path
 
     rows = result_rows(case, r)
@@ -179,14 +217,21 @@ def run_record(case: Case, r: Report) -> RunRecord:
         name=f"{units.params(case.train.params)} on {case.train.gpu}, "
         f"{units.compact(case.startup.users)} users",
         params=params,
-        metrics={
-            "training_cost_usd": r.train.usd,
-            "serving_monthly_usd": r.serve.monthly_usd,
-            "usd_per_m_tokens": r.serve.usd_per_m_tokens,
-            "net_burn_usd_per_month": r.startup.net_burn,
-            "runway_months": r.startup.runway_months,
-            "months_to_profit": r.startup.months_to_profit,
+        metrics={  # a figure that does not apply (no tokens served yet) is left out
+            k: v
+            for k, v in {
+                "training_cost_usd": r.train.usd,
+                "serving_monthly_usd": r.serve.monthly_usd,
+                "usd_per_m_tokens": r.serve.usd_per_m_tokens,
+                "net_burn_usd_per_month": r.startup.net_burn,
+                "runway_months": r.startup.runway_months,
+                "months_to_profit": r.startup.months_to_profit,
+            }.items()
+            if v is not None
         },
         tables={"inputs_and_results": table},
-        artifacts={"business_case.md": summary_markdown(case, r)},
+        artifacts={
+            "business_case.md": summary_markdown(case, r),
+            CASE_FILE: case_file(case, widgets),
+        },
     )

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import units
 from core.economics import costs
 from core.economics.case import (
     ApiComparison,
+    Case,
     Report,
     ServeInputs,
     StartupInputs,
     TrainInputs,
     api_usd_per_request,
+    assess,
 )
 from core.economics.catalog import ApiPrice, ModelShape, lookup_gpu
 
@@ -76,9 +78,10 @@ def serve_figures(serve: ServeInputs, r: Report) -> list[Figure]:
     """The Serve tab's headline figures."""
     s = r.serve
     speed = "measured, applied to every batch" if serve.measured_tokens_per_s else "bound"
+    per_m = "no tokens served yet" if s.usd_per_m_tokens is None else units.usd(s.usd_per_m_tokens)
     return [
-        ("Monthly serving cost", units.usd(s.monthly_usd), ""),
-        ("Cost per 1M tokens", units.usd(s.usd_per_m_tokens), ""),
+        ("Monthly serving cost", units.usd(s.monthly_usd), "Zero load: nothing to serve yet."),
+        ("Cost per 1M tokens", per_m, ""),
         (
             "GPUs for the load",
             units.count(s.gpus, "GPU"),
@@ -112,6 +115,31 @@ def measured_speed_warning(label: str, params: float | None, shape: ModelShape) 
         "of weights read per token, so unless it is the same model the cost below is off by "
         "about their size ratio."
     )
+
+
+def saving_text(case: Case, r: Report) -> str:
+    """What the applied compression changed: replicas, USD per 1M tokens and the first API's
+    break-even, against the same case without it."""
+    serve = case.serve
+    plain = replace(case, serve=replace(serve, saving="", speedup=1.0, memory_ratio=1.0))
+    before = assess(plain)
+    if before.serve is None or r.serve is None:
+        return f"With {serve.saving}."
+    b, a = before.serve, r.serve
+
+    def per_m(s: costs.ServingEstimate) -> str:
+        return "-" if s.usd_per_m_tokens is None else units.usd(s.usd_per_m_tokens)
+
+    text = (
+        f"With {serve.saving}: {units.count(a.replicas, 'replica')} instead of "
+        f"{b.replicas}, {per_m(a)} per 1M tokens instead of {per_m(b)}"
+    )
+    if r.apis and before.apis:
+        text += (
+            f"; against {r.apis[0].api.name} self-hosting breaks even at "
+            f"{break_even_text(r.apis[0])} instead of {break_even_text(before.apis[0])}"
+        )
+    return text + "."
 
 
 def break_even_text(c: ApiComparison) -> str:
@@ -156,9 +184,11 @@ def volume_curve(
 
 
 def profit_text(u: costs.Runway) -> str:
-    """'now', 'in 7.0 months' or 'not within 10 years'."""
+    """'now', 'in 7.0 months', 'not within 10 years', or why there is no profit to come."""
     if u.months_to_profit == 0:
         return "now"
+    if math.isinf(u.months_to_profit) and u.monthly_revenue == 0:
+        return "not until users pay (no revenue yet)"
     if math.isinf(u.months_to_profit):
         return f"not within {costs.RUNWAY_HORIZON_MONTHS // 12} years"
     return f"in {units.months(u.months_to_profit)}"
@@ -173,8 +203,16 @@ def startup_figures(startup: StartupInputs, r: Report) -> list[Figure]:
         ("Net burn (per month)", units.usd(u.net_burn), "Costs - revenue; negative: profit."),
         ("Runway", units.months(u.runway_months), "Until the cash runs out, with growth."),
         ("Months to profitability", profit_text(u), ""),
-        ("Compute cost per user", f"{units.usd(u.cost_per_user)}/month", ""),
-        ("Gross margin per user", units.percent(u.gross_margin), ""),
+        (
+            "Compute cost per user",
+            "no users yet" if u.cost_per_user is None else f"{units.usd(u.cost_per_user)}/month",
+            "Serving + training spread, over paying and pilot users.",
+        ),
+        (
+            "Gross margin",
+            "no revenue yet" if u.gross_margin is None else units.percent(u.gross_margin),
+            "(Revenue - compute) / revenue, this month.",
+        ),
         ("User growth", f"{units.percent(startup.monthly_growth)}/month", ""),
     ]
 
@@ -188,6 +226,11 @@ def verdict(startup: StartupInputs, r: Report) -> str:
         return (
             f"Default alive: profitable {profit_text(u)}, before the cash runs out "
             f"({units.months(u.runway_months)} of runway)."
+        )
+    if u.monthly_revenue == 0:
+        return (
+            f"Pre-revenue: the cash lasts {units.months(u.runway_months)} at this burn; profit "
+            "needs paying users (set them and their price above)."
         )
     return (
         f"Default dead: at {units.percent(startup.monthly_growth)} user growth a month the cash "

@@ -319,9 +319,11 @@ def compare_and_record(
     from core import runs
 
     t0 = time.perf_counter()
-    result = compare(data, cfg, progress)
+    params = {"kind": "real model (MLP on digits)", "config": asdict(cfg)}
+    with runs.follow("optimizers", progress, name="real model race", params=params) as followed:
+        result = compare(data, cfg, followed)  # each finished run logged live, by its number
     progress.report(1.0, "Recording the run")
-    result.recorded = runs.try_record("optimizers", run_record(result, time.perf_counter() - t0))
+    result.recorded = followed.finish(run_record(result, time.perf_counter() - t0))
     return result
 
 

@@ -17,14 +17,16 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from core import limits, paths
-from core.runs import store
+from core.runs import owner, store
 from core.runs.types import Recorded, RunRecord
 
+HEARTBEAT_S = 30.0  # how often a live run's owner says it is still there
 FIGURE_HTML_PLOTLYJS = "cdn"  # the HTML copies load plotly.js from its CDN (the JSON is offline)
 BATCH_PARAMS = 100  # MLflow's limit of params (and tags) per log_batch
 BATCH_METRICS = 1000  # MLflow's limit of metric points per log_batch
@@ -157,6 +159,27 @@ class LiveRun:
     def __init__(self, client: Any, uri: str, run_id: str, tool: str) -> None:
         self._client, self._uri, self.id, self.tool = client, uri, run_id, tool
         self.finished = False
+        self._beating: threading.Event | None = None
+
+    def beat(self) -> None:
+        """Refresh the run's heartbeat: its owner is still there."""
+        self.tag(**{owner.HEARTBEAT: f"{time.time():.3f}"})
+
+    def keep_alive(self, every_s: float = HEARTBEAT_S) -> None:
+        """Beat every `every_s` seconds from a daemon thread until finish() (or the process
+        dies: then the heartbeat stops and `core.runs.live.sweep` closes the run)."""
+        if self._beating is not None:
+            return
+        self._beating = threading.Event()
+
+        def beating(stop: threading.Event) -> None:
+            while not stop.wait(every_s):
+                with contextlib.suppress(Exception):  # a store down for a while: try again
+                    self.beat()
+
+        threading.Thread(
+            target=beating, args=(self._beating,), name="run heartbeat", daemon=True
+        ).start()
 
     def log(self, step: int, **metrics: float) -> None:
         """Record the numeric `metrics` at `step` (non-numbers are skipped)."""
@@ -194,7 +217,40 @@ class LiveRun:
             self._upload(tables or {}, figures or {}, files, folders)
             self._client.set_terminated(self.id, status=final)
         self.finished = True
+        if self._beating is not None:
+            self._beating.set()
         return self.id
+
+    def complete(self, run: RunRecord, logged: set[int] | frozenset = frozenset()) -> str:
+        """End this run with the whole `run` (started from its first params): the history
+        rows whose step is not in `logged` (those were logged live), the params not yet
+        recorded, its name, tags, metrics, tables, figures and artifacts; its id."""
+        final = store.run_status(run.status)
+        _split_artifacts(run.artifacts)
+        rows = [r for r in run.history if r.get(run.step_key) not in logged]
+        if rows:
+            self.log_history(rows, run.step_key)
+        with store.translated(self._uri, "save the run's settings"):
+            recorded = self._client.get_run(self.id).data.params
+            new = {k: v for k, v in flatten(run.params).items() if k not in recorded}
+            from mlflow.entities import Param
+
+            items = list(new.items())
+            for i in range(0, len(items), BATCH_PARAMS):
+                batch = [Param(k, v) for k, v in items[i : i + BATCH_PARAMS]]
+                self._client.log_batch(self.id, params=batch)
+            if run.params:
+                text = json.dumps(run.params, default=str, indent=1)
+                self._client.log_text(self.id, text, store.PARAMS_FILE)
+            self._client.update_run(self.id, name=str(run.name))
+        return self.finish(
+            final,
+            metrics=run.metrics,
+            tables=run.tables,
+            figures=run.figures,
+            artifacts=run.artifacts,
+            tags=run.tags,
+        )
 
     def tag(self, **tags: Any) -> None:
         """Add or replace tags of the run (e.g. how often a job restarted)."""
@@ -226,7 +282,8 @@ def _tag_entities(tags: dict) -> list:
 def _run_tags(tool: str, tags: dict | None) -> dict[str, str]:
     """What every run carries: tool, host, app version, and the caller's tags (device...)."""
     given = {str(k): str(v) for k, v in (tags or {}).items()}
-    return {"tool": tool, "host": socket.gethostname(), "app_version": app_version(), **given}
+    mine = {"tool": tool, "host": socket.gethostname(), "app_version": app_version()}
+    return mine | owner.owner_tags() | given
 
 
 def start(tool: str, *, name: str, params: dict | None = None, tags: dict | None = None) -> LiveRun:
@@ -261,9 +318,18 @@ def reopen(tool: str, run_id: str, tags: dict | None = None) -> LiveRun:
     client, uri = store.connect()
     with store.translated(uri, f"reopen run {run_id}"):
         client.update_run(run_id, status="RUNNING")
-        if tags:
-            client.log_batch(run_id, tags=_tag_entities(tags))
+        client.log_batch(run_id, tags=_tag_entities(owner.owner_tags() | (tags or {})))
     return LiveRun(client, uri, run_id, tool)
+
+
+def close(run_id: str, status: str, *, end_s: float, tags: dict) -> None:
+    """End the run `run_id` another process left RUNNING: `status` at `end_s` (epoch
+    seconds, its last sign of life), with `tags` (a note why); what it logged stays."""
+    final = store.run_status(status)
+    client, uri = store.connect()
+    with store.translated(uri, f"close run {run_id}"):
+        client.log_batch(run_id, tags=_tag_entities(tags))
+        client.set_terminated(run_id, status=final, end_time=int(end_s * 1000))
 
 
 def record(tool: str, run: RunRecord) -> str:

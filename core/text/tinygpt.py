@@ -17,7 +17,7 @@ import torch
 
 from core import limits
 from core.distributed import TrainHooks
-from core.progress import QUIET, KeepRows, Progress
+from core.progress import QUIET, Progress
 from core.runs.types import Recorded, RunRecord
 from core.text.prompt import TRANSCRIPT_TEMPLATE
 from core.text.sources import models_dir
@@ -273,12 +273,15 @@ def train_and_record(
     training whose page is gone is recorded too; a store failure leaves the model saved."""
     from core import runs  # lazily: it brings MLflow, which Home never needs
 
-    keep = KeepRows(progress)
-    try:
-        folder = train_small_gpt2(text, cfg, device, keep)
-    except Exception:
-        runs.try_record("gpt2", run_record(cfg, device, keep.rows, None, "FAILED"))
-        raise
-    status = "KILLED" if keep.should_stop() else "FINISHED"
-    recorded = runs.try_record("gpt2", run_record(cfg, device, keep.rows, folder, status))
+    followed = runs.follow(  # in the store from the start: a crash keeps the steps so far
+        "gpt2",
+        progress,
+        name=cfg.name,
+        params=run_record(cfg, device, [], None, "FINISHED").params,
+        tags={"device": device},
+    )
+    with followed:  # a failure ends the run FAILED with what it logged
+        folder = train_small_gpt2(text, cfg, device, followed)
+    status = "KILLED" if followed.should_stop() else "FINISHED"
+    recorded = followed.finish(run_record(cfg, device, followed.rows, folder, status))
     return TrainedModel(folder=folder, recorded=recorded)

@@ -59,6 +59,8 @@ class Recorder:
             self.live = self._guard(runs.reopen, tool, run_id, tags)
         if self.live is None and not self.error:
             self.live = self._guard(runs.start, tool, name=name, params=params, tags=tags)
+        if self.live is not None:  # a heartbeat: a job whose process died is closed by a sweep
+            self.live.keep_alive()
 
     @property
     def run_id(self) -> str | None:

@@ -18,6 +18,7 @@ by itself); `page_metrics` below is what the page shows of a run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -72,6 +73,7 @@ class Outcome:
     evaluation: Evaluation | None  # on the test split; None when no epoch finished
     waited_s: float  # from the job's start to this outcome, seconds: the user's wait
     recording: Recorded | None = None  # its run id or why not, once `recorded`; None: unrecorded
+    followed: runs.Following | None = None  # its run in the store since the first epoch
     recorded: threading.Event = field(default_factory=threading.Event)  # set when recording ends
     shown: threading.Event = field(default_factory=threading.Event)  # set once a page drew it
 
@@ -113,7 +115,19 @@ def train_job(request: Request, after_page: bool = False) -> Callable[[Progress]
     results it slowed them."""
 
     def target(progress: Progress) -> Outcome:
-        outcome = train(request, progress)
+        followed = None
+        if request.record:  # in the store from the start: a crash keeps the epochs so far
+            followed = runs.follow(
+                TOOL,
+                progress,
+                name=run_name(request),
+                params=run_params(request),
+                tags={"device": request.data.device},
+                step_key="epoch",
+            )
+        with followed or contextlib.nullcontext():
+            outcome = train(request, followed or progress)
+        outcome.followed = followed
         if not after_page:
             outcome.shown.set()
         if request.record and outcome.result.history:
@@ -121,6 +135,8 @@ def train_job(request: Request, after_page: bool = False) -> Callable[[Progress]
                 target=_record_once_shown, args=(outcome,), name="record cnn run"
             ).start()
         else:
+            if followed is not None:
+                followed.discard()  # stopped before its first epoch: nothing to keep
             outcome.recorded.set()
         return outcome
 
@@ -151,9 +167,14 @@ def train(request: Request, progress: Progress = QUIET) -> Outcome:
 def record(outcome: Outcome) -> None:
     """Record `outcome` in the run store: sets `recording` (run id or why not), then `recorded`."""
     try:
-        outcome.recording = runs.try_record(TOOL, run_record(outcome))
+        run = run_record(outcome)
     except Exception as err:  # an export failed: a thread nobody joins, so the page says why
         outcome.recording = Recorded(reason=f"{type(err).__name__}: {err}")
+        if outcome.followed is not None:
+            outcome.followed.fail(err)
+    else:
+        followed = outcome.followed
+        outcome.recording = followed.finish(run) if followed else runs.try_record(TOOL, run)
     finally:
         outcome.recorded.set()
 
@@ -175,6 +196,10 @@ def run_params(request: Request) -> dict:
     }
 
 
+def run_name(request: Request) -> str:
+    return f"{request.data.name} {request.model.describe()}"
+
+
 def run_record(outcome: Outcome) -> RunRecord:
     """What the run store keeps of one CNN run (the page path and the torchrun path alike)."""
     request, r, ev = outcome.request, outcome.result, outcome.evaluation
@@ -183,12 +208,13 @@ def run_record(outcome: Outcome) -> RunRecord:
     weights, meta = export_safetensors(outcome.classifier)
     history = [asdict(e) for e in r.history]
     return RunRecord(
-        name=f"{request.data.name} {request.model.describe()}",
+        name=run_name(request),
         params=run_params(request),
         metrics=ev.metrics()
         | {
             "best_epoch": r.best_epoch,
             "wall_seconds": r.seconds,
+            "wait_seconds": outcome.waited_s,  # what the page shows as Wall time
             "images_per_s": r.images_per_s,
             "cost_usd": cost,
         },
@@ -302,7 +328,8 @@ def outcome_of(recorded: RecordedModel, data: ImageTensors) -> Outcome:
         splits=splits,
         result=result,
         evaluation=evaluate(result.model, data, splits[2]),
-        waited_s=0.0,
+        # what the user waited for it when it was trained (runs recorded before: training)
+        waited_s=recorded.metrics.get("wait_seconds", recorded.metrics.get("wall_seconds", 0.0)),
         recording=Recorded(run_id=recorded.run_id),
     )
     outcome.recorded.set()

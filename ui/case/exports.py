@@ -8,6 +8,7 @@ import streamlit as st
 import ui
 from core.economics import exports
 from core.economics.case import Case, Report
+from ui.case import keep
 
 KEPT = "The figures above are unchanged; try the downloads."  # when the store fails
 
@@ -35,8 +36,17 @@ def save_case_ui(case: Case, report: Report) -> None:
     """'Save this case' into the run store; a store that fails says why, nothing is lost."""
     ui.save_run_ui(
         "business",
-        lambda: exports.run_record(case, report),
+        lambda: exports.run_record(case, report, keep.current()),
         key="case_save",
         label="Save this case",
         kept=KEPT,
     )
+
+
+def exports_ui(case: Case, report: Report) -> None:
+    """The downloads and Save this case, once every input is accepted."""
+    if not report.complete:
+        st.caption("The downloads and Save this case come back once every input is accepted.")
+        return
+    downloads_ui(case, report)
+    save_case_ui(case, report)

@@ -18,7 +18,7 @@ PRECISIONS = list(costs.BYTES_PER_PARAM)
 CUSTOM = "Custom size"
 BOUND = "Bandwidth bound (formula)"
 CUSTOM_B = 8.0  # billions of parameters a custom model opens on
-REQUESTS_PER_USER = 10.0  # per paying user per day: the default 5,000 users make DEFAULT's load
+REQUESTS_PER_USER = 10.0  # per user per day: the default 425 users make DEFAULT's load
 
 
 def model_ui(where) -> ModelShape:
@@ -39,15 +39,15 @@ def model_ui(where) -> ModelShape:
 
 
 def load_ui(where, users: float) -> dict[str, float]:
-    """The daily load (paying users x requests each), its tokens and the utilisation aimed
-    at (ServeInputs fields)."""
+    """The daily load (paying and pilot users x requests each), its tokens and the
+    utilisation aimed at (ServeInputs fields)."""
     per_user = where.number_input(
-        "Requests per paying user per day",
+        "Requests per user per day",
         value=REQUESTS_PER_USER,
         key="case_serve_requests_per_user",
     )
     where.caption(
-        f"x {units.compact(users)} paying users (Startup view) = "
+        f"x {units.compact(users)} paying and pilot users (Startup view) = "
         f"**{units.compact(users * per_user)} requests/day**: serving grows with users."
     )
     tokens_in = where.number_input(
@@ -97,6 +97,33 @@ def measured_speed_ui(found: list, shape: ModelShape) -> float | None:
     return m.tokens_per_s
 
 
+NO_SAVING = "None (the model as it is)"
+
+
+def saving_ui(found: list) -> dict:
+    """A compression measured in this session (Compress page) applied to serving: its decode
+    speed-up and weight ratio (ServeInputs fields), labelled with method and hardware."""
+    options = {f"{s.method} on {s.hardware}: {s.speedup:.2f}x decode ({s.label})": s for s in found}
+    if not options:
+        return {}
+    # the newest saving is applied at first: it was measured to be priced here
+    choice = st.selectbox(
+        "Compression", [NO_SAVING, *options], index=len(options), key="case_serve_saving"
+    )
+    if choice == NO_SAVING:
+        return {}
+    s = options[choice]
+    st.caption(
+        f"Measured on {s.hardware}: decode {s.speedup:.2f}x, weights x{s.memory_ratio:.2f}, "
+        f"quality: {s.quality}. Applied as ratios to this model and GPU."
+    )
+    return {
+        "saving": f"{s.method} on {s.hardware}",
+        "speedup": s.speedup,
+        "memory_ratio": s.memory_ratio,
+    }
+
+
 def inputs_ui(gpus: dict[str, GPU], users: float) -> ServeInputs:
     """Serving: the model and its context, the load `users` make, the GPUs and their price."""
     c1, c2, c3 = st.columns(3)
@@ -115,6 +142,7 @@ def inputs_ui(gpus: dict[str, GPU], users: float) -> ServeInputs:
         gpu = gpu_ui(st, gpus, "case_serve_gpu", DEFAULT.gpu)
         price = price_ui(gpu, "case_serve")
         measured = measured_speed_ui(ui.measurements(), shape)
+        saving = saving_ui(ui.savings())
     return ServeInputs(
         shape=shape,
         precision=precision,
@@ -123,6 +151,7 @@ def inputs_ui(gpus: dict[str, GPU], users: float) -> ServeInputs:
         price_per_hour=price,
         measured_tokens_per_s=measured,
         **load,
+        **saving,
     )
 
 
@@ -135,6 +164,8 @@ def figures_ui(case: Case, report: Report) -> None:
             "The measured speed stands in at every batch size, so batch 1 and full batch show "
             "the same figure: a server that batches does better (measure it under load)."
         )
+    if serve.saving:
+        st.caption(figures.saving_text(case, report))
     st.dataframe(figures.api_table(report), hide_index=True)
     curve = figures.volume_curve(serve, report.serve, case.apis)
     break_evens = {c.api.name: c.break_even_requests_per_day for c in report.apis}

@@ -34,9 +34,22 @@ def inputs_ui() -> StartupInputs:
         step=1.0,
         key="case_growth_pct",
     )
-    users = c3.number_input("Paying users", value=DEFAULT.users, step=100, key="case_users")
+    users = c3.number_input(
+        "Paying users",
+        value=DEFAULT.users,
+        step=10.0,
+        key="case_users",
+        help="0 is a real answer: a pre-revenue company has a runway all the same.",
+    )
     price = c3.number_input(
         "Price per user (USD/month)", value=DEFAULT.price_per_user, key="case_price_per_user"
+    )
+    pilot = c1.number_input(
+        "Pilot users (free)",
+        value=DEFAULT.pilot_users,
+        step=10.0,
+        key="case_pilot_users",
+        help="Users of a free pilot or trial: they make serving load, not revenue.",
     )
     return StartupInputs(
         cash=cash,
@@ -45,6 +58,7 @@ def inputs_ui() -> StartupInputs:
         users=users,
         price_per_user=price,
         monthly_growth=growth / 100,
+        pilot_users=pilot,
     )
 
 

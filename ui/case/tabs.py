@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import streamlit as st
+
 from core.economics.case import Case, Report
 from ui.case import prices_tab, scaling_tabs, serve_tab, startup_tab, train_tab
 
@@ -23,6 +25,14 @@ FIGURES: dict[str, Draw] = {  # tab -> what it draws while open, in the order of
     "Published runs": scaling_tabs.runs_ui,
 }
 TABS = [*FIGURES, "Prices"]
+NEEDS = {  # tab -> the parts of the report its figures are drawn from
+    "Train": ("train",),
+    "Serve vs API": ("serve",),
+    "Startup view": ("startup", "train", "serve"),
+    "Scaling laws": ("train",),
+    "Published runs": ("train",),
+}
+PART_TABS = {"train": "Train", "serve": "Serve vs API", "startup": "Startup view"}
 
 
 def case_ui(tab: Mapping) -> Case:
@@ -35,13 +45,24 @@ def case_ui(tab: Mapping) -> Case:
     with tab["Train"]:
         train = train_tab.inputs_ui(gpus)
     with tab["Serve vs API"]:
-        serve = serve_tab.inputs_ui(gpus, startup.users)
+        serve = serve_tab.inputs_ui(gpus, startup.users + startup.pilot_users)
     return Case(train=train, serve=serve, startup=startup, apis=apis, catalog=gpus)
 
 
+def refused_text(part: str, problem: str, here: str) -> str:
+    """'Input refused: ...' with where the input is, and that the other tabs still count."""
+    where = "" if PART_TABS[part] == here else f" (on the {PART_TABS[part]} tab)"
+    return f"Input refused{where}: {problem} These figures wait for it; the other tabs do not."
+
+
 def figures_ui(tab: Mapping, case: Case, report: Report) -> None:
-    """The open tab's figures, below its inputs."""
+    """The open tab's figures, below its inputs; a tab whose inputs (or the inputs it is
+    drawn from) were refused says which, and the others draw as usual."""
     for name, draw in FIGURES.items():
         if tab[name].open:
             with tab[name]:
-                draw(case, report)
+                refused = [p for p in NEEDS[name] if p in report.problems]
+                for part in refused:
+                    st.error(refused_text(part, report.problems[part], name))
+                if not refused:
+                    draw(case, report)

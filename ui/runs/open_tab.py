@@ -33,6 +33,13 @@ def links_ui(summary: runs.RunSummary) -> None:
             icon=":material/chat:",
             query_params={RUN_PARAM: summary.id},
         )
+    if summary.tool == "business":  # the Business case loads a saved case from `?run=<id>`
+        st.page_link(
+            tools.tool_of(summary.tool).path,
+            label="Open in Business case",
+            icon=":material/calculate:",
+            query_params={RUN_PARAM: summary.id},
+        )
     url = runs.mlflow_ui_url(summary.id)
     if url:
         st.link_button("Open in the MLflow UI", url)
@@ -94,6 +101,12 @@ def run_ui(detail: runs.RunDetail) -> None:
         f"{runs.TOOL_LABELS[s.tool]} - {s.status.lower()} - started {s.start:%Y-%m-%d %H:%M} UTC"
         f" - {s.host or 'unknown host'} - {s.device or 'device not recorded'} - run {s.id}"
     )
+    if note := s.tags.get(runs.NOTE):  # e.g. closed by the app: its process had died
+        st.warning(note)
+    if warning := s.tags.get("warning"):
+        st.warning(warning)
+    if s.status == "RUNNING":
+        st.info("Still running: its figures so far, updated as its job logs them.")
     st.metric(s.headline_label, s.headline_text)
     links_ui(s)
     curves_ui([detail], key="runs_open_curve")

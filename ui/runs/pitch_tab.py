@@ -1,5 +1,7 @@
-"""Pitch pack: chosen runs and a saved business case -> the pack as one HTML file (and a
-PDF where Chromium is installed), kept in the session for download until the next build."""
+"""Pitch pack: the founder chooses the runs, a saved business case, the chat turns to quote
+(the model's size beside them), the company name and a paragraph of their own; the pack is
+built as one HTML file (and a PDF where Chromium is installed), previewed in the page and
+kept in the session for download until the next build."""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ import functools
 from dataclasses import dataclass
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from core import runs
 from core.runs import pitch
 from ui.runs.listing import run_label
 
 PACK = "runs_pitch_pack"  # session state: the last pack built in this session
+PREVIEW_HEIGHT = 900  # px of the preview frame (it scrolls)
+TURN_CHARS = 80  # characters of a turn shown in its picker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,30 +47,67 @@ def _chosen_ui(summaries: dict[str, runs.RunSummary]) -> tuple[list[str], str | 
     return chosen, case
 
 
-def _build(chosen: list[str], case: str | None, product: str, hardware: str, pdf: bool) -> Pack:
-    """The pack of the chosen runs, read from the store, and its PDF when `pdf`."""
+def _turns_ui(chats: list[runs.RunDetail]) -> dict[str, list[int]]:
+    """For each chosen chat, the turns to quote (its first six by default)."""
+    chosen = {}
+    for run in chats:
+        rows = run.tables.get("transcript") or []
+        if not rows:
+            continue
+
+        def label(i: int, rows: list[dict] = rows) -> str:
+            return (
+                f"{i + 1}. {str(rows[i].get('role', '')).capitalize()}: "
+                + str(rows[i].get("content", ""))[:TURN_CHARS]
+            )
+
+        chosen[run.summary.id] = st.multiselect(
+            f"Turns to quote from {pitch.sections.chat_title(run)}",
+            list(range(len(rows))),
+            default=list(range(min(len(rows), pitch.sections.EXCERPT_TURNS))),
+            format_func=label,
+            key=f"runs_pitch_turns_{run.summary.id}",
+        )
+    return chosen
+
+
+def _build(details: list[runs.RunDetail], case: str | None, facts: dict, pdf: str, turns) -> Pack:
+    """The pack of the chosen runs, read from the store, and its PDF on paper `pdf` (A4,
+    Letter; "" for none)."""
     html = pitch.build(
-        [runs.get_run(i) for i in chosen],
+        details,
         runs.get_run(case) if case else None,
-        product=product,
-        hardware=hardware,
         date=dt.date.today(),
+        turns=turns,
+        **facts,
     )
-    return Pack(html=html, pdf=pitch.to_pdf(html) if pdf else None, pdf_wanted=pdf)
+    return Pack(html=html, pdf=pitch.to_pdf(html, paper=pdf) if pdf else None, pdf_wanted=bool(pdf))
 
 
 def pitch_tab_ui(summaries: dict[str, runs.RunSummary]) -> None:
     """Chosen runs and a saved business case -> the pitch pack as HTML (and PDF)."""
     chosen, case = _chosen_ui(summaries)
-    product = st.text_input("Product name", "Our AI prototype", key="runs_pitch_product")
-    hardware = st.text_input("Hardware", pitch.hardware_line(), key="runs_pitch_hardware")
+    facts = {
+        "product": st.text_input("Company name", "Our AI prototype", key="runs_pitch_product"),
+        "summary": st.text_area(
+            "Your summary (one paragraph, on page 1)",
+            key="runs_pitch_summary",
+            placeholder="What the company does, for whom, and why now.",
+        ),
+        "hardware": st.text_input("Hardware", pitch.hardware_line(), key="runs_pitch_hardware"),
+    }
     with_pdf = pitch.chromium() is not None and st.checkbox("Also a PDF", key="runs_pitch_pdf")
+    paper = st.radio(
+        "Paper", pitch.PAPERS, horizontal=True, key="runs_pitch_paper", disabled=not with_pdf
+    )
     if not chosen and case is None:
         st.info("Pick runs (and a saved business case) to build the pack.")
         return
+    details = [runs.get_run(i) for i in chosen]
+    turns = _turns_ui([d for d in details if d.summary.tool == "chat"])
     if st.button("Build the pitch pack", key="runs_pitch_build", type="primary"):
         with st.spinner("Building the pack..."):
-            st.session_state[PACK] = _build(chosen, case, product, hardware, with_pdf)
+            st.session_state[PACK] = _build(details, case, facts, paper if with_pdf else "", turns)
     pack_downloads_ui(st.session_state.get(PACK))
 
 
@@ -93,3 +135,10 @@ def pack_downloads_ui(pack: Pack | None) -> None:
     st.caption(
         "One HTML file that opens offline in any browser; its print layout gives clean pages."
     )
+    if st.toggle(
+        "Preview the pack here",
+        key="runs_pitch_preview",
+        help="The whole pack, plotly.js included (about 5 MB), is sent to the browser "
+        "on every click while this is on.",
+    ):
+        components.html(pack.html, height=PREVIEW_HEIGHT, scrolling=True)

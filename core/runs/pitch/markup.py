@@ -10,30 +10,40 @@ from collections.abc import Iterable
 from core.runs.types import RunDetail
 
 CHART_HEIGHT = 340  # px; the column is narrower than an A4 page, so nothing is clipped
+X_TICKS = 8  # at most this many x ticks, never rotated: A4's column and a phone stay readable
 
 CSS = """
 body { font: 15px/1.5 system-ui, sans-serif; color: #1d2430; margin: 0; background: #f4f5f7; }
-main { max-width: 680px; margin: 0 auto; padding: 24px 16px; background: #fff; }
+main { max-width: 680px; margin: 0 auto; padding: 24px 16px; background: #fff;
+       box-sizing: border-box; }
+.lead { font-size: 17px; }
+ul { padding-left: 20px; }
 section { margin-bottom: 40px; }
 h1 { font-size: 34px; margin: 0 0 8px; }
 h2 { font-size: 22px; border-bottom: 2px solid #2f6fde; padding-bottom: 4px; }
 h3 { font-size: 17px; margin: 22px 0 6px; }
-.title { min-height: 60vh; display: flex; flex-direction: column; justify-content: center; }
+.title h1 { margin-top: 12px; }
+@media (max-width: 480px) { body { font-size: 14px; } h1 { font-size: 26px; }
+  main { padding: 16px 10px; } th, td { padding: 3px 4px; } }
 .muted, .source { color: #5b6472; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 13px; }
 th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid #dde1e6;
          overflow-wrap: anywhere; }
 .num { text-align: right; white-space: nowrap; }
-.chart { width: 100%; break-inside: avoid; page-break-inside: avoid; }
+.chart { width: 100%; max-width: 100%; overflow: hidden; break-inside: avoid;
+         page-break-inside: avoid; }
+.chart > div, .chart .js-plotly-plot { width: 100% !important; }
 .turn { margin: 6px 0; padding: 6px 10px; border-radius: 6px; background: #f0f3f8;
         white-space: pre-wrap; overflow-wrap: anywhere; }
 .turn b { display: block; font-size: 12px; color: #5b6472; }
-@page { size: A4; margin: 14mm; }
+@page { margin: 14mm; }  /* A4 or Letter: the printer's paper; the column fits both */
 @media print {
   body { background: #fff; }
   main { padding: 0; }
   section { break-before: page; page-break-before: always; }
-  section.title { break-before: auto; page-break-before: auto; min-height: 0; }
+  section.title { break-before: auto; page-break-before: auto; }
+  main { max-width: none; }
+  .chart, table, .turn { break-inside: avoid; page-break-inside: avoid; }
   h2, h3 { break-after: avoid; page-break-after: avoid; }
   tr { break-inside: avoid; page-break-inside: avoid; }
 }
@@ -68,25 +78,38 @@ class Charts:
         """`fig` as a div that draws with the page's one copy of plotly.js."""
         import plotly.io as pio
 
+        from core.plots import PALETTE  # plotly loads only when a pack is built
+
         self.count += 1
-        fig.update_layout(height=CHART_HEIGHT, width=None, autosize=True)
+        fig.update_layout(
+            height=CHART_HEIGHT,
+            width=None,
+            autosize=True,
+            margin={"l": 50, "r": 16, "t": 56, "b": 80},
+            legend={"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0},
+            colorway=PALETTE,
+            plot_bgcolor="#fff",
+        )
+        fig.update_xaxes(tickangle=0, automargin=True)
+        if all(t.type == "scatter" for t in fig.data):  # curves; a matrix keeps every class
+            fig.update_xaxes(nticks=X_TICKS)
         body = pio.to_html(
             fig,
             full_html=False,
             include_plotlyjs=False,
             div_id=f"chart-{self.count}",
-            config={"displaylogo": False, "responsive": True},
+            config={"displayModeBar": False, "responsive": True},  # a document, no toolbar
         )
         return f'<div class="chart">{body}</div>'
 
-    def curve(self, run: RunDetail, metric: str) -> str:
-        """One recorded metric of `run` against step."""
+    def lines(self, series: dict[str, list[tuple[int, float]]], title: str) -> str:
+        """Each labelled series (step, value) as a line, against step."""
         import plotly.graph_objects as go
 
-        steps = [s for s, _ in run.history[metric]]
-        values = [v for _, v in run.history[metric]]
-        fig = go.Figure(go.Scatter(x=steps, y=values, mode="lines+markers", name=metric))
-        fig.update_layout(title=metric, xaxis_title="step", yaxis_title=metric)
+        fig = go.Figure()
+        for name, points in series.items():
+            fig.add_trace(go.Scatter(x=[s for s, _ in points], y=[v for _, v in points], name=name))
+        fig.update_layout(title=title, xaxis_title="Step")
         return self.div(fig)
 
 
@@ -96,13 +119,12 @@ def section(heading: str, body: str) -> str:
 
 
 def source(run: RunDetail) -> str:
-    """Where a run's figures come from, for the small print."""
+    """Where a run's figures come from, for the small print (its reference is in Methods)."""
+    from core.runs.pitch.words import device_text
+
     s = run.summary
-    where = ", ".join(x for x in (s.host, s.device) if x)
-    return (
-        f"Source: run {escape(s.name)} ({escape(s.id[:8])}), recorded {s.start:%Y-%m-%d %H:%M} UTC"
-        f"{' on ' + escape(where) if where else ''}."
-    )
+    where = f" on {device_text(s.device)}" if s.device else ""
+    return f"Measured {s.start:%d %b %Y %H:%M} UTC{where}; run reference in Methods."
 
 
 def page(product: str, sections: list[str]) -> str:
