@@ -193,6 +193,7 @@ def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
 
     save_tiny_gpt2(tmp_path / "tiny", "the fox and the dog. " * 100, positions=128)
     monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path))
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path / "home"))  # the chat kept for a refresh
     viewport = {"width": 1400, "height": 1200}
     with contextlib.closing(browser.new_context(viewport=viewport)) as context, serving() as url:
         page = context.new_page()
@@ -212,6 +213,11 @@ def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
         expect(page.get_by_text("<b>not bold</b> **nor this**")).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)
         page.screenshot(path=ARTIFACTS / "chat_gpt2_reply.png", full_page=True)
+        assert re.search(r"[?&]chat=[0-9a-f]{16}", page.url)  # the chat's session id
+        page.reload()  # a refresh: a new browser session restores the chat and its model
+        expect(page.get_by_text("<b>not bold</b> **nor this**")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("tokens/s").first).to_be_visible()
+        expect(page.get_by_text("128-token window")).to_be_visible(timeout=60_000)
 
 
 def test_a_training_run_survives_a_reload_and_a_server_restart(browser, tmp_path, monkeypatch):

@@ -120,6 +120,7 @@ def test_a_message_that_would_be_cut_is_held_with_a_warning(page, models):
 
 def test_regenerate_samples_anew_and_records_its_seed(page, models):
     load(page)
+    page.toggle(key="chat_fast").set_value(False)  # reproduced below on the model as loaded
     page.slider(key="chat_temp").set_value(1.5)
     page.chat_input(key="chat_input").set_value("hello").run()
     seeds, replies = [], []
@@ -272,10 +273,12 @@ def test_save_this_chat_records_it_and_a_store_failure_loses_nothing(page, model
 
 def test_the_fast_path_can_be_switched_on_and_says_it_lowers_precision(page, models):
     load(page)
-    assert page.toggle(key="chat_fast").value is False  # a 0.2M model: fp16 does not pay
+    lm = page.session_state["chat_model_source"]
+    pays = loading.fast_path_pays("cpu", loading.load_model(lm, "cpu").parameters)
+    assert page.toggle(key="chat_fast").value is pays  # the default follows fast_path_pays
     page.toggle(key="chat_fast").set_value(True).run()
     notes = [c.value for c in page.caption if c.value.startswith("Fast path")]
-    assert notes and "fp16" in notes[0] and "precision" in notes[0]
+    assert notes and "nothing faster" not in notes[0]  # the engine core.text.fastpath chose
     page.chat_input(key="chat_input").set_value("hello").run()
     assert page.session_state["chat_history"][-1].reply.new_tokens >= 1
     assert any("fast path" in label for label in page.session_state[ui.MEASUREMENTS_KEY])
@@ -304,7 +307,7 @@ def test_a_server_streams_a_reply_with_its_stats(page, stub_url):
     assert any("measure it here" in i.value for i in page.info)  # Load test: no server yet
     choose_server(page, stub_url)
     assert page.selectbox(key="chat_server_model").value == "stub-model"
-    assert not page.toggle  # no fast-path toggle for a server
+    assert not any(t.key == "chat_fast" for t in page.toggle)  # no fast path for a server
     page.radio(key="chat_mode").set_value("completion")
     page.number_input(key="chat_server_price").set_value(3.6)
     page.chat_input(key="chat_input").set_value("hello").run()
@@ -351,3 +354,64 @@ def test_a_template_without_a_system_role_folds_the_system_prompt_and_says_so(mo
     assert [m.role for m in page.session_state["chat_history"]] == ["user", "assistant"]
     assert any("has no system role" in c.value for c in page.caption)
     assert {b.key for b in page.get("download_button")} >= {"chat_json", "chat_md"}
+
+
+def test_a_whitespace_only_reply_is_said_not_an_empty_bubble(page, models, monkeypatch):
+    def blank(lm, p, settings, stop):
+        yield "end", generate.Reply(text="  \n ", new_tokens=2, seconds=0.1, ttft_s=0.05)
+
+    monkeypatch.setattr(generate, "stream_reply", blank)
+    load(page)
+    page.chat_input(key="chat_input").set_value("hello").run()
+    assert not page.exception, [e.value for e in page.exception]
+    said = [c.value for c in page.caption if "whitespace only" in c.value]
+    assert said == ["(the model replied with whitespace only)"]
+    page.run()  # drawn again from the history
+    assert any("whitespace only" in c.value for c in page.caption)
+
+
+def test_a_long_chat_to_a_server_with_a_small_window_is_trimmed_and_said(page, monkeypatch):
+    from core.serving import client
+    from ui.chat import server
+
+    sent = []
+
+    def fake_chat(endpoint, turns, settings, stop):
+        sent.append(turns)
+        yield "end", generate.Reply(text=" ok", new_tokens=1, seconds=0.1, ttft_s=0.05)
+
+    monkeypatch.setattr(client, "stream_chat", fake_chat)
+    monkeypatch.setattr(server, "window_of", lambda key, endpoint: (96, "as the server lists it"))
+    choose_server(page, "http://127.0.0.1:9/v1", model="m")
+    long = [Message(role=r, content=f"turn {i} about the fox and the dog " * 3)
+            for i in range(30) for r in ("user", "assistant")]  # fmt: skip
+    page.session_state["chat_history"] = long
+    page.chat_input(key="chat_input").set_value("last one").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert sent and sent[-1][-1]["content"] == "last one" and len(sent[-1]) < 61
+    max_new = page.session_state["chat_history"][-1].settings.max_new_tokens
+    assert prompt.estimate_tokens(sent[-1]) <= 96 - max_new
+    assert any("older turn(s) left out to fit m's 96-token window" in c.value for c in page.caption)
+
+
+def test_the_picker_says_which_models_chat_and_what_they_need(page, models):
+    picker = page.selectbox(key="chat_model_source_pick")
+    labels = dict(zip(sources.SUGGESTED, picker.options, strict=False))
+    assert "completes text" in labels["gpt2"] and "MIT" in labels["gpt2"]
+    for chat_model in ("SmolLM2-135M-Instruct", "SmolLM2-360M-Instruct", "Qwen2.5-0.5B-Instruct"):
+        label = next(v for k, v in labels.items() if k.endswith(chat_model))
+        assert " - chats, " in label and "Apache-2.0" in label and "MB download" in label
+    picker.set_value("HuggingFaceTB/SmolLM2-135M-Instruct").run()
+    needs = [c.value for c in page.caption if "tokens/s here" in c.value]
+    assert needs and "GB of memory" in needs[0] and "273 MB download" in needs[0]
+    assert "decode bound" in needs[0] and "no network" in needs[0]
+
+
+def test_the_default_model_is_one_that_loads_here(page, models, monkeypatch):
+    """Offline, with gpt2 not cached, the picker opens on the model trained here; with a
+    network GPT-2 stays the default."""
+    assert page.selectbox(key="chat_model_source_pick").value == str(models / "tiny")
+    assert any("'Train your own GPT-2' tab" in i.value for i in page.info)
+    monkeypatch.setattr(sources, "hub_reachable", lambda *a, **k: True)
+    online = open_page("pages/chat_gpt2.py")
+    assert online.selectbox(key="chat_model_source_pick").value == "gpt2"

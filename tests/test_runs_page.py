@@ -196,6 +196,15 @@ def test_every_widget_key_on_the_page_starts_with_runs(store):
     assert [k for k in keys if not k.startswith("runs_")] == []
 
 
+def test_a_saved_chat_links_to_open_it_in_chat(store):
+    at = open_page(PAGE)
+    at.query_params["run"] = store["chat"]
+    at.run()
+    assert not at.exception
+    link = [p for p in at.get("page_link") if p.proto.label == "Open in Chat"]
+    assert len(link) == 1 and f"run={store['chat']}" in link[0].proto.query_string
+
+
 def test_pitch_pack_quotes_the_turns_the_founder_chose(store):
     turns = [
         {"role": "user", "content": "first question"},

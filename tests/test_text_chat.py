@@ -122,3 +122,32 @@ def test_a_server_chat_is_recorded_with_its_server():
         "this server sent no usage: tokens counted from the stream",
         "this server sent no token probabilities",
     ]
+
+
+def failing_stream(kind: str, message: str):
+    from core.serving.client import ServingError
+
+    yield "text", " w0 w1 w2"
+    yield "error", ServingError(kind, message, partial=Reply(text=" w0 w1 w2", new_tokens=3))
+
+
+@pytest.mark.parametrize(
+    ("kind", "said", "label"),
+    [
+        ("cut", "The connection to h:1 broke mid-reply. The reply so far is kept.",
+         "[cut at 3 tokens]"),
+        ("server", "h:1 failed mid-reply: index out of range. The reply so far is kept.",
+         "[server error: h:1 failed mid-reply: index out of range]"),
+    ],
+)  # fmt: skip
+def test_a_failed_or_cut_server_reply_says_so_never_stopped(kind, said, label):
+    message = Message.reply_to(GREEDY, server="m @ h:1")
+    events = list(chat.follow(message, failing_stream(kind, said)))
+    assert events[-1][0] == "error" and message.reply is None
+    assert message.content == f" w0 w1 w2 {label}" and "[stopped]" not in message.content
+
+
+def test_a_server_reply_cut_at_max_new_tokens_says_so():
+    reply = Reply(text=" a b", new_tokens=2, finish_reason="length", tokens=[])
+    message = Message(role="assistant", content=" a b", settings=GREEDY, reply=reply, server="m")
+    assert "cut at 2 tokens: it reached Max new tokens" in chat.served_notes(message)

@@ -128,3 +128,21 @@ def test_a_template_that_refuses_the_conversation_is_a_clear_value_error(lm):
     broken = with_template(lm, "{{ raise_exception('Conversation roles must alternate') }}")
     with pytest.raises(ValueError, match="chat template refuses the conversation: Conver"):
         prompt.build_prompt(broken, [Turn(role="user", content="hi")], Settings(max_new_tokens=8))
+
+
+def test_a_long_conversation_is_trimmed_to_a_servers_small_window():
+    history = [Turn(role="system", content="Be brief.")]
+    for i in range(40):
+        history += [
+            Turn(role="user", content=f"question {i} about the fox " * 3),
+            Turn(role="assistant", content=f"answer {i} about the dog " * 3),
+        ]
+    history.append(Turn(role="user", content="last question"))
+    budget = 96 - 32
+    kept, dropped = prompt.fit_turns(history, budget)
+    assert prompt.estimate_tokens(kept) <= budget and dropped > 0
+    assert kept[0] == history[0] and kept[-1] == history[-1]  # the system turn and the newest
+    assert kept[1:] == history[1 + dropped :]  # the newest turns, none skipped
+    assert prompt.estimate_tokens(history) > 96
+    alone, _ = prompt.fit_turns(history[-1:], 1)
+    assert alone == history[-1:]  # the last turn is always sent

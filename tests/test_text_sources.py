@@ -79,3 +79,27 @@ def test_hub_download_reports_bytes_and_skips_duplicate_weights(monkeypatch, tmp
     assert job.result == str(tmp_path / "snapshot")
     assert "*.bin" not in asked["patterns"] and "*.safetensors" in asked["patterns"]
     assert job.progress == pytest.approx(1.0) and job.message == "2 of 2 MiB"
+
+
+def test_a_file_is_not_a_missing_folder_and_its_folder_is_named(tiny_dir):
+    for name in ("config.json", "model.safetensors"):
+        with pytest.raises(sources.ModelLoadError, match="is a file, not a folder") as err:
+            sources.check_source(str(tiny_dir / name))
+        assert f"Its folder is {tiny_dir.resolve()} - a model folder" in str(err.value)
+        assert "No folder" not in str(err.value)
+
+
+def test_suggestions_name_chat_models_and_their_decode_bound_is_the_calculators():
+    from core.economics import catalog, costs
+
+    chatting = [s.hub_id for s in sources.SUGGESTIONS if s.chats]
+    assert sources.SUGGESTED[0] == sources.DEFAULT == "gpt2"
+    assert {"HuggingFaceTB/SmolLM2-135M-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"} <= set(chatting)
+    qwen = sources.suggestion("Qwen/Qwen2.5-0.5B-Instruct")
+    row = catalog.gpu_for_device("NVIDIA H100 80GB HBM3")
+    bound, how = sources.decode_bound(qwen, "cuda", "NVIDIA H100 80GB HBM3")
+    assert bound == costs.decode_tokens_per_second_bound(qwen.parameters, 2, row)
+    assert row in how and "bandwidth" in how
+    cpu_bound, cpu_how = sources.decode_bound(qwen, "cpu")
+    assert cpu_bound > 0 and "measured here" in cpu_how
+    assert sources.memory_gb(qwen, 2) > qwen.parameters * 2 / 1e9

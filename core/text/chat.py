@@ -76,8 +76,9 @@ def follow(
     into `message`, yielding what the page draws: ('waiting', place in the queue), ('text',
     reply so far) at most once per `every` s whatever the token rate, ('error', why),
     ('end', Reply). A stream cut short (Stop, or any click that reruns the page) keeps its
-    text, marked [stopped], and closes `events` (which stops the worker)."""
-    last = -math.inf
+    text, marked [stopped], and closes `events` (which stops the worker); a failed one is
+    marked with why (`error_label`), never [stopped]."""
+    last, failed = -math.inf, False
     try:
         for kind, payload in events:
             if kind == "text":
@@ -86,14 +87,27 @@ def follow(
                     continue
                 last = clock()
             elif kind == "error":
-                message.content += f" [failed: {payload}]"
+                failed = True
+                message.content += f" {error_label(payload)}"
             elif kind == "end":
                 message.content, message.reply = payload.text, payload
             yield kind, payload
     finally:
         getattr(events, "close", lambda: None)()
-        if message.reply is None and not message.content.endswith("]"):
+        if message.reply is None and not failed:
             message.content += " [stopped]"
+
+
+def error_label(err: object) -> str:
+    """How a failed reply is marked: cut (the line to the server broke) at how many tokens,
+    a server's error in its first sentence, or a local failure."""
+    kind, partial = getattr(err, "kind", None), getattr(err, "partial", None)
+    tokens = partial.new_tokens if partial is not None else 0
+    if kind == "cut":
+        return f"[cut at {tokens} tokens]"
+    if kind is not None:  # a ServingError
+        return f"[server error: {str(err).split('. ')[0].rstrip('.')}]"
+    return f"[failed: {err}]"
 
 
 def describe(reply: Reply, usd_per_hour: float, seed: int | None = None) -> str:
@@ -119,6 +133,8 @@ def served_notes(message: Message) -> list[str]:
         notes.append("this server sent no usage: tokens counted from the stream")
     if not reply.tokens:
         notes.append("this server sent no token probabilities")
+    if reply.finish_reason == "length":
+        notes.append(f"cut at {reply.new_tokens} tokens: it reached Max new tokens")
     return notes
 
 

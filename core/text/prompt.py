@@ -11,6 +11,7 @@ and one widget (`ui/chat/settings.py`).
 
 from __future__ import annotations
 
+import functools
 import random
 import unicodedata
 from collections.abc import Callable
@@ -277,3 +278,52 @@ def build_prompt(lm: LoadedModel, history: list[Turn], settings: Settings) -> Pr
         cut_tokens=len(ids) - budget,
         system_folded=folded[-1],
     )
+
+
+# ---- a conversation for a server: the turns that fit its window ------------------------
+
+BYTES_PER_TOKEN = 2  # a cautious guess where the server's tokenizer is not here (BPE: ~4)
+TURN_OVERHEAD = 6  # tokens a chat template adds around each turn, at most (a guess)
+
+
+def estimate_tokens(turns: list[Turn]) -> int:
+    """A cautious count of the tokens `turns` take in a chat request."""
+    return sum(len(t["content"].encode()) // BYTES_PER_TOKEN + TURN_OVERHEAD for t in turns)
+
+
+@functools.lru_cache(maxsize=8)
+def template_counter(folder: str) -> Callable[[list[Turn]], int] | None:
+    """The exact token count of a chat request with the tokenizer saved in `folder` (a
+    server this app started serves it), or None where it has none."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+
+    def count(turns: list[Turn]) -> int:
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        else:
+            text = plain_transcript(turns, "")
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def fit_turns(
+    turns: list[Turn], budget: int, count: Callable[[list[Turn]], int] = estimate_tokens
+) -> tuple[list[Turn], int]:
+    """(the newest turns whose `count` fits in `budget`, how many older turns were left out);
+    a system turn first stays, and the last turn is always kept."""
+    head = turns[:1] if turns and turns[0]["role"] == "system" else []
+    body = turns[len(head) :]
+    low, high = 0, max(len(body) - 1, 0)
+    while low < high:  # fewer turns never take more tokens
+        mid = (low + high) // 2
+        if count(head + body[mid:]) <= budget:
+            high = mid
+        else:
+            low = mid + 1
+    return head + body[low:], low

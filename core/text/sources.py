@@ -7,16 +7,46 @@ local hub cache.
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from core import paths
 from core.progress import QUIET, Progress
 
-SUGGESTED = ("gpt2", "distilgpt2", "gpt2-medium")
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion:
+    """A hub model the picker suggests, with what it needs (from its model card and files)."""
+
+    hub_id: str
+    parameters: int
+    licence: str
+    download_mb: int  # the config, tokenizer and safetensors weights, MB
+    chats: bool  # instruction-tuned, with a chat template; False: a base model continues text
+
+
+SUGGESTIONS = (  # GPT-2 first: the product is "chat with GPT-2"
+    Suggestion(hub_id="gpt2", parameters=124_439_808, licence="MIT", download_mb=551,
+               chats=False),
+    Suggestion(hub_id="HuggingFaceTB/SmolLM2-135M-Instruct", parameters=134_515_008,
+               licence="Apache-2.0", download_mb=273, chats=True),
+    Suggestion(hub_id="HuggingFaceTB/SmolLM2-360M-Instruct", parameters=361_821_120,
+               licence="Apache-2.0", download_mb=728, chats=True),
+    Suggestion(hub_id="Qwen/Qwen2.5-0.5B-Instruct", parameters=494_032_768,
+               licence="Apache-2.0", download_mb=999, chats=True),
+    Suggestion(hub_id="distilgpt2", parameters=81_912_576, licence="Apache-2.0",
+               download_mb=356, chats=False),
+    Suggestion(hub_id="gpt2-medium", parameters=354_823_168, licence="MIT", download_mb=1_524,
+               chats=False),
+)  # fmt: skip
+SUGGESTED = tuple(s.hub_id for s in SUGGESTIONS)
+DEFAULT = "gpt2"
+RUNTIME_OVERHEAD = 1.2  # activations, KV cache and the runtime over the weights (a guess)
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
 
@@ -43,9 +73,44 @@ def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
 
 
+def suggestion(source: str) -> Suggestion | None:
+    return next((s for s in SUGGESTIONS if s.hub_id == source), None)
+
+
+def memory_gb(s: Suggestion, bytes_per_param: float) -> float:
+    """Memory the loaded model takes, GB: its weights and some room to run."""
+    return s.parameters * bytes_per_param * RUNTIME_OVERHEAD / 1e9
+
+
+def cached(hub_id: str) -> bool:
+    """Whether `hub_id`'s config is in the local hub cache (cheap: no transformers import)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(hub_id, "config.json")
+    return isinstance(found, str)
+
+
+def default_model(network: bool) -> str:
+    """The picker's default: GPT-2 where it can load (cached, or a network to fetch it),
+    else the newest model in the models folder, else a cached suggestion, else GPT-2 (whose
+    load then says what to do)."""
+    if network or cached(DEFAULT):
+        return DEFAULT
+    saved = sorted(local_models(), key=lambda f: (Path(f) / "config.json").stat().st_mtime)
+    if saved:
+        return saved[-1]
+    return next((s.hub_id for s in SUGGESTIONS if cached(s.hub_id)), DEFAULT)
+
+
 def model_label(source: str) -> str:
-    """How the picker names a model: a local folder by its name, size (MB) and date."""
+    """How the picker names a model: a local folder by its name, size (MB) and date; a
+    suggestion by whether it chats, its size, licence and download."""
     folder = Path(source)
+    s = suggestion(source)
+    if s is not None:
+        does = "chats" if s.chats else "completes text"
+        got = "cached here" if cached(source) else f"{s.download_mb:,} MB download"
+        return f"{source} - {does}, {s.parameters / 1e6:,.0f}M, {s.licence}, {got}"
     if not (folder / "config.json").is_file():
         return source
     stamp = time.strftime(
@@ -70,6 +135,13 @@ def check_source(source: str) -> Path | str:
             "openai-community/gpt2, or a folder on this machine."
         )
     folder = Path(source).expanduser()
+    if folder.is_file():
+        where = folder.resolve().parent
+        model = " - a model folder, so pick it" if (where / "config.json").is_file() else ""
+        raise ModelLoadError(
+            f"{source} is a file, not a folder: a model is the folder that holds config.json, "
+            f"its weights and tokenizer files. Its folder is {where}{model}."
+        )
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             raise ModelLoadError(
@@ -83,6 +155,19 @@ def check_source(source: str) -> Path | str:
             "gpt2 or org/name)."
         )
     return source
+
+
+_reach: dict[int, tuple[float, bool]] = {}
+
+
+def hub_reachable_now(ttl_s: float = 60.0) -> bool:
+    """hub_reachable, asked at most once a minute (the picker draws on every page run)."""
+    asker = id(hub_reachable)  # (a test that replaces hub_reachable gets its own answers)
+    at, ok = _reach.get(asker, (-1e9, False))
+    if time.monotonic() - at > ttl_s:
+        ok = hub_reachable()
+        _reach[asker] = (time.monotonic(), ok)
+    return ok
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -141,3 +226,42 @@ def download_model(repo_id: str, progress: Progress = QUIET) -> str:
         return snapshot_download(repo_id, allow_patterns=patterns)
     finally:
         finished.set()
+
+
+# ---- what a suggestion needs on this machine --------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def weight_read_gbs(device: str, rows: int = 8192, cols: int = 2048, repeats: int = 10) -> float:
+    """GB/s at which this device reads fp32 weights in a matrix-vector product (measured once
+    a process, ~50 ms): what bounds decoding at batch 1."""
+    import torch
+
+    w = torch.randn(rows, cols, device=device)
+    x = torch.randn(cols, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    torch.mv(w, x)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        torch.mv(w, x)
+    sync()
+    return w.numel() * 4 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def decode_bound(s: Suggestion, device: str, gpu_name: str | None = None) -> tuple[float, str]:
+    """(the calculator's batch-1 decode bound for `s` on `device` in tokens/s, how it was
+    found): memory bandwidth / weight bytes, with the fast path's 2-byte weights; the
+    bandwidth from the GPU catalog, else measured here."""
+    from core.economics import catalog, costs
+
+    row = catalog.gpu_for_device(gpu_name or "") if device == "cuda" else None
+    if row is not None:
+        gpu, how = catalog.lookup_gpu(row), f"{row}'s listed bandwidth"
+    else:
+        gbs = weight_read_gbs(device)
+        gpu = catalog.GPU(
+            name=device, tflops=1, memory_gb=1, bandwidth_gbs=gbs, power_w=1, price_per_hour=1
+        )
+        how = f"{gbs:,.0f} GB/s measured here"
+    return costs.decode_tokens_per_second_bound(s.parameters, 2, gpu), how

@@ -8,10 +8,10 @@ from pathlib import Path
 import streamlit as st
 
 from core.serving.client import Endpoint
-from core.text import chat
+from core.text import chat, prompt
 from core.text.chat import Message
 from core.text.loading import LoadedModel
-from ui.chat import conversation, messages, model, serve, server, settings
+from ui.chat import conversation, messages, model, restore, serve, server, settings
 
 CHAT, MODEL = "chat_history", "chat_model_source"  # the chat's messages; the loaded model
 LOCAL, SERVER = "Local model", "A server (OpenAI-compatible)"
@@ -19,12 +19,18 @@ FALLBACK_WINDOW = 1024  # the settings' window before a model is loaded
 
 
 def chat_tab_ui(device: str, usd_per_hour: float):
-    """(local model or None, server Endpoint or None, the server's USD per hour)."""
-    history: list[Message] = st.session_state.setdefault(CHAT, [])
+    """(local model or None, server Endpoint or None, the server's USD per hour). The chat
+    and its settings survive a refresh (ui.chat.restore)."""
+    restore.restore_ui(CHAT)
     source = st.radio("Model source", [LOCAL, SERVER], key="chat_source", horizontal=True)
+    restore.saved_chats_ui(CHAT)  # (may open a saved chat in place of this one)
+    history: list[Message] = st.session_state.setdefault(CHAT, [])
     if source == SERVER:
-        return None, *server_chat_ui(history)
-    return local_chat_ui(device, usd_per_hour, history), None, 0.0
+        found = None, *server_chat_ui(history)
+    else:
+        found = local_chat_ui(device, usd_per_hour, history), None, 0.0
+    restore.keep_ui(CHAT)
+    return found
 
 
 def local_chat_ui(device: str, usd_per_hour: float, history: list[Message]):
@@ -52,8 +58,18 @@ def server_chat_ui(history: list[Message]) -> tuple[Endpoint | None, float]:
         messages.messages_ui(history, price)
         return None, price
     card = lambda: chat.run_card(endpoint.model, asked, server=endpoint.host)  # noqa: E731
-    conversation.conversation_ui(endpoint, asked, history, price, card)
+    conversation.conversation_ui(endpoint, asked, history, price, card, server_fit(endpoint))
     return endpoint, price
+
+
+def server_fit(endpoint: Endpoint) -> tuple[int | None, object]:
+    """(the server's window where known, its tokenizer's counter where this app serves a
+    folder): what the oldest turns are left out to fit."""
+    window, _ = server.window_of("chat_server", endpoint)
+    managed = server.managed_server(endpoint)
+    mine = managed is not None and managed.model == endpoint.model
+    folder = mine and Path(endpoint.model).is_dir()
+    return window, prompt.template_counter(endpoint.model) if folder else None
 
 
 def serve_it_ui(lm: LoadedModel) -> None:

@@ -31,10 +31,12 @@ def conversation_ui(
     history: list[Message],
     usd_per_hour: float,
     card: Callable[[], dict],
+    fit=None,
 ) -> None:
-    """The chat with `source` (a local model or an Endpoint): the messages, a new turn streamed
-    below them, then the buttons, the window meter and the exports - drawn after the turn, so
-    a message costs one page run and nothing on the page is stale once it ends."""
+    """The chat with `source` (a local model or an Endpoint; `fit`: a server's (window, token
+    counter or None)): the messages, a new turn streamed below them, then the buttons, the
+    window meter and the exports - drawn after the turn, so a message costs one page run and
+    nothing on the page is stale once it ends."""
     messages.messages_ui(history, usd_per_hour)
     turn, controls = st.container(), st.container()
     sent = input_ui(source, settings, history)
@@ -46,7 +48,7 @@ def conversation_ui(
                     st.text(history[-1].content)
             # each Regenerate samples anew; the seed is recorded with the reply
             fresh = replace(settings, seed=prompt.fresh_seed()) if regenerate else settings
-            respond(source, fresh, history, usd_per_hour)
+            respond(source, fresh, history, usd_per_hour, fit)
     with controls:
         chat_buttons_ui(history)
         if not isinstance(source, Endpoint):
@@ -55,12 +57,14 @@ def conversation_ui(
             export_ui(card(), history, usd_per_hour)
 
 
-def respond(source, settings: Settings, history: list[Message], usd_per_hour: float) -> None:
+def respond(
+    source, settings: Settings, history: list[Message], usd_per_hour: float, fit=None
+) -> None:
     """The next reply, from the local model or a server (an Endpoint), drawn with its stats
     and token view."""
     if isinstance(source, Endpoint):
         with st.chat_message("assistant"):
-            messages.stream_server_ui(source, settings, st, usd_per_hour, history)
+            messages.stream_server_ui(source, settings, st, usd_per_hour, history, fit)
         return
     try:
         p = prompt.build_prompt(source, chat.turns(history), settings)

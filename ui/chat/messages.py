@@ -13,10 +13,20 @@ import streamlit as st
 import ui
 from core import device as dev
 from core.serving import client
-from core.text import chat, generate
+from core.text import chat, generate, prompt
 from core.text.chat import Message
 from core.text.loading import LoadedModel
 from core.text.prompt import Prompt, Settings, Turn
+
+BLANK_REPLY = "(the model replied with whitespace only)"
+
+
+def text_ui(where, text: str) -> None:
+    """A message's text, literally; a reply of only whitespace is said, not an empty bubble."""
+    if prompt.is_blank(text):
+        where.caption(BLANK_REPLY if text else "(the model replied with no text)")
+    else:
+        where.text(text)
 
 
 def token_view_ui(message: Message, index: int) -> None:
@@ -44,7 +54,7 @@ def messages_ui(history: list[Message], usd_per_hour: float) -> None:
     """Every message of the chat, with its error, stats and token view."""
     for i, msg in enumerate(history):
         with st.chat_message(msg.role):
-            st.text(msg.content)
+            text_ui(st, msg.content)
             if msg.error:
                 st.error(msg.error)
             stats_caption_ui(st, msg, usd_per_hour)
@@ -68,28 +78,48 @@ def stream_local_ui(
         elif kind == "error":
             where.error(f"Generation failed: {payload}")
         else:
-            holder.text(payload.text)
+            text_ui(holder, payload.text)
             record_speed(lm, payload.tokens_per_s)
     stats_caption_ui(where, message, usd_per_hour)
     return message
 
 
-def server_events(endpoint: client.Endpoint, settings: Settings, history: list[Message]):
-    """The server's reply stream for `history`: chat (system prompt as a system message) or
-    completion (the last message as the prompt)."""
+def server_events(
+    endpoint: client.Endpoint, settings: Settings, history: list[Message], where, fit=None
+):
+    """The server's reply stream for `history`: chat (system prompt as a system message, the
+    oldest turns left out to fit `fit` = (window, token counter or None) and said in `where`)
+    or completion (the last message as the prompt)."""
     stop = threading.Event()
     if settings.mode == "completion":
         return client.stream_completion(endpoint, history[-1].content, settings, stop)
     system = [Turn(role="system", content=settings.system)] if settings.system.strip() else []
-    return client.stream_chat(endpoint, system + chat.turns(history), settings, stop)
+    turns = system + chat.turns(history)
+    if fit is not None and fit[0]:
+        window, count = fit
+        turns, dropped = prompt.fit_turns(
+            turns, window - settings.max_new_tokens, count or prompt.estimate_tokens
+        )
+        how = "counted with its tokenizer" if count else "estimated, its tokenizer is not here"
+        if dropped:
+            where.caption(
+                f"{dropped} older turn(s) left out to fit {endpoint.model}'s {window:,}-token "
+                f"window with {settings.max_new_tokens} new tokens ({how})."
+            )
+    return client.stream_chat(endpoint, turns, settings, stop)
 
 
 def stream_server_ui(
-    endpoint: client.Endpoint, settings: Settings, where, usd_per_hour: float, history: list
+    endpoint: client.Endpoint,
+    settings: Settings,
+    where,
+    usd_per_hour: float,
+    history: list,
+    fit=None,
 ) -> Message:
     """Stream a server's reply into `where` and `history`; an error is shown, and the chat
     and any partial reply stay."""
-    events = server_events(endpoint, settings, history)
+    events = server_events(endpoint, settings, history, where, fit)
     holder = where.empty()
     message = Message.reply_to(settings, server=f"{endpoint.model} @ {endpoint.host}")
     history.append(message)
@@ -97,12 +127,11 @@ def stream_server_ui(
         if kind == "text":
             holder.text(payload + " ▌")
         elif kind == "error":  # kept with the message, so it shows again after a rerun
-            message.content = message.content.removesuffix(f" [failed: {payload}]")
             message.error = str(payload)
             holder.text(message.content)
             where.error(message.error)
         else:
-            holder.text(payload.text)
+            text_ui(holder, payload.text)
     stats_caption_ui(where, message, usd_per_hour)
     return message
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from core import cache
+from core import device as dev
 from core.text import loading, sources
 from core.text.loading import LoadedModel
 
@@ -16,21 +17,35 @@ OTHER = "Other hub id or folder..."
 def model_ui(key: str, device: str, label: str = "Model", legacy: str = "") -> LoadedModel | None:
     """Pick and load a model; the loaded one stays (also when a later Load fails). `legacy`:
     the key's older name, for a download job whose id is in a bookmarked URL."""
+    network = sources.hub_reachable_now()
     options = [*sources.SUGGESTED, *sources.local_models(), OTHER]
+    default = sources.default_model(network)
     c1, c2 = st.columns([4, 1])
-    help_ = f"Your trained models are saved in {sources.models_dir()}."
+    help_ = (
+        f"Your trained models are saved in {sources.models_dir()}. Models that chat are "
+        "instruction-tuned and answer; the others continue the text they are given."
+    )
     choice = c1.selectbox(
-        label, options, key=f"{key}_pick", format_func=sources.model_label, help=help_
+        label,
+        options,
+        index=options.index(default) if default in options else 0,
+        key=f"{key}_pick",
+        format_func=sources.model_label,
+        help=help_,
     )
     if choice == OTHER:
         choice = c1.text_input("Hub id or local folder", key=f"{key}_other", placeholder="gpt2")
+    needs_ui(c1, choice, device, network)
     if c2.button("Load", key=f"{key}_load", type="primary"):
         st.session_state[f"{key}_want"] = choice
     wanted = st.session_state.get(f"{key}_want")
     if wanted and download_ui(key, wanted, legacy):
         try_load(key, st.session_state.pop(f"{key}_want"), device)
     if not st.session_state.get(key):
-        st.info("Pick a model and press Load. With no network, train your own on the last tab.")
+        st.info(
+            "Pick a model and press Load. With no network, train your own on the "
+            "'Train your own GPT-2' tab: it needs no download."
+        )
         return None
     try:
         lm = cache.causal_lm(st.session_state[key], device)
@@ -43,6 +58,28 @@ def model_ui(key: str, device: str, label: str = "Model", legacy: str = "") -> L
         f"{lm.context:,}-token window, on {device}{template}."
     )
     return lm
+
+
+def needs_ui(where, choice: str, device: str, network: bool) -> None:
+    """What a suggested model needs here: memory, download, the decode bound's tokens/s."""
+    s = sources.suggestion(choice)
+    if s is None:
+        return
+    per_param = 2 if device == "cuda" else 6  # CPU: fp32 weights and the fast path's fp16 copy
+    bound, how = sources.decode_bound(s, device, dev.probe_hardware().gpu_name)
+    got = (
+        ""
+        if sources.cached(choice)
+        else (
+            f" - a {s.download_mb:,} MB download" + ("" if network else ", and there is no network")
+        )
+    )
+    does = "answers (instruction-tuned, its chat template)" if s.chats else "continues text"
+    where.caption(
+        f"{choice} {does}: needs about {sources.memory_gb(s, per_param):,.1f} GB of memory, "
+        f"up to ~{bound:,.0f} tokens/s here (the calculator's batch-1 decode bound, memory "
+        f"bandwidth / 2-byte weights, {how}){got}."
+    )
 
 
 def try_load(key: str, source: str, device: str) -> None:

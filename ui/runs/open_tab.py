@@ -26,6 +26,13 @@ def links_ui(summary: runs.RunSummary) -> None:
             icon=":material/upload:",
             query_params={RUN_PARAM: summary.id},
         )
+    if summary.tool == "chat":  # the Chat page opens a saved chat from `?run=<id>`
+        st.page_link(
+            tools.tool_of(summary.tool).path,
+            label="Open in Chat",
+            icon=":material/chat:",
+            query_params={RUN_PARAM: summary.id},
+        )
     if summary.tool == "business":  # the Business case loads a saved case from `?run=<id>`
         st.page_link(
             tools.tool_of(summary.tool).path,
