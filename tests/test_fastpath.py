@@ -115,3 +115,13 @@ def test_the_measured_fast_path_is_the_default_on_a_cpu(lm):  # noqa: F811
     p = ask(lm, "The quick brown")
     assert run(fast, p, GREEDY)[-1][0] == "end"
     assert torch.get_num_threads() >= 1
+
+
+def test_a_seed_reproduces_a_sampled_ct2_reply_every_time(lm):  # noqa: F811
+    pytest.importorskip("ctranslate2")
+    fast = loading.fast_variant(dataclasses.replace(lm), "ct2-int8")
+    p = ask(lm, "The quick brown")
+    sampled = dataclasses.replace(GREEDY, temperature=1.5, top_k=50, top_p=0.95, seed=3)
+    texts = [run(fast, p, sampled)[-1][1].text for _ in range(3)]
+    other = run(fast, p, dataclasses.replace(sampled, seed=4))[-1][1].text
+    assert texts[0] == texts[1] == texts[2] != other
