@@ -14,7 +14,7 @@ threads, at the machine's default thread count and at one thread (each in its ow
   here (window 96, stride 96); every position through the engine's low-precision kernels.
 Last line: a JSON object.
 
-    python3 bench/fastpath.py [--tokens 48] [--repeats 2] [--ppl-steps 200]
+    python3 bench/fastpath.py [--tokens 32] [--repeats 2] [--ppl-steps 60]
 """
 
 from __future__ import annotations
@@ -179,9 +179,9 @@ def run_child(part: str, threads: int, args, home: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--ppl-steps", type=int, default=200)
+    parser.add_argument("--ppl-steps", type=int, default=60)
     parser.add_argument("--part", choices=("speed", "ppl"), default=None)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()

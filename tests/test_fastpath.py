@@ -125,3 +125,18 @@ def test_a_seed_reproduces_a_sampled_ct2_reply_every_time(lm):  # noqa: F811
     texts = [run(fast, p, sampled)[-1][1].text for _ in range(3)]
     other = run(fast, p, dataclasses.replace(sampled, seed=4))[-1][1].text
     assert texts[0] == texts[1] == texts[2] != other
+
+
+def test_a_failing_ct2_conversion_leaves_plain_with_its_reason(lm, monkeypatch):  # noqa: F811
+    pytest.importorskip("ctranslate2")
+    from core.text import ct2
+
+    def broken(*args):
+        raise RuntimeError("unsupported architecture")
+
+    monkeypatch.setattr(ct2, "converted", broken)
+    measured = fastpath.calibrate(lm, 1, ("plain", "ct2-int8"))
+    assert measured[1].error == "RuntimeError: unsupported architecture"
+    fast = loading.fast_variant(dataclasses.replace(lm), "ct2-int8")
+    expected = "plain fp32 (int8 CTranslate2 failed here: unsupported architecture)"
+    assert fast.engine == "plain" and fast.fast == expected and fast.model is lm.model
