@@ -112,7 +112,7 @@ class CT2Model:
         result = self.generator.score_batch([self._tokens(ids)])[0]
         return math.exp(-sum(result.log_probs) / max(len(result.log_probs), 1))
 
-    def generate(self, *, input_ids, max_new_tokens=20, streamer=None, **kw):
+    def generate(self, input_ids, *, max_new_tokens=20, streamer=None, **kw):
         """transformers' generate for one prompt: the same keywords the app passes (sampling,
         repetition penalty, stopping criteria, stop strings, a streamer)."""
         import ctranslate2

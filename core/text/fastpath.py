@@ -116,9 +116,9 @@ class QuietInt8:
         with quant.quiet_quantization():
             return self.model(*args, **kwargs)
 
-    def generate(self, **kwargs):
+    def generate(self, *args, **kwargs):
         with quant.quiet_quantization():
-            return self.model.generate(**kwargs)
+            return self.model.generate(*args, **kwargs)
 
 
 def build(lm, engine: str, threads: int):
