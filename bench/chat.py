@@ -7,7 +7,8 @@ fast path against plain fp32.
   probabilities) against plain `model.generate`, same prompt, settings and seed (target
   ratio >= 0.95).
 - tokens_per_s_fast / fast_vs_plain_ratio: the app's path on core.text.loading.fast_variant (CPU:
-  fp16 weights, core.text.quant; CUDA: half precision + static cache, compiled) against plain
+  the engine measured fastest at load, core.text.fastpath - bench/fastpath.py compares every
+  candidate; CUDA: half precision + static cache, compiled) against plain
   fp32 `generate`, after warm-up (target >= 1.5); fast_first_call_s: the warm-up call
   (compile time on CUDA).
 - greedy_agreement: share of greedy tokens identical to plain fp32 over the prompts, position
@@ -161,6 +162,9 @@ def greedy_agreement(lm, fast, prompts: int, n: int) -> float:
 def perplexity(model, ids: torch.Tensor, window: int) -> float:
     """exp(mean next-token loss) over consecutive `window`-token blocks of `ids`."""
     blocks = ids[: len(ids) // window * window].view(-1, window)
+    if hasattr(model, "perplexity"):  # a CTranslate2 fast path scores itself
+        nll = [math.log(model.perplexity(b.tolist())) for b in blocks]
+        return math.exp(statistics.mean(nll))
     losses = [model(input_ids=b[None], labels=b[None]).loss.float() for b in blocks]
     return math.exp(torch.stack(losses).mean().item())
 

@@ -115,3 +115,28 @@ def test_the_measured_fast_path_is_the_default_on_a_cpu(lm):  # noqa: F811
     p = ask(lm, "The quick brown")
     assert run(fast, p, GREEDY)[-1][0] == "end"
     assert torch.get_num_threads() >= 1
+
+
+def test_a_seed_reproduces_a_sampled_ct2_reply_every_time(lm):  # noqa: F811
+    pytest.importorskip("ctranslate2")
+    fast = loading.fast_variant(dataclasses.replace(lm), "ct2-int8")
+    p = ask(lm, "The quick brown")
+    sampled = dataclasses.replace(GREEDY, temperature=1.5, top_k=50, top_p=0.95, seed=3)
+    texts = [run(fast, p, sampled)[-1][1].text for _ in range(3)]
+    other = run(fast, p, dataclasses.replace(sampled, seed=4))[-1][1].text
+    assert texts[0] == texts[1] == texts[2] != other
+
+
+def test_a_failing_ct2_conversion_leaves_plain_with_its_reason(lm, monkeypatch):  # noqa: F811
+    pytest.importorskip("ctranslate2")
+    from core.text import ct2
+
+    def broken(*args):
+        raise RuntimeError("unsupported architecture")
+
+    monkeypatch.setattr(ct2, "converted", broken)
+    measured = fastpath.calibrate(lm, 1, ("plain", "ct2-int8"))
+    assert measured[1].error == "RuntimeError: unsupported architecture"
+    fast = loading.fast_variant(dataclasses.replace(lm), "ct2-int8")
+    expected = "plain fp32 (int8 CTranslate2 failed here: unsupported architecture)"
+    assert fast.engine == "plain" and fast.fast == expected and fast.model is lm.model

@@ -16,6 +16,7 @@ import math
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -95,9 +96,11 @@ class CT2Model:
     def __init__(self, lm, folder: Path, compute_type: str, threads: int) -> None:
         import ctranslate2
 
-        self.generator = ctranslate2.Generator(
+        self._load = lambda: ctranslate2.Generator(
             str(folder), device="cpu", compute_type=compute_type, intra_threads=threads
         )
+        self.generator, self._sampled, self._spare = self._load(), False, None
+        self._loader = ThreadPoolExecutor(max_workers=1)
         self.lm, self.scorer = lm, lm.model
         self.config, self.dtype = lm.model.config, torch.float32
 
@@ -109,7 +112,7 @@ class CT2Model:
         result = self.generator.score_batch([self._tokens(ids)])[0]
         return math.exp(-sum(result.log_probs) / max(len(result.log_probs), 1))
 
-    def generate(self, *, input_ids, max_new_tokens=20, streamer=None, **kw):
+    def generate(self, input_ids, *, max_new_tokens=20, streamer=None, **kw):
         """transformers' generate for one prompt: the same keywords the app passes (sampling,
         repetition penalty, stopping criteria, stop strings, a streamer)."""
         import ctranslate2
@@ -118,6 +121,7 @@ class CT2Model:
         sampling = bool(kw.get("do_sample"))
         options = {"min_length": kw["min_new_tokens"]} if kw.get("min_new_tokens") else {}
         if sampling:
+            self._fresh_generator()
             ctranslate2.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,))))
             options |= dict(
                 sampling_topk=kw.get("top_k") or 0,
@@ -138,6 +142,16 @@ class CT2Model:
             return sequences
         logits = LazyLogits(self.scorer, prompt + new, len(prompt))
         return SimpleNamespace(sequences=sequences, logits=logits)
+
+    def _fresh_generator(self) -> None:
+        """A generator whose threads have not sampled yet. CTranslate2 seeds each worker
+        thread's random generator once, at its first sample (with the seed set then), so a
+        seed reproduces a reply only on fresh threads: after each sampled reply a spare
+        generator loads in the background for the next one."""
+        if self._sampled:
+            self.generator = self._spare.result() if self._spare else self._load()
+        self._sampled = True
+        self._spare = self._loader.submit(self._load)
 
     def _run(self, prompt: list[int], max_new: int, kw: dict, options: dict, streamer) -> list[int]:
         """The new token ids, stopping at EOS, max_new, a stop string or a stopping criterion."""

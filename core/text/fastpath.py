@@ -32,7 +32,7 @@ from core import paths
 from core.text import quant
 
 QUALITY_BAR = 0.02  # the largest relative perplexity change a fast engine may bring
-CALIBRATION_TOKENS = 16  # greedy tokens each engine decodes at load
+CALIBRATION_TOKENS = 12  # greedy tokens each engine decodes at load
 CALIBRATION_TEXT = (
     "The cost of serving a model is the hardware it runs on, the hours it runs, and how many "
     "tokens each second it writes. A faster engine on the same machine serves more people for "
@@ -116,9 +116,9 @@ class QuietInt8:
         with quant.quiet_quantization():
             return self.model(*args, **kwargs)
 
-    def generate(self, **kwargs):
+    def generate(self, *args, **kwargs):
         with quant.quiet_quantization():
-            return self.model.generate(**kwargs)
+            return self.model.generate(*args, **kwargs)
 
 
 def build(lm, engine: str, threads: int):
@@ -147,7 +147,25 @@ def cache_dir() -> Path:
 # ---- calibration ------------------------------------------------------------------------
 
 
-def greedy(model, ids: list[int], new: int, pad: int) -> tuple[list[int], float]:
+class Stamps:
+    """A streamer that keeps each token's arrival time (the prompt's put first)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def put(self, value) -> None:
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+    def decode_rate(self) -> float:
+        """Tokens/s after the first new token (times[0] is the prompt)."""
+        new = self.times[1:]
+        return (len(new) - 1) / (new[-1] - new[0]) if len(new) > 1 else math.nan
+
+
+def greedy(model, ids: list[int], new: int, pad: int, streamer=None) -> tuple[list[int], float]:
     """(new token ids, seconds) of a greedy generate of exactly `new` tokens."""
     t = torch.tensor([ids])
     t0 = time.perf_counter()
@@ -160,6 +178,7 @@ def greedy(model, ids: list[int], new: int, pad: int) -> tuple[list[int], float]
             do_sample=False,
             pad_token_id=pad,
             return_dict_in_generate=True,
+            streamer=streamer,
         )
     seconds = time.perf_counter() - t0
     return out.sequences[0, len(ids) :].tolist(), seconds
@@ -175,16 +194,18 @@ def perplexity(model, ids: list[int]) -> float:
 
 
 def measure(model, ids: list[int], text_ids: list[int], pad: int, tokens: int):
-    """(decode tokens/s, greedy tokens, perplexity): the fastest of two 1-token and two
-    n-token generates (after a warm-up), their difference the decode time of n-1 tokens."""
-    greedy(model, ids, 1, pad)
-    one = min(greedy(model, ids, 1, pad)[1] for _ in range(2))
-    runs = [greedy(model, ids, tokens, pad) for _ in range(2)]
-    out, many = runs[0][0], min(seconds for _, seconds in runs)
-    decode = many - one
-    # a model so small that one token's time is noise: the whole call's rate instead
-    rate = (tokens - 1) / decode if decode > 0.2 * many else tokens / many
-    return rate, out, perplexity(model, text_ids)
+    """(decode tokens/s, greedy tokens, perplexity): after a 2-token warm-up, the better of
+    two `tokens`-token generates (one when that alone took over a second), timed from the
+    first new token to the last."""
+    greedy(model, ids, 2, pad)
+    rates, out = [], []
+    for _ in range(2):
+        stamps = Stamps()
+        out, seconds = greedy(model, ids, tokens, pad, stamps)
+        rates.append(stamps.decode_rate())
+        if seconds > 1.0:
+            break
+    return max(rates), out, perplexity(model, text_ids)
 
 
 def calibrate(lm, threads: int, engines=ENGINES, tokens=CALIBRATION_TOKENS) -> list[Measured]:
