@@ -73,6 +73,17 @@ def test_a_cut_url_opens_the_defaults():
     assert keep.decode("not-a-case") == {} and keep.decode("") == {}
 
 
+def test_a_hand_edited_url_is_dropped_with_a_message_not_a_traceback():
+    fresh = AppTest.from_file(APP, default_timeout=60)
+    fresh.run()
+    fresh.query_params[keep.URL_PARAM] = keep.encode({"case_train_mfu": 7.0, "case_cash": 5.0})
+    fresh.switch_page(CASE).run()
+    assert not fresh.exception
+    assert any("could not be used" in w.value and "max_value" in w.value for w in fresh.warning)
+    assert fresh.slider(key="case_train_mfu").value == 0.4  # back at the defaults
+    assert metric(fresh, "Training cost") == "$253"
+
+
 def test_a_saved_case_loads_back_in_a_new_session(store):
     at = edit(open_page(CASE))
     open_tab(at, "case_tab", "Startup view")
