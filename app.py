@@ -27,7 +27,8 @@ RUNS_WARM_DELAY_S = 3.0  # mlflow's import holds the GIL for about a second
 
 def warm() -> None:
     """The calculator's libraries, then the run store (mlflow's import and, on a new store,
-    its migrations: seconds that would otherwise fall on the first recorded run)."""
+    its migrations: seconds that would otherwise fall on the first recorded run), and the
+    runs whose process died closed (core.runs.sweep)."""
     for module in WARM:
         importlib.import_module(module)
     time.sleep(RUNS_WARM_DELAY_S)  # let the first page finish reaching the browser first
@@ -35,6 +36,7 @@ def warm() -> None:
 
     with contextlib.suppress(runs.StoreError):
         runs.warm()
+    runs.try_sweep()  # runs left RUNNING by a process that died (a crash): closed as KILLED
 
 
 @st.cache_resource(show_spinner=False)

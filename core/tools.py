@@ -130,6 +130,23 @@ TOOLS = (
         ),
     ),
     Tool(
+        path="pages/compress.py",
+        title="Compress a model",
+        icon=":material/compress:",
+        prefix="compress_",
+        pitch="Make a trained CNN smaller and faster (ONNX Runtime, int8, pruning, "
+        "distillation), measured beside the original on this machine, and carry the saving "
+        "into the business case.",
+        offline="Everything: the methods and the measurement run on this machine.",
+        records=(
+            RunKind(
+                id="compress",
+                label="Compress a model",
+                headline=Headline(label="Best speed-up", metrics=("best_speedup",), unit=""),
+            ),
+        ),
+    ),
+    Tool(
         path="pages/runs.py",
         title="Runs",
         icon=":material/history:",

@@ -13,14 +13,14 @@ from core import jobs, runs
 from ui.runs import compare_tab, listing, open_tab, pitch_tab, running
 
 ui.require_navigation()
-listing.store_opener()  # opens in the background while the page draws what it can
 st.title("Runs")
 st.caption(f"Every run the tools recorded, in the MLflow store `{runs.tracking_uri()}`.")
 running.running_now_ui(jobs.active())
 st.subheader("Recorded runs", anchor=False)
 listed = listing.list_or_stop(*listing.filters_ui())
 by_id = {r.id: r for r in listed}
-st.dataframe(listing.runs_frame(listed), hide_index=True)
+st.dataframe(listing.runs_frame(listed), hide_index=True)  # at once: read without MLflow
+listing.store_opener()  # MLflow opens the store in the background for the tabs below
 tab_compare, tab_open, tab_pitch = st.tabs(["Compare", "Open a run", "Pitch pack"])
 try:
     with tab_compare:

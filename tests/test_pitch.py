@@ -234,6 +234,8 @@ def test_compress_runs_get_their_section_in_words():
     assert "<h2>What compression saves</h2>" in page
     assert "Size MB" in text and "Quality vs original" in text and "int8" in text
     assert "size_mb" not in text
+    first = " ".join(visible_text(page.split("</section>")[0]).split())
+    assert "int8 is 3.43x smaller than the original, quality 0.99" in first
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium")
@@ -273,8 +275,10 @@ def test_pack_draws_its_charts_in_chromium_with_no_network(pack, tmp_path):
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium")
-def test_pdf_is_a_real_pdf(pack):
-    pdf = pitch.to_pdf(pack)
+@pytest.mark.parametrize("paper, box", [("A4", b"594.9"), ("Letter", b"612 792")])
+def test_pdf_is_a_real_pdf_on_the_paper_asked_for(pack, paper, box):
+    pdf = pitch.to_pdf(pack, paper=paper)
+    assert b"/MediaBox [0 0 " + box in pdf
     assert pdf is not None and pdf.startswith(b"%PDF")
     assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 6  # story + 6 sections
 
@@ -292,3 +296,12 @@ def test_shared_chart_layout_puts_titles_below_the_toolbar():
     assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top"
     assert fig.layout.title.pad.t >= plots.TOOLBAR_PX  # the modebar's band stays clear
     assert fig.layout.margin.t >= plots.TOOLBAR_PX + 40  # and the title line above the plot
+
+
+def test_curve_ticks_are_level_and_few_at_a4_width():
+    curves = go.Figure(go.Scatter(x=list(range(1, 51)), y=list(range(50))))
+    curves.update_xaxes(tickangle=-45)
+    div = pitch.markup.Charts().div(curves)
+    assert '"tickangle":0' in div and f'"nticks":{pitch.markup.X_TICKS}' in div
+    matrix = pitch.markup.Charts().div(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+    assert '"nticks"' not in matrix  # every class of a confusion matrix keeps its tick

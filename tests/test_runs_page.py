@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import plotly.graph_objects as go
@@ -147,7 +148,9 @@ def test_pitch_pack_offers_a_download(store):
     html = at.session_state["runs_pitch_pack"].html
     assert "<h3>mid</h3>" in html and "<h2>Chat demo</h2>" in html
     assert "<h2>Business case</h2>" in html and "<h2>Methods</h2>" in html
-    assert at.get("iframe") or at.get("html")  # the preview in the page
+    assert not at.get("iframe")  # the preview only when asked for (5 MB each rerun)
+    at.toggle(key="runs_pitch_preview").set_value(True).run()
+    assert at.get("iframe")  # the preview in the page
 
 
 def test_running_jobs_are_listed_with_progress(store):
@@ -235,3 +238,18 @@ def test_the_store_opens_in_the_background_as_the_page_starts(store, monkeypatch
         assert opened_in == ["open the run store"]  # not on the page's own thread
     finally:
         listing.store_opener.clear()
+
+
+def test_the_quick_list_reads_the_store_as_mlflow_does(store):
+    """The list drawn before MLflow has loaded: the same rows list_runs gives, filters too."""
+    since = dt.date(2000, 1, 1)
+    for tool, status in ((None, None), ("optimizers", None), (None, "FINISHED")):
+        assert runs.quick_list(tool, status, since) == runs.list_runs(
+            tool=tool, status=status, since=since
+        )
+    assert runs.quick_list(since=dt.date(2999, 1, 1)) == []
+
+
+def test_the_quick_list_leaves_other_stores_to_mlflow(store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    assert runs.quick_list() is None

@@ -95,7 +95,7 @@ def test_a_store_failure_keeps_the_trained_model(store, monkeypatch):
     def fail(*args, **kwargs):
         raise store.StoreError("The disk is full: free space and retry.")
 
-    monkeypatch.setattr("core.runs.write.record", fail)  # what try_record calls
+    monkeypatch.setattr("core.runs.write.start", fail)  # what following and try_record call
     trained = tinygpt.train_and_record(CORPUS, tiny_config("kept"), "cpu")
     assert trained.recorded.run_id is None and "disk is full" in trained.recorded.reason
     assert (trained.folder / "config.json").is_file()  # the model itself is kept

@@ -38,7 +38,37 @@ def job_of(key: str, legacy: tuple[str, ...] = ()) -> jobs.Job | None:
         job = jobs.get(job_id)
         if job is not None:
             st.session_state[key] = job
+        else:
+            ended_job_ui(job_id)
     return job
+
+
+def ended_job_ui(job_id: str) -> None:
+    """For a job id this server does not know (it restarted since): say so, and link the
+    job's run when the store has one (tagged with the job's id)."""
+    import os
+
+    from core.runs import owner
+
+    started = owner.process_started(os.getpid())
+    since = f" (restart at {owner.when(started)})" if started else ""
+    st.info(f"This job ended with the server{since}: it is no longer running here.")
+    from core import runs  # MLflow loads only for such an old link
+
+    try:
+        run = runs.run_of_job(job_id)
+    except runs.StoreError as err:
+        st.caption(f"Its run could not be looked up: {err}")
+        return
+    if run is None:
+        st.caption("The run store has no run of it.")
+        return
+    st.page_link(
+        tools.RUNS_PAGE,
+        label=f"Its run {run.id} ({run.status.lower()}): open it on the Runs page",
+        icon=":material/history:",
+        query_params={tools.RUN_PARAM: run.id},
+    )
 
 
 def keep_job(key: str, job: jobs.Job) -> None:

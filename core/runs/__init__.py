@@ -23,11 +23,13 @@ fails, or `ValueError` for bad arguments. The package:
             process died, closed as KILLED with a note); run_of_job
     owner   who owns a RUNNING run (host, pid, its start time) and its heartbeat
     read    list_runs, get_run, metric_history, load_artifact, download_folder, delete_run
+    quick   quick_list: the runs list read with sqlite3 while MLflow still loads
     pitch   chosen runs and a business case -> the pitch pack (HTML, PDF)
 """
 
 from core.runs.live import Following, follow, run_of_job, stale, sweep, try_sweep
 from core.runs.owner import HEARTBEAT, JOB_ID, NOTE
+from core.runs.quick import quick_list
 from core.runs.read import (
     delete_run,
     download_folder,
@@ -52,6 +54,7 @@ from core.runs.store import (
     Headline,
     StoreError,
     is_default_store,
+    read_only_reason,
     reset,
     tracking_uri,
     warm,
@@ -72,6 +75,7 @@ from core.runs.write import (
 )
 
 __all__ = [
+    "quick_list",
     "BATCH_METRICS",
     "BATCH_PARAMS",
     "EXPERIMENT_PREFIX",
@@ -116,6 +120,7 @@ __all__ = [
     "metric_history",
     "mlflow_ui_url",
     "record",
+    "read_only_reason",
     "reopen",
     "reset",
     "start",

@@ -43,9 +43,10 @@ class Following:
         params: dict,
         tags: dict | None = None,
         step_key: str = "step",
-        flush_s: float = FLUSH_S,
+        flush_s: float | None = None,
     ) -> None:
-        self.tool, self.inner, self.step_key, self.flush_s = tool, inner, step_key, flush_s
+        self.tool, self.inner, self.step_key = tool, inner, step_key
+        self.flush_s = FLUSH_S if flush_s is None else flush_s
         self.rows: list[dict] = []
         self.logged: set[int] = set()  # steps already in the store
         self._pending: list[dict] = []

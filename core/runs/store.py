@@ -96,6 +96,26 @@ def local_folder(uri: str) -> Path | None:
     return None
 
 
+def read_only_reason(uri: str | None = None) -> str:
+    """Why new runs cannot be written into a local store that can still be read ("" when
+    they can, and for servers, which say so when written to)."""
+    uri = uri or tracking_uri()
+    folder = local_folder(uri)
+    if folder is None or not folder.is_dir():
+        return ""
+    db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    blocked = [
+        p for p in (folder, db) if p is not None and p.exists() and not os.access(p, os.W_OK)
+    ]
+    if not blocked:
+        return ""
+    return (
+        f"The run store at {folder} is read-only: the runs already in it are listed, but new "
+        "runs cannot be recorded. Make that folder writable, or set DASHBOARD_HOME (or "
+        "MLFLOW_TRACKING_URI) to a place that is."
+    )
+
+
 def _check_server(uri: str) -> None:
     """Raise StoreError within SERVER_CHECK_TIMEOUT_S when the MLflow server does not answer."""
     url = uri.rstrip("/") + "/health"
@@ -160,7 +180,14 @@ def _first_open_lock(uri: str) -> Iterator[None]:
     if fcntl is None or folder is None or not uri.startswith("sqlite:"):
         yield
         return
-    with open(folder / ".mlflow-open.lock", "w") as lock:
+    try:
+        lock = open(folder / ".mlflow-open.lock", "w")  # noqa: SIM115
+    except OSError:  # a read-only store: nothing can be migrated there, so read it unlocked
+        lock = None
+    if lock is None:
+        yield
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
         yield
 

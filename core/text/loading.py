@@ -1,6 +1,7 @@
 """A causal LM in memory: `load_model` (a folder or a hub id, never remote code) gives a
-`LoadedModel`, and `fast_variant` its fast path (fp16 weights on a CPU, half precision
-with a static KV cache on CUDA), built once and generating under the same lock.
+`LoadedModel`, and `fast_variant` its fast path (on a CPU the engine measured fastest within
+the quality bar, core.text.fastpath; half precision with a static KV cache on CUDA), built
+once and generating under the same lock.
 
 One loaded model serves every session (`core.cache.causal_lm`); its `lock` serialises
 generation, because two threads calling `generate` on one model can corrupt each other
@@ -19,7 +20,6 @@ import torch
 from core import device as dev
 from core.text import sources
 
-FAST_CPU_MIN_PARAMS = 5_000_000  # fp16 decoding measured 1.1x at 1.3M parameters, 1.8x at 5.3M
 MIN_VOCAB = 16  # fewer tokens than this is no tokenizer (a folder without its files gives 1)
 TOKENIZER_PROBE = "Hello, world! 123"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model", "vocab.txt")
@@ -38,6 +38,8 @@ class LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     fast: str = ""  # what the fast path changed ("" for the model as loaded)
     static_cache: bool = False  # generate with a static KV cache (the CUDA fast path)
+    engine: str = ""  # the CPU fast path's engine (core.text.fastpath.ENGINES), "" otherwise
+    choice: object = None  # its fastpath.Choice: every candidate's measured figures
     _fast_copy: LoadedModel | None = field(default=None, init=False, repr=False)
 
     @property
@@ -148,45 +150,59 @@ def cpu_has_bf16() -> bool:
 
 
 def fast_path_pays(device: str, parameters: int = 124_000_000) -> bool:
-    """Whether the fast path is worth turning on by default for a model of `parameters` on
-    `device`: on CUDA (half precision, static cache), and on CPUs for models big enough that
-    reading weights, not Python, is the cost (fp16 weights: half the bytes each generated
-    token reads)."""
-    if device == "cuda":
-        return True
-    return device == "cpu" and parameters >= FAST_CPU_MIN_PARAMS
+    """Whether the fast path is on by default for a model of `parameters` on `device`: on
+    CUDA (half precision, static cache) and on CPUs, where the engine is chosen by measuring
+    (core.text.fastpath), plain fp32 included, so it can cost no speed."""
+    return device in ("cuda", "cpu")
 
 
 _fast_lock = threading.Lock()
 
 
-def _sharing_copy(model):
-    """A copy of `model`'s module tree that shares every weight with it (no memory copied)."""
-    memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
-    return copy.deepcopy(model, memo)
-
-
-def fast_variant(lm: LoadedModel) -> LoadedModel:
-    """The fast path of `lm`, built once and shared, generating under `lm`'s lock: on CPU
-    fp16 weights (core.text.quant: decode is memory-bound, and fp16 reads half of fp32's bytes;
-    prompts still run in fp32); on CUDA half-precision weights with a static KV cache (which
-    transformers compiles). Elsewhere, or for a CPU model not in fp32, `lm` itself."""
-    from core.text import quant
-
+def fast_variant(lm: LoadedModel, engine: str | None = None) -> LoadedModel:
+    """The fast path of `lm`, built once and shared, generating under `lm`'s lock. On CPU the
+    engine measured fastest within the quality bar on this machine (core.text.fastpath: fp16
+    weights, torch int8, CTranslate2 fp32/int8, or plain when none beats it), or `engine` when
+    given; on CUDA half-precision weights with a static KV cache (which transformers
+    compiles). Elsewhere, or for a CPU model not in fp32, `lm` itself."""
     if lm.device not in ("cpu", "cuda") or lm.fast:
         return lm
     if lm.device == "cpu" and lm.model.dtype != torch.float32:
         return lm
     with _fast_lock:
-        if lm._fast_copy is None:
-            if lm.device == "cpu":
-                model = quant.half_linears(_sharing_copy(lm.model)).eval()
-                fast = "fp16 weights (precision lowered)"
-            elif lm.model.dtype == torch.float32:  # GPUs load in half precision already
-                # a real copy: .to() on shared parameters would convert the loaded model too
-                model = copy.deepcopy(lm.model).to(torch.bfloat16).eval()
-                fast = "bf16 weights (precision lowered), static KV cache, compiled"
-            else:
-                model, fast = lm.model, "static KV cache, compiled"
-            lm._fast_copy = replace(lm, model=model, fast=fast, static_cache=lm.device == "cuda")
+        if lm._fast_copy is None or (engine and lm._fast_copy.engine != engine):
+            lm._fast_copy = _cpu_fast(lm, engine) if lm.device == "cpu" else _cuda_fast(lm)
     return lm._fast_copy
+
+
+def _cpu_fast(lm: LoadedModel, engine: str | None) -> LoadedModel:
+    """The CPU fast path: the measured choice (or `engine`), and what it is, for the page."""
+    from core.text import fastpath, generate
+
+    threads = generate.generation_threads(lm)
+    if engine is None:
+        choice = fastpath.cached_choice(lm, threads)
+        fast = choice.describe()
+    else:
+        choice = fastpath.Choice(engine=engine, speedup=float("nan"), measured=[])
+        lowered = " (precision lowered)" if engine in fastpath.LOWERED else ""
+        fast = fastpath.LABELS[engine] + lowered
+    try:
+        model = fastpath.build(lm, choice.engine, threads)
+    except Exception as err:  # e.g. CTranslate2 missing or its conversion failing
+        failed = fastpath.LABELS.get(choice.engine, choice.engine)
+        fast = f"plain fp32 ({failed} failed here: {err})"
+        model, choice = lm.model, fastpath.Choice(engine="plain", speedup=1.0, measured=[])
+    if choice.engine == "plain":
+        return replace(lm, fast=fast or "plain fp32", engine="plain", choice=choice)
+    return replace(lm, model=model, fast=fast, engine=choice.engine, choice=choice)
+
+
+def _cuda_fast(lm: LoadedModel) -> LoadedModel:
+    if lm.model.dtype == torch.float32:  # GPUs load in half precision already
+        # a real copy: .to() on shared parameters would convert the loaded model too
+        model = copy.deepcopy(lm.model).to(torch.bfloat16).eval()
+        fast = "bf16 weights (precision lowered), static KV cache, compiled"
+    else:
+        model, fast = lm.model, "static KV cache, compiled"
+    return replace(lm, model=model, fast=fast, static_cache=True)

@@ -128,3 +128,9 @@ def int8_dynamic(model: nn.Module) -> nn.Module:
     converted = conv1d_to_linear(copy.deepcopy(model))
     with quiet_quantization():
         return torch.ao.quantization.quantize_dynamic(converted, {nn.Linear}, dtype=torch.qint8)
+
+
+def sharing_copy(model: nn.Module) -> nn.Module:
+    """A copy of `model`'s module tree that shares every weight with it (no memory copied)."""
+    memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return copy.deepcopy(model, memo)

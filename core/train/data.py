@@ -47,6 +47,20 @@ def per_rank_batch(batch: int, world_size: int) -> int:
     return batch // world_size
 
 
+def batch_warning(batch: int, n_train: int, what: str) -> str:
+    """A warning when a batch of `batch` is larger than the `n_train` training `what`:
+    every epoch is then one step over all of them, and a run of N epochs makes N steps
+    (a batch of 4096 on the 1,257 digits trains a 17 % model in 15 epochs). "" otherwise."""
+    if batch <= n_train:
+        return ""
+    hint = max(1, min(64, n_train // 10))
+    return (
+        f"Batch size {batch} is larger than the training set ({n_train:,} {what}): each "
+        f"epoch is a single step over all {n_train:,}, so the model learns little per epoch. "
+        f"A batch of about {hint} (a tenth of the data or less) trains far better."
+    )
+
+
 def check_world(n_train: int, world_size: int, what: str) -> None:
     """ConfigError when `world_size` processes cannot each get one of `n_train` `what`."""
     if n_train < world_size:

@@ -17,16 +17,22 @@ ANY = "Any"  # the filters' first choice: no filter
 STORE_WAIT_S = 120.0  # the longest the table waits on the store being opened
 
 
+OPENED = threading.Event()  # set once the store has been opened in this process
+
+
 def _open_store() -> None:
-    with contextlib.suppress(runs.StoreError):  # list_runs says why, in the page
-        runs.warm()
+    try:
+        with contextlib.suppress(runs.StoreError):  # list_runs says why, in the page
+            runs.warm()
+    finally:
+        OPENED.set()
 
 
 @st.cache_resource(show_spinner=False)
 def store_opener() -> threading.Thread:
     """The run store opened in a background thread, once per process (MLflow's import and
-    the store's tables: seconds after a restart): the page draws its title, running jobs and
-    filters meanwhile."""
+    the store's tables: seconds after a restart). The page starts it once its table is
+    drawn (the import holds the GIL in long bursts that would delay the table)."""
     thread = threading.Thread(target=_open_store, name="open the run store", daemon=True)
     thread.start()
     return thread
@@ -51,14 +57,21 @@ def list_or_stop(
 ) -> list[runs.RunSummary]:
     """The runs that match, newest first; a message and the page ends when none can be read."""
     try:
-        opener = store_opener()
-        if opener.is_alive():
-            with st.spinner("Opening the run store..."):  # the first visit after a restart
-                opener.join(STORE_WAIT_S)
-        listed = runs.list_runs(tool=tool, status=status, since=since)
+        if OPENED.is_set() and not st.session_state.get("runs_swept"):
+            # runs whose process died: KILLED (the warm-up thread sweeps once at start-up)
+            st.session_state["runs_swept"] = runs.try_sweep() or True
+        listed = None if OPENED.is_set() else runs.quick_list(tool, status, since)
+        if not listed:  # MLflow reads it (another store, or nothing to show at once)
+            opener = store_opener()
+            if opener.is_alive():
+                with st.spinner("Opening the run store..."):  # the first visit after a restart
+                    opener.join(STORE_WAIT_S)
+            listed = runs.list_runs(tool=tool, status=status, since=since)
     except runs.StoreError as err:
         st.error(f"{err}  \nThe tools still work; their runs are not recorded until this is fixed.")
         st.stop()
+    if reason := runs.read_only_reason():
+        st.warning(reason)
     if not listed:
         st.info("No runs match. Train a CNN, race optimizers, or save a chat or a business case.")
         st.stop()
@@ -76,7 +89,7 @@ def runs_frame(rows: list[runs.RunSummary]) -> pd.DataFrame:
             result: r.headline_text if one_tool else f"{r.headline_label} {r.headline_text}",
             "Tool": runs.TOOL_LABELS[r.tool],
             "Started (UTC)": r.start.strftime("%Y-%m-%d %H:%M"),
-            "Status": r.status.lower(),
+            "Status": r.status.lower() + (" (process died)" if _died(r) else ""),
             "Device": r.device or "-",
             "Run id": r.id,
         }
@@ -89,3 +102,8 @@ def run_label(summaries: dict[str, runs.RunSummary], run_id: str) -> str:
     """'digits 3 blocks (Train a CNN, 2026-11-25 14:20)' for a picker."""
     r = summaries[run_id]
     return f"{r.name} ({runs.TOOL_LABELS[r.tool]}, {r.start:%Y-%m-%d %H:%M})"
+
+
+def _died(run: runs.RunSummary) -> bool:
+    """True for a run the app closed because its process had died (core.runs.sweep)."""
+    return "ended with its process" in run.tags.get(runs.NOTE, "")

@@ -94,6 +94,12 @@ def run_ui(detail: runs.RunDetail) -> None:
         f"{runs.TOOL_LABELS[s.tool]} - {s.status.lower()} - started {s.start:%Y-%m-%d %H:%M} UTC"
         f" - {s.host or 'unknown host'} - {s.device or 'device not recorded'} - run {s.id}"
     )
+    if note := s.tags.get(runs.NOTE):  # e.g. closed by the app: its process had died
+        st.warning(note)
+    if warning := s.tags.get("warning"):
+        st.warning(warning)
+    if s.status == "RUNNING":
+        st.info("Still running: its figures so far, updated as its job logs them.")
     st.metric(s.headline_label, s.headline_text)
     links_ui(s)
     curves_ui([detail], key="runs_open_curve")

@@ -71,8 +71,9 @@ def _turns_ui(chats: list[runs.RunDetail]) -> dict[str, list[int]]:
     return chosen
 
 
-def _build(details: list[runs.RunDetail], case: str | None, facts: dict, pdf: bool, turns) -> Pack:
-    """The pack of the chosen runs, read from the store, and its PDF when `pdf`."""
+def _build(details: list[runs.RunDetail], case: str | None, facts: dict, pdf: str, turns) -> Pack:
+    """The pack of the chosen runs, read from the store, and its PDF on paper `pdf` (A4,
+    Letter; "" for none)."""
     html = pitch.build(
         details,
         runs.get_run(case) if case else None,
@@ -80,7 +81,7 @@ def _build(details: list[runs.RunDetail], case: str | None, facts: dict, pdf: bo
         turns=turns,
         **facts,
     )
-    return Pack(html=html, pdf=pitch.to_pdf(html) if pdf else None, pdf_wanted=pdf)
+    return Pack(html=html, pdf=pitch.to_pdf(html, paper=pdf) if pdf else None, pdf_wanted=bool(pdf))
 
 
 def pitch_tab_ui(summaries: dict[str, runs.RunSummary]) -> None:
@@ -96,6 +97,9 @@ def pitch_tab_ui(summaries: dict[str, runs.RunSummary]) -> None:
         "hardware": st.text_input("Hardware", pitch.hardware_line(), key="runs_pitch_hardware"),
     }
     with_pdf = pitch.chromium() is not None and st.checkbox("Also a PDF", key="runs_pitch_pdf")
+    paper = st.radio(
+        "Paper", pitch.PAPERS, horizontal=True, key="runs_pitch_paper", disabled=not with_pdf
+    )
     if not chosen and case is None:
         st.info("Pick runs (and a saved business case) to build the pack.")
         return
@@ -103,7 +107,7 @@ def pitch_tab_ui(summaries: dict[str, runs.RunSummary]) -> None:
     turns = _turns_ui([d for d in details if d.summary.tool == "chat"])
     if st.button("Build the pitch pack", key="runs_pitch_build", type="primary"):
         with st.spinner("Building the pack..."):
-            st.session_state[PACK] = _build(details, case, facts, with_pdf, turns)
+            st.session_state[PACK] = _build(details, case, facts, paper if with_pdf else "", turns)
     pack_downloads_ui(st.session_state.get(PACK))
 
 
@@ -131,5 +135,10 @@ def pack_downloads_ui(pack: Pack | None) -> None:
     st.caption(
         "One HTML file that opens offline in any browser; its print layout gives clean pages."
     )
-    with st.expander("Preview", expanded=True):
+    if st.toggle(
+        "Preview the pack here",
+        key="runs_pitch_preview",
+        help="The whole pack, plotly.js included (about 5 MB), is sent to the browser "
+        "on every click while this is on.",
+    ):
         components.html(pack.html, height=PREVIEW_HEIGHT, scrolling=True)

@@ -23,14 +23,14 @@ from pathlib import Path
 from core import device as dev
 from core.runs.pitch import sections
 from core.runs.pitch.markup import Charts, page
-from core.runs.pitch.pdf import chromium, to_pdf
+from core.runs.pitch.pdf import PAPERS, chromium, to_pdf
 from core.runs.pitch.story import Facts, story
 from core.runs.types import RunDetail
 
 ORDER = ("cnn", "gpt2", "chat", "optimizers", "compress")  # the sections after page 1
 ROOT = Path(__file__).resolve().parents[3]
 
-__all__ = ["Facts", "app_version", "build", "chromium", "hardware_line", "to_pdf"]
+__all__ = ["PAPERS", "Facts", "app_version", "build", "chromium", "hardware_line", "to_pdf"]
 
 
 def hardware_line() -> str:

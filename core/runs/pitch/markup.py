@@ -78,15 +78,21 @@ class Charts:
         """`fig` as a div that draws with the page's one copy of plotly.js."""
         import plotly.io as pio
 
+        from core.plots import PALETTE  # plotly loads only when a pack is built
+
         self.count += 1
         fig.update_layout(
             height=CHART_HEIGHT,
             width=None,
             autosize=True,
-            margin={"l": 50, "r": 16, "t": 56, "b": 44},
-            legend={"orientation": "h", "y": -0.2},
+            margin={"l": 50, "r": 16, "t": 56, "b": 80},
+            legend={"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0},
+            colorway=PALETTE,
+            plot_bgcolor="#fff",
         )
-        fig.update_xaxes(nticks=X_TICKS, tickangle=0, automargin=True)
+        fig.update_xaxes(tickangle=0, automargin=True)
+        if all(t.type == "scatter" for t in fig.data):  # curves; a matrix keeps every class
+            fig.update_xaxes(nticks=X_TICKS)
         body = pio.to_html(
             fig,
             full_html=False,

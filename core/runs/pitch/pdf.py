@@ -11,6 +11,7 @@ from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; to_pdf returns None without it
 PDF_TIMEOUT_S = 90.0  # Chromium gets this long to print
+PAPERS = ("A4", "Letter")  # the paper sizes offered (CSS @page size names)
 
 
 def chromium() -> str | None:
@@ -34,11 +35,15 @@ def _print_command(exe: str, folder: str, source: Path, out: Path) -> list[str]:
     ]
 
 
-def to_pdf(page: str, timeout_s: float = PDF_TIMEOUT_S) -> bytes | None:
-    """The HTML `page` printed to PDF by headless Chromium; None without Chromium or on failure."""
+def to_pdf(page: str, timeout_s: float = PDF_TIMEOUT_S, paper: str = "A4") -> bytes | None:
+    """The HTML `page` printed to PDF on `paper` (one of PAPERS) by headless Chromium; None
+    without Chromium or on failure."""
     exe = chromium()
     if exe is None:
         return None
+    if paper not in PAPERS:
+        raise ValueError(f"Paper must be one of {', '.join(PAPERS)}, not {paper!r}.")
+    page = page.replace("</style>", f"@page {{ size: {paper}; }}</style>", 1)
     with tempfile.TemporaryDirectory(prefix="pitch-") as tmp:
         source, out = Path(tmp) / "pitch.html", Path(tmp) / "pitch.pdf"
         source.write_text(page, encoding="utf-8")

@@ -25,8 +25,10 @@ def _figures_table(run: RunDetail, skip: tuple[str, ...] = ()) -> str:
 
 
 def _cell(value: object) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
-        return words.value_text(value, "plain")
+        return "infinite" if words.is_never(value) else words.value_text(value, "plain")
     return str(value)
 
 
@@ -83,7 +85,7 @@ def language_model(runs: list[RunDetail], charts: Charts) -> str:
         if samples:
             last = samples[-1]
             block += (
-                f"<p><b>Its text after {escape(last.get('step', '-'))} steps</b></p>"
+                f"<p><b>A sample of its text after {escape(last.get('step', '-'))} steps</b></p>"
                 f'<div class="turn">{escape(last.get("sample", ""))}</div>'
             )
         body.append(block)

@@ -14,6 +14,8 @@ from core.runs.pitch import business, words
 from core.runs.pitch.markup import escape, table
 from core.runs.types import RunDetail
 
+ORIGINALS = ("original", "fp32", "baseline", "uncompressed")  # the variant compared against
+
 
 @dataclass(frozen=True, kw_only=True)
 class Facts:
@@ -71,11 +73,34 @@ def _race(r: RunDetail) -> tuple[str, list[tuple[str, str]]]:
     return f"Compared optimizers ({words.run_name(r.summary.name)}).", []
 
 
+def _column(row: dict, *words_in: str) -> str | None:
+    return next((k for k in row if any(w in k.lower() for w in words_in)), None)
+
+
 def _compress(r: RunDetail) -> tuple[str, list[tuple[str, str]]]:
-    return (
-        f"Compressed a model ({words.run_name(r.summary.name)}): size, speed, quality.",
-        [],
+    """A line, and the smallest variant against the original when the table says sizes."""
+    name = words.run_name(r.summary.name)
+    rows = next((t for t in r.tables.values() if t and isinstance(t[0], dict)), [])
+    size = _column(rows[0], "size") if rows else None
+    numeric = [x for x in rows if size and isinstance(x.get(size), int | float) and x[size] > 0]
+    if len(numeric) < 2:
+        return f"Compressed a model ({name}): size, speed and quality per variant.", []
+    label = next((k for k, v in numeric[0].items() if isinstance(v, str)), None)
+    original = next(
+        (x for x in numeric if label and any(w in str(x[label]).lower() for w in ORIGINALS)),
+        numeric[0],
     )
+    best = min(numeric, key=lambda x: x[size])
+    shown = str(best.get(label, "smallest")) if label else "the smallest variant"
+    saved = f"{original[size] / best[size]:.3g}x smaller"
+    quality = _column(best, "quality", "accuracy", "agreement")
+    extra = f", quality {_number(best[quality])}" if quality else ""
+    line = f"Compressed a model ({name}): {shown} is {saved} than the original{extra}."
+    return line, [("What compression saves", f"{shown}: {saved}{extra}")]
+
+
+def _number(value: object) -> str:
+    return words.value_text(value, "plain") if isinstance(value, int | float) else str(value)
 
 
 def _business(run: RunDetail) -> tuple[str, list[tuple[str, str]]]:

@@ -7,11 +7,12 @@ own trainer under torchrun and records the run as the page does. The only module
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 from core import distributed
 from core.distributed import World
 from core.train.checkpoints import JobHooks
-from core.train.data import check_world, per_rank_batch, worker_path, zip_folder
+from core.train.data import batch_warning, check_world, per_rank_batch, worker_path, zip_folder
 from core.train.recorder import Recorder, open_run
 from core.train.spec import ConfigError, DataSpec, RunSpec, build_config
 from core.vision import data, inspect, tool, trainer
@@ -79,6 +80,10 @@ def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
         per_rank_batch=local_batch,
         step_key="epoch",
     )
+    warning = batch_warning(train_cfg.batch_size, len(splits[0]), "images")
+    if warning and hooks.is_main:  # trained as asked, but said: printed and in the run
+        print(f"Warning: {warning}", file=sys.stderr, flush=True)
+        recorder.tag(warning=warning)
     # the page's trainer, on this rank's batch; the hooks do the rest
     local_cfg = dataclasses.replace(train_cfg, batch_size=local_batch)
     result = trainer.train_classifier(ds, splits, model_cfg, local_cfg, progress, hooks)
@@ -88,7 +93,11 @@ def run(spec: RunSpec, world: World, recorder: Recorder) -> dict:
     evaluation = inspect.evaluate(result.model, ds, splits[2])
     summary = _summary(result, evaluation, hooks, local_batch)
     outcome = tool.Outcome(
-        request=request, splits=splits, result=result, evaluation=evaluation, waited_s=0.0
+        request=request,
+        splits=splits,
+        result=result,
+        evaluation=evaluation,
+        waited_s=result.seconds,  # what a reopened run shows as its wall time
     )
     _finish(recorder, tool.run_record(outcome), summary, world)
     return summary

@@ -1,0 +1,100 @@
+"""Compression of the digits CNN with the Compress page's defaults, measured in one run.
+
+- cnn_int8_size_ratio (target <= 0.3): static int8 ONNX file over the original's file, with
+  cnn_int8_accuracy_drop_pts (<= 0.5).
+- cnn_best_latency_speedup (>= 2): the best trade-off's batch-1 latency (the fastest variant
+  within 1 accuracy point) against torch fp32 eager, timed in the same loop, with
+  cnn_best_accuracy_drop_pts (<= 1).
+- cnn_student_param_ratio (>= 5): teacher over distilled student parameters, with
+  cnn_student_accuracy_drop_pts (<= 1).
+- tool_overhead_ratio (<= 1.10): the page path's batch-1 p50 of the original over this
+  bench's plain timing of the same model (a bare loop of calls, median).
+Also the CPU's instruction sets and the thread count. GPT-2 figures: not measured here yet.
+Last line: a JSON object.
+
+    python3 bench/compress.py [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.compress import cnn, measure, sources, tool  # noqa: E402
+
+
+def plain_p50(model: torch.nn.Module, x: torch.Tensor, calls: int = 300) -> float:
+    """Median seconds of a bare loop of batch-1 calls."""
+    times = []
+    with torch.inference_mode():
+        for _ in range(20):
+            model(x)
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    m = measure.machine(torch.get_num_threads())
+    print(f"CPU: {m.cpu}; {m.describe()}")
+    t0 = time.perf_counter()
+    source = sources.train_digits()
+    print(f"trained the digits CNN in {time.perf_counter() - t0:.1f} s")
+    request = tool.request_of(source, tool.DEFAULT_METHODS, cnn.Settings())
+    t0 = time.perf_counter()
+    c = tool.compress(request)
+    x = source.data.floats(c.request.data.y.new_tensor([0]))
+    plain = plain_p50(source.classifier.model, x)
+    print(f"compressed in {time.perf_counter() - t0:.1f} s")
+    for row in tool.rows(c):
+        print(
+            f"  {row['method']:<26} acc {row['accuracy_pct']:.2f} %  {row['file_kb']:7.1f} KB  "
+            f"{row['latency_p50_ms']:.4f} ms  {row['speedup_x']:.2f}x  {row['verdict']}"
+        )
+    for method, why in c.failed:
+        print(f"  failed: {method}: {why}")
+    by = {v.method: v for v in c.variants}
+    base = c.variants[0]
+    int8 = by.get("static int8")
+    student = next((v for v in c.variants if v.method.startswith("distilled")), None)
+    best = c.best() or max(c.variants[1:], key=lambda v: v.speedup)
+
+    def drop(v):
+        return None if v is None else round((base.accuracy - v.accuracy) * 100, 3)
+
+    out = {
+        "cpu_flags": list(m.flags),
+        "threads": m.threads,
+        "original_accuracy": base.accuracy,
+        "cnn_int8_size_ratio": int8 and round(int8.size_ratio, 3),
+        "cnn_int8_accuracy_drop_pts": drop(int8),
+        "cnn_int8_speedup": int8 and round(int8.speedup, 3),
+        "cnn_best_method": best.method,
+        "cnn_best_latency_speedup": round(best.speedup, 3),
+        "cnn_best_accuracy_drop_pts": drop(best),
+        "cnn_student_param_ratio": student and round(student.param_ratio, 2),
+        "cnn_student_accuracy_drop_pts": drop(student),
+        "tool_overhead_ratio": round(base.latency_p50_s / plain, 3),
+        "gpt2": "not measured (GPT-2 methods not built yet)",
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

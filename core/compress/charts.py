@@ -1,0 +1,44 @@
+"""The compression chart: quality against batch-1 latency, file size as the marker, the
+original and every variant on one chart, the best trade-off marked."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from core.compress.measure import Variant
+
+
+def trade_off(variants: list[Variant], best: Variant | None = None) -> go.Figure:
+    """Accuracy (%) against latency (ms, batch 1); marker area follows the file size."""
+    fig = go.Figure()
+    biggest = max((v.file_bytes for v in variants), default=1) or 1
+    for v in variants:
+        size = 12 + 30 * (v.file_bytes / biggest) ** 0.5
+        marked = best is not None and v.method == best.method
+        fig.add_trace(
+            go.Scatter(
+                x=[v.latency_p50_s * 1e3],
+                y=[None if v.accuracy is None else v.accuracy * 100],
+                mode="markers+text",
+                text=[v.method + (" (best trade-off)" if marked else "")],
+                textposition="top center",
+                name=v.method,
+                marker={
+                    "size": size,
+                    "symbol": "star" if marked else "circle",
+                    "line": {"width": 2 if marked else 0},
+                },
+                hovertemplate=(
+                    f"{v.method}<br>%{{x:.3f}} ms, %{{y:.2f}} %<br>"
+                    f"file {v.file_bytes / 1024:,.1f} KB, {v.speedup:.2f}x<extra></extra>"
+                ),
+            )
+        )
+    fig.update_layout(
+        xaxis_title="Latency at batch 1, ms (lower is better)",
+        yaxis_title="Test accuracy, %",
+        showlegend=False,
+        height=420,
+        margin={"t": 30},
+    )
+    return fig

@@ -1,0 +1,280 @@
+"""The CPU fast path, chosen by measurement: at a model's first fast load each candidate
+engine decodes a few greedy tokens and scores a short text, and the fastest whose perplexity
+stays within QUALITY_BAR of plain fp32 wins. The choice is kept per model and machine under
+the home folder (`choices.json`), so it is measured once.
+
+Candidates (`ENGINES`): plain fp32 `generate`; fp16 weights (core.text.quant.half_linears);
+torch dynamic int8 (core.text.quant.int8_dynamic); CTranslate2 fp32 and int8 (the model
+converted offline from its transformers weights, `CT2Model`). Whether int8 pays depends on
+the CPU (VNNI/AMX or not), so the machine decides, not the processor's name.
+
+Every engine answers transformers' `generate(...)` keywords the app uses (core.text.generate
+calls it the same way): streaming, Stop, stop strings, sampling and the per-token view.
+CTranslate2 streams only each chosen token's log-probability, so its top-5 alternatives come
+from one forward pass of the loaded fp32 model over the reply, run when the token view is
+read (after the reply's timing ends): the alternatives are the full-precision model's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from core import paths
+from core.text import quant
+
+QUALITY_BAR = 0.02  # the largest relative perplexity change a fast engine may bring
+CALIBRATION_TOKENS = 16  # greedy tokens each engine decodes at load
+CALIBRATION_TEXT = (
+    "The cost of serving a model is the hardware it runs on, the hours it runs, and how many "
+    "tokens each second it writes. A faster engine on the same machine serves more people for "
+    "the same money, as long as what it writes stays as good as before."
+)
+ENGINES = ("plain", "fp16", "int8-torch", "ct2-float32", "ct2-int8")
+LABELS = {
+    "plain": "fp32 transformers",
+    "fp16": "fp16 weights",
+    "int8-torch": "int8 torch dynamic",
+    "ct2-float32": "fp32 CTranslate2",
+    "ct2-int8": "int8 CTranslate2",
+}
+LOWERED = {"fp16", "int8-torch", "ct2-int8"}  # engines that lower precision
+
+
+class EngineError(RuntimeError):
+    """An engine could not be built or run on this model (it is then not a candidate)."""
+
+
+@dataclass(kw_only=True)
+class Measured:
+    """One engine's calibration on one model and machine."""
+
+    engine: str
+    tokens_per_s: float = math.nan  # greedy decode after the first token
+    perplexity_change: float = math.nan  # relative, against plain fp32, on CALIBRATION_TEXT
+    agreement: float = math.nan  # greedy tokens equal to plain fp32's, position by position
+    error: str = ""  # why it could not run ("" when it ran)
+
+
+@dataclass(kw_only=True)
+class Choice:
+    """The chosen engine, how it compares with plain, and every candidate's figures."""
+
+    engine: str
+    speedup: float  # chosen tokens/s over plain's, measured in the same calibration
+    measured: list[Measured]
+
+    def describe(self) -> str:
+        """For the page: "int8 CTranslate2, 2.1x plain on this CPU, measured at load"."""
+        label = LABELS[self.engine]
+        if self.engine == "plain":
+            return f"{label} (no engine beat it within the quality bar on this CPU)"
+        text = f"{label}, {self.speedup:.1f}x plain on this CPU, measured at load"
+        if self.engine.startswith("ct2"):
+            text += "; token view from the fp32 model, scored after each reply"
+        return text + (" (precision lowered)" if self.engine in LOWERED else "")
+
+
+def choose(measured: list[Measured], bar: float = QUALITY_BAR) -> Choice:
+    """The fastest engine whose perplexity change is within `bar` (plain when none is, or
+    when plain itself was not measured: no speed-up can then be claimed)."""
+    plain = next((m for m in measured if m.engine == "plain" and not m.error), None)
+    if plain is None or not plain.tokens_per_s > 0:
+        return Choice(engine="plain", speedup=1.0, measured=measured)
+    fit = [
+        m
+        for m in measured
+        if not m.error and m.tokens_per_s > 0 and abs(m.perplexity_change) <= bar
+    ]
+    best = max(fit, key=lambda m: m.tokens_per_s, default=plain)
+    if best.tokens_per_s <= plain.tokens_per_s:
+        best = plain
+    speedup = best.tokens_per_s / plain.tokens_per_s
+    return Choice(engine=best.engine, speedup=speedup, measured=measured)
+
+
+# ---- building engines -------------------------------------------------------------------
+
+
+class QuietInt8:
+    """torch's dynamic int8 copy of a model; generating under quiet_quantization (its layers
+    warn on every call that torch's eager quantization is deprecated)."""
+
+    def __init__(self, model) -> None:
+        self.model = quant.int8_dynamic(model)
+        self.config, self.dtype = model.config, torch.float32
+
+    def __call__(self, *args, **kwargs):
+        with quant.quiet_quantization():
+            return self.model(*args, **kwargs)
+
+    def generate(self, **kwargs):
+        with quant.quiet_quantization():
+            return self.model.generate(**kwargs)
+
+
+def build(lm, engine: str, threads: int):
+    """The model object `engine` generates with for `lm` (anything with `generate`)."""
+    if engine == "plain":
+        return lm.model
+    if engine == "fp16":
+        return quant.half_linears(quant.sharing_copy(lm.model)).eval()
+    if engine == "int8-torch":
+        return QuietInt8(lm.model)
+    if engine.startswith("ct2-"):
+        try:
+            import ctranslate2  # noqa: F401
+        except ImportError:
+            raise EngineError("CTranslate2 is not installed (pip install ctranslate2)") from None
+        from core.text import ct2
+
+        return ct2.CT2Model(lm, ct2.converted(lm, cache_dir()), engine[4:], threads)
+    raise ValueError(f"Unknown engine {engine!r}")
+
+
+def cache_dir() -> Path:
+    return paths.home() / "fastpath"
+
+
+# ---- calibration ------------------------------------------------------------------------
+
+
+def greedy(model, ids: list[int], new: int, pad: int) -> tuple[list[int], float]:
+    """(new token ids, seconds) of a greedy generate of exactly `new` tokens."""
+    t = torch.tensor([ids])
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=t,
+            attention_mask=torch.ones_like(t),
+            max_new_tokens=new,
+            min_new_tokens=new,
+            do_sample=False,
+            pad_token_id=pad,
+            return_dict_in_generate=True,
+        )
+    seconds = time.perf_counter() - t0
+    return out.sequences[0, len(ids) :].tolist(), seconds
+
+
+def perplexity(model, ids: list[int]) -> float:
+    """exp(mean next-token loss) of `ids` under `model` (a CT2Model scores itself)."""
+    if hasattr(model, "perplexity"):
+        return model.perplexity(ids)
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0, :-1].float()
+    return math.exp(torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:])).item())
+
+
+def measure(model, ids: list[int], text_ids: list[int], pad: int, tokens: int):
+    """(decode tokens/s, greedy tokens, perplexity): the fastest of two 1-token and two
+    n-token generates (after a warm-up), their difference the decode time of n-1 tokens."""
+    greedy(model, ids, 1, pad)
+    one = min(greedy(model, ids, 1, pad)[1] for _ in range(2))
+    runs = [greedy(model, ids, tokens, pad) for _ in range(2)]
+    out, many = runs[0][0], min(seconds for _, seconds in runs)
+    decode = many - one
+    # a model so small that one token's time is noise: the whole call's rate instead
+    rate = (tokens - 1) / decode if decode > 0.2 * many else tokens / many
+    return rate, out, perplexity(model, text_ids)
+
+
+def calibrate(lm, threads: int, engines=ENGINES, tokens=CALIBRATION_TOKENS) -> list[Measured]:
+    """Each engine's Measured on `lm` at `threads` threads (an engine that fails carries
+    its error; plain comes first, as the reference)."""
+    from core import device as dev
+
+    tok = lm.tokenizer
+    text_ids = tok(CALIBRATION_TEXT)["input_ids"][: min(lm.context, 256)]
+    ids = text_ids[:24]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    results, ref_tokens, ref_ppl = [], [], math.nan
+    with dev.torch_threads(threads):
+        for engine in engines:
+            try:
+                model = build(lm, engine, threads)
+                rate, out, ppl = measure(model, ids, text_ids, pad, tokens)
+            except Exception as err:  # an engine that cannot run is no candidate
+                results.append(Measured(engine=engine, error=f"{type(err).__name__}: {err}"))
+                continue
+            if engine == "plain":
+                ref_tokens, ref_ppl = out, ppl
+            same = sum(a == b for a, b in zip(out, ref_tokens, strict=False))
+            results.append(
+                Measured(
+                    engine=engine,
+                    tokens_per_s=rate,
+                    perplexity_change=ppl / ref_ppl - 1 if ref_ppl > 0 else math.nan,
+                    agreement=same / max(len(ref_tokens), 1),
+                )
+            )
+    return results
+
+
+# ---- the cached choice -------------------------------------------------------------------
+
+
+def machine() -> str:
+    """What the measurement depends on besides the model: CPU, its instruction sets, versions."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    names = [ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln]
+    name = names[0] if names else platform.processor()
+    words = set(info.split())
+    flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8") if f in words]
+    return f"{name} {'/'.join(flags)} torch {torch.__version__} ct2 {ct2_version()}"
+
+
+def ct2_version() -> str:
+    try:
+        import ctranslate2
+
+        return ctranslate2.__version__
+    except ImportError:
+        return "none"
+
+
+def model_key(lm) -> str:
+    """The model's identity: its name, size, and its weight files' sizes and times."""
+    parts = [lm.name, str(lm.parameters)]
+    folder = Path(lm.name)
+    if folder.is_dir():
+        for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+            stat = f.stat()
+            parts.append(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def cached_choice(lm, threads: int, engines=ENGINES) -> Choice:
+    """The choice for `lm` on this machine at `threads`: from choices.json when it was
+    measured before, otherwise calibrated now and kept."""
+    what = f"{model_key(lm)}|{machine()}|{threads}|{','.join(engines)}"
+    key = hashlib.sha256(what.encode()).hexdigest()[:20]
+    store = cache_dir() / "choices.json"
+    try:
+        known = json.loads(store.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        measured = [Measured(**m) for m in known[key]]
+    else:
+        measured = calibrate(lm, threads, engines)
+        known[key] = [asdict(m) for m in measured]
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=store.parent, delete=False) as f:
+                json.dump(known, f)
+            Path(f.name).replace(store)
+        except OSError:
+            pass  # a read-only home measures again next time
+    return choose(measured)
