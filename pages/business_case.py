@@ -25,7 +25,7 @@ load.picker_ui()
 loaded = st.container()
 # a tab switch reruns the page, which draws only the open tab's figures
 tab = dict(zip(tabs.TABS, st.tabs(tabs.TABS, key="case_tab", on_change="rerun"), strict=True))
-inputs = tabs.case_ui(tab)
+inputs = keep.drawn(lambda: tabs.case_ui(tab))  # a value a widget refuses: dropped
 report = case.assess(inputs)  # a refused input leaves out the figures drawn from it alone
 with loaded:
     load.loaded_ui(inputs)

@@ -184,7 +184,7 @@ def test_zero_paying_users_and_zero_growth_still_give_a_runway(page):
     ).startup
     assert u.monthly_revenue == 0 and u.runway_months == pytest.approx(1e6 / u.monthly_costs)
     assert metric(startup, "Runway") == units.months(u.runway_months)
-    assert metric(startup, "Months to profitability") == "not until users pay (no revenue yet)"
+    assert metric(startup, "Months to profitability") == "no revenue yet"
     assert metric(startup, "Gross margin") == "no revenue yet"
     assert any("Pre-revenue" in w.value for w in startup.error)
     startup.number_input(key="case_pilot_users").set_value(0.0).run()  # no load at all

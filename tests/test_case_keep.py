@@ -73,6 +73,17 @@ def test_a_cut_url_opens_the_defaults():
     assert keep.decode("not-a-case") == {} and keep.decode("") == {}
 
 
+def test_a_hand_edited_url_is_dropped_with_a_message_not_a_traceback():
+    fresh = AppTest.from_file(APP, default_timeout=60)
+    fresh.run()
+    fresh.query_params[keep.URL_PARAM] = keep.encode({"case_train_mfu": 7.0, "case_cash": 5.0})
+    fresh.switch_page(CASE).run()
+    assert not fresh.exception
+    assert any("could not be used" in w.value and "max_value" in w.value for w in fresh.warning)
+    assert fresh.slider(key="case_train_mfu").value == 0.4  # back at the defaults
+    assert metric(fresh, "Training cost") == "$253"
+
+
 def test_a_saved_case_loads_back_in_a_new_session(store):
     at = edit(open_page(CASE))
     open_tab(at, "case_tab", "Startup view")
@@ -128,3 +139,41 @@ def test_home_says_save_this_case_and_ends_on_the_pitch_pack():
     home = open_page("pages/home.py")
     text = " ".join(m.value for m in home.markdown)
     assert f"{len(ui.TOUR)}. Build the pitch pack on Runs" in text
+
+
+def test_a_case_saved_before_loading_back_reads_back_from_its_params(store):
+    """Cases saved before case_inputs.json existed load from their params."""
+    import dataclasses
+
+    from core.economics import case, exports
+
+    old = case.Case(
+        train=case.TrainInputs(params=3e9, tokens=60e9, n_gpus=16),
+        serve=case.ServeInputs(requests_per_day=50_000),
+        startup=case.StartupInputs(users=5_000.0, pilot_users=0.0, cash=2e6, monthly_growth=0.05),
+    )
+    record = exports.run_record(old, case.evaluate(old))
+    legacy = dataclasses.replace(
+        record, artifacts={"business_case.md": record.artifacts["business_case.md"]}
+    )
+    run_id = runs.record("business", legacy)
+    fresh = AppTest.from_file(APP, default_timeout=60)
+    fresh.run()
+    fresh.query_params[tools.RUN_PARAM] = run_id
+    fresh.switch_page(CASE).run()
+    assert not fresh.exception
+    assert fresh.number_input(key="case_train_params_b").value == 3.0
+    assert fresh.number_input(key="case_train_n_gpus").value == 16
+    assert fresh.number_input(key="case_cash").value == 2e6
+    assert fresh.number_input(key="case_growth_pct").value == pytest.approx(5.0)
+    assert fresh.number_input(key="case_serve_requests_per_user").value == 10.0
+    assert metric(fresh, "Training cost") == units_usd(old)
+    (info,) = [i.value for i in fresh.info if "Loaded from saved case" in i.value]
+    assert "Read back from its settings" in info and "No input changed since." in info
+
+
+def units_usd(c) -> str:
+    from core import units
+    from core.economics import case
+
+    return units.usd(case.evaluate(c).train.usd)

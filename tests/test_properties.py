@@ -142,7 +142,7 @@ def test_bigger_models_need_more_memory_and_decode_slower(n, k):
 
 COMPANY = {  # runway's inputs where zero is a real answer (issue 24), each drawn from 0 up
     "users": st.just(0.0) | st.floats(1, 1e7),  # one user at least (denormals: refused)
-    "price_per_user": st.just(0.0) | st.floats(0, 1e4),
+    "price_per_user": st.just(0.0) | st.floats(0.01, 1e4),  # a cent at least
     "monthly_growth": st.just(0.0) | st.floats(0, 1),
     "pilot_users": st.just(0.0) | st.floats(1, 1e6),
 }

@@ -188,7 +188,7 @@ def profit_text(u: costs.Runway) -> str:
     if u.months_to_profit == 0:
         return "now"
     if math.isinf(u.months_to_profit) and u.monthly_revenue == 0:
-        return "not until users pay (no revenue yet)"
+        return "no revenue yet"
     if math.isinf(u.months_to_profit):
         return f"not within {costs.RUNWAY_HORIZON_MONTHS // 12} years"
     return f"in {units.months(u.months_to_profit)}"

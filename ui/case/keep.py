@@ -14,12 +14,18 @@ import base64
 import binascii
 import json
 import zlib
+from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+T = TypeVar("T")
 
 KEPT = "case_kept"  # session: widget key -> value, as the last run left them
 DEFAULTS = "case_kept_defaults"  # session: each input's value when first drawn (its default)
 SET = "case_kept_set"  # session: inputs set from the URL or a saved case (no default known)
+DROPPED = "case_kept_dropped"  # session: why inputs from a link or a saved case were dropped
 URL_PARAM = "case"  # query parameter holding the same, compressed
 # keys that are no input: buttons, downloads, the price grids (kept by prices_tab), the
 # page's own bookkeeping, a speed or a compression measured in this session only
@@ -107,6 +113,30 @@ def changed(inputs: Inputs) -> Inputs:
         if key not in defaults and key not in given:
             defaults[key] = value  # drawn for the first time, untouched: its default
     return {k: v for k, v in inputs.items() if k not in defaults or defaults[k] != v}
+
+
+def drawn(draw: Callable[[], T]) -> T:
+    """`draw()` (the widgets); a value from the URL or a saved case that a widget refuses
+    (a hand-edited link, a GPU since deleted) is dropped, said, and the page drawn again."""
+    state = st.session_state
+    if DROPPED in state:
+        st.warning(state.pop(DROPPED))
+    try:
+        return draw()
+    except StreamlitAPIException as err:
+        given = state.get(SET, set())
+        if not given:
+            raise  # the page's own mistake: no input of ours to blame
+        for key in given:
+            state.pop(key, None)
+            state.get(KEPT, {}).pop(key, None)
+        state[SET] = set()
+        state[DROPPED] = (
+            f"Some inputs from the link or the saved case could not be used ({err}); they are "
+            "back at their defaults."
+        )
+        st.query_params.pop(URL_PARAM, None)
+        st.rerun()
 
 
 def remember() -> None:

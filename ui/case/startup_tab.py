@@ -38,6 +38,7 @@ def inputs_ui() -> StartupInputs:
         "Paying users",
         value=DEFAULT.users,
         step=10.0,
+        format="%.0f",
         key="case_users",
         help="0 is a real answer: a pre-revenue company has a runway all the same.",
     )
@@ -48,6 +49,7 @@ def inputs_ui() -> StartupInputs:
         "Pilot users (free)",
         value=DEFAULT.pilot_users,
         step=10.0,
+        format="%.0f",
         key="case_pilot_users",
         help="Users of a free pilot or trial: they make serving load, not revenue.",
     )
