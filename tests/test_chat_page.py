@@ -120,7 +120,6 @@ def test_a_message_that_would_be_cut_is_held_with_a_warning(page, models):
 
 def test_regenerate_samples_anew_and_records_its_seed(page, models):
     load(page)
-    page.toggle(key="chat_fast").set_value(False)  # reproduced below on the model as loaded
     page.slider(key="chat_temp").set_value(1.5)
     page.chat_input(key="chat_input").set_value("hello").run()
     seeds, replies = [], []
