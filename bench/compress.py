@@ -53,12 +53,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
     parser.add_argument("--no-gpt2", action="store_true")
+    parser.add_argument("--only-gpt2", action="store_true")
     parser.add_argument("--ppl-steps", type=int, default=150, help="training for perplexity")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     m = measure.machine(torch.get_num_threads())
     print(f"CPU: {m.cpu}; {m.describe()}")
+    if args.only_gpt2:
+        print(json.dumps({"cpu_flags": list(m.flags), **gpt2_figures(args.ppl_steps)}))
+        return
     t0 = time.perf_counter()
     source = sources.train_digits()
     print(f"trained the digits CNN in {time.perf_counter() - t0:.1f} s")
