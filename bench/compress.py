@@ -9,10 +9,14 @@
   cnn_student_accuracy_drop_pts (<= 1).
 - tool_overhead_ratio (<= 1.10): the page path's batch-1 p50 of the original over this
   bench's plain timing of the same model (a bare loop of calls, median).
-Also the CPU's instruction sets and the thread count. GPT-2 figures: not measured here yet.
-Last line: a JSON object.
+- GPT-2 (core.compress.gpt2): gpt2_int8_decode_speedup and gpt2_fp16_decode_speedup (greedy
+  decode tokens/s at batch 1 against plain fp32 `generate`, GPT-2 124M's shape with random
+  weights, in the same loop), at the default thread count and at one thread (`_1t`);
+  gpt2_int8_perplexity_change and gpt2_fp16_perplexity_change (relative, target <= 0.02) on a
+  small GPT-2 trained here on the built-in text (held-out last tenth, window 96, stride 48).
+Also the CPU's instruction sets and the thread count. Last line: a JSON object.
 
-    python3 bench/compress.py [--threads N]
+    python3 bench/compress.py [--threads N] [--no-gpt2] [--ppl-steps 150]
 """
 
 from __future__ import annotations
@@ -48,11 +52,17 @@ def plain_p50(model: torch.nn.Module, x: torch.Tensor, calls: int = 300) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--no-gpt2", action="store_true")
+    parser.add_argument("--only-gpt2", action="store_true")
+    parser.add_argument("--ppl-steps", type=int, default=150, help="training for perplexity")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     m = measure.machine(torch.get_num_threads())
     print(f"CPU: {m.cpu}; {m.describe()}")
+    if args.only_gpt2:
+        print(json.dumps({"cpu_flags": list(m.flags), **gpt2_figures(args.ppl_steps)}))
+        return
     t0 = time.perf_counter()
     source = sources.train_digits()
     print(f"trained the digits CNN in {time.perf_counter() - t0:.1f} s")
@@ -91,9 +101,43 @@ def main() -> None:
         "cnn_student_param_ratio": student and round(student.param_ratio, 2),
         "cnn_student_accuracy_drop_pts": drop(student),
         "tool_overhead_ratio": round(base.latency_p50_s / plain, 3),
-        "gpt2": "not measured (GPT-2 methods not built yet)",
     }
+    if not args.no_gpt2:
+        out |= gpt2_figures(args.ppl_steps)
     print(json.dumps(out))
+
+
+def gpt2_figures(ppl_steps: int) -> dict:
+    """Decode speed-ups (default threads and one thread) and perplexity changes."""
+    from bench import chat as chat_bench
+    from core.compress import gpt2
+
+    out = {}
+    lm = chat_bench.gpt2_124m("cpu")
+    g = torch.Generator().manual_seed(0)
+    prompt = torch.randint(0, 50256, (16,), generator=g)
+    held = torch.randint(0, 50256, (97,), generator=g)
+    fast = gpt2.TextSettings(window=96, stride=96, new_tokens=32, rounds=2)
+    default = torch.get_num_threads()
+    for threads, tail in ((default, ""), (1, "_1t")):
+        torch.set_num_threads(threads)
+        rows = {v.method: v for v in gpt2.compare(lm.model, prompt, held, fast)}
+        for key, method in (("int8", "dynamic int8"), ("fp16", "fp16 weights")):
+            out[f"gpt2_{key}_decode_speedup{tail}"] = round(rows[method].speedup, 3)
+        out[f"gpt2_fp32_tokens_per_s{tail}"] = round(rows["original"].throughput, 2)
+        print(f"GPT-2 124M at {threads} threads:", {m: v.verdict for m, v in rows.items()})
+    torch.set_num_threads(default)
+    small, text, _ = chat_bench.trained_gpt2("cpu", ppl_steps)
+    ids = torch.tensor(small.tokenizer(text[int(len(text) * 0.9) :])["input_ids"])
+    quality = gpt2.TextSettings(window=96, stride=48, new_tokens=16, rounds=1)
+    rows = {v.method: v for v in gpt2.compare(small.model, ids[:16], ids, quality)}
+    for key, method in (("int8", "dynamic int8"), ("fp16", "fp16 weights")):
+        q = rows[method].quality
+        out[f"gpt2_{key}_perplexity_change"] = round(q["perplexity_change"], 5)
+        out[f"gpt2_{key}_greedy_agreement_trained"] = round(q["greedy_agreement"], 3)
+    out["gpt2_perplexity_fp32"] = round(rows["original"].quality["perplexity"], 3)
+    out["gpt2_perplexity_window_stride"] = [96, 48]
+    return out
 
 
 if __name__ == "__main__":

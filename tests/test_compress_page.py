@@ -61,3 +61,30 @@ def test_a_comparison_from_the_page_is_shown_recorded_and_carried_to_the_case(qu
     assert saving.speedup == pytest.approx(picked.speedup)
     assert saving.memory_ratio == pytest.approx(picked.memory_bytes / table["memory_kb"][0] / 1024)
     assert "CPU" in saving.hardware and saving.run_id == job.result.recorded.run_id
+
+
+def test_a_gpt2_folder_is_measured_and_a_bad_folder_gets_a_message(monkeypatch, tmp_path):
+    from tests.helpers import save_tiny_gpt2
+
+    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path / "models"))
+    text = "the cat sat on the mat and the dog sat on the log. " * 40
+    save_tiny_gpt2(tmp_path / "models" / "tiny", text, positions=128)
+    empty = tmp_path / "models" / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text('{"model_type": "gpt2"}')
+    at = open_page(PAGE, timeout=300)
+    at.radio(key="compress_kind").set_value("GPT-2").run()
+    at.selectbox(key="compress_gpt2_folder").set_value(str(empty)).run()
+    at.button(key="compress_gpt2_job_start").click().run()
+    assert any("has no weights" in e.value for e in at.error)
+    at.selectbox(key="compress_gpt2_folder").set_value(str(tmp_path / "models" / "tiny")).run()
+    at.button(key="compress_gpt2_job_start").click().run()
+    job = at.session_state["compress_gpt2_job"]
+    assert job.wait(300) and job.status == "done", job.details
+    at.run()
+    assert not at.exception and not at.error
+    (table,) = [d.value for d in at.dataframe]
+    assert list(table["method"]) == ["original", "dynamic int8", "fp16 weights"]
+    at.button(key="compress_gpt2_use_case").click().run()
+    (saving,) = at.session_state[ui.SAVINGS_KEY].values()
+    assert "perplexity" in saving.quality and saving.speedup == job.result[1].speedup

@@ -87,6 +87,14 @@ def greedy(model: nn.Module, ids: torch.Tensor, n: int) -> list[int]:
     return out[0, len(ids) :].tolist()
 
 
+def resident_bytes(model: nn.Module) -> int:
+    """Bytes of the tensors a model holds in memory: parameters, buffers, and the fp32 weights
+    that the fp16 path keeps for prompts (HalfLinear.full)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    tensors += [m.full for m in model.modules() if isinstance(m, quant.HalfLinear)]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
 def file_bytes(model: nn.Module) -> int:
     """Bytes of the model's saved state dict (torch.save)."""
     buf = io.BytesIO()
@@ -127,6 +135,7 @@ def compare(model: nn.Module, prompt: torch.Tensor, held_out: torch.Tensor, s: T
             machine=machine(threads),
             quality={"perplexity": base_ppl},
             file_bytes=base_bytes,
+            memory_bytes=resident_bytes(model),
             params=sum(p.numel() for p in model.parameters()),
             verdict="the original",
         )
@@ -158,6 +167,7 @@ def _measure(model, variant, method, precision, prompt, held_out, s: TextSetting
     )
     speedup = t_base.p50_s / t_var.p50_s
     size = file_bytes(variant) if method != "fp16 weights" else base.file_bytes // 2
+    memory = size if method != "fp16 weights" else resident_bytes(variant)
     change = ppl / base.quality["perplexity"] - 1
     words = verdict(speedup=speedup, size_ratio=size / base.file_bytes, noise=t_base.noise)
     return Variant(
@@ -173,6 +183,7 @@ def _measure(model, variant, method, precision, prompt, held_out, s: TextSetting
         },
         file_bytes=size,
         params=base.params,
+        memory_bytes=memory,
         latency_p50_s=t_var.p50_s / s.new_tokens,  # per decoded token
         latency_p95_s=t_var.p95_s / s.new_tokens,
         throughput=s.new_tokens / t_var.p50_s,  # decode tokens/s at batch 1
@@ -191,3 +202,39 @@ def _with_original_speed(original: Variant, last: Variant) -> Variant:
 
     rate = last.quality["base_decode_tokens_per_s"]
     return replace(original, throughput=rate, latency_p50_s=1 / rate, batch=1)
+
+
+def compare_job(folder: str, s: TextSettings = TextSettings()):
+    """The job target: load `folder`, compare on the built-in text's held-out last tenth."""
+
+    def target(progress) -> list[Variant]:
+        from core.text import tinygpt
+
+        progress.report(0.05, "Loading the model")
+        model, tok = load(folder)
+        text = tinygpt.builtin_corpus()
+        ids = torch.tensor(tok(text[int(len(text) * 0.9) :])["input_ids"])[:1024]
+        progress.report(0.2, "Measuring dynamic int8 and fp16 beside the original")
+        return compare(model, ids[:16], ids, s)
+
+    return target
+
+
+def rows(variants: list[Variant]) -> list[dict]:
+    """The GPT-2 results table."""
+    return [
+        {
+            "method": v.method,
+            "precision": v.precision,
+            "perplexity": v.quality.get("perplexity"),
+            "perplexity_change_pct": 100 * v.quality.get("perplexity_change", 0.0),
+            "greedy_agreement_pct": 100 * v.quality.get("greedy_agreement", 1.0),
+            "decode_tokens_per_s": v.throughput,
+            "file_mb": v.file_bytes / 1e6,
+            "memory_mb": v.memory_bytes / 1e6,
+            "speedup_x": v.speedup,
+            "size_x": v.size_ratio,
+            "verdict": v.verdict,
+        }
+        for v in variants
+    ]
