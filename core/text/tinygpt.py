@@ -115,7 +115,7 @@ class TinyGPTConfig:
     """A small GPT-2 and how long to train it."""
 
     name: str = "my-gpt2"  # folder name under models_dir()
-    vocab_size: int = 1024  # byte-level BPE vocabulary
+    vocab_size: int = 2048  # byte-level BPE vocabulary
     layers: int = 2
     width: int = 128  # embedding size
     heads: int = 4
