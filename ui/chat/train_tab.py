@@ -17,7 +17,8 @@ LEGACY_JOB = ("gpt_train_job",)  # the URL name it had before (links people kept
 BUILTIN = "Built in (Python's reference and scikit-learn's data set descriptions, 260 KB)"
 DEFAULTS = TinyGPTConfig()  # the widgets start from the config's defaults (the bench's too)
 EXPECT = (
-    "What to expect: a model this size (about 1M parameters, two minutes on a laptop CPU) "
+    "What to expect: a model this size (under a million parameters, about two minutes on "
+    "a laptop CPU) "
     "learns the words and phrasing of its text and the User:/Assistant: turns, not facts or "
     "reasoning. Its replies read like loosely strung sentences from that text, often off the "
     "question. For real answers, load GPT-2 or a bigger model when there is a network."
