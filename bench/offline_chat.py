@@ -120,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=0, help="0: the tab's default")
     parser.add_argument("--show", type=int, default=3, help="replies to print")
+    parser.add_argument("--set", nargs="*", default=[], help="config changes: width=192 ...")
     args = parser.parse_args()
     os.environ["DASHBOARD_HOME"] = tempfile.mkdtemp(prefix="bench-offline-chat-")
     import torch
@@ -127,9 +128,13 @@ def main() -> None:
     from core.text import loading, tinygpt
 
     torch.set_num_threads(os.cpu_count() or 1)
-    cfg = tinygpt.TinyGPTConfig(name="bench-offline-chat", context=96)
+    cfg = tinygpt.TinyGPTConfig(name="bench-offline-chat")
     if args.steps:
         cfg = dataclasses.replace(cfg, steps=args.steps)
+    changes = dict(kv.split("=", 1) for kv in args.set)
+    types = {f.name: f.type for f in dataclasses.fields(cfg)}
+    cast = {"int": int, "float": float, "str": str}
+    cfg = dataclasses.replace(cfg, **{k: cast[types[k]](v) for k, v in changes.items()})
     text = tinygpt.builtin_corpus()
     ref_before = reference_seconds()
     t0 = time.perf_counter()

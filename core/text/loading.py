@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from core import device as dev
-from core.text import sources
+from core.text import memory, sources
 
 MIN_VOCAB = 16  # fewer tokens than this is no tokenizer (a folder without its files gives 1)
 TOKENIZER_PROBE = "Hello, world! 123"
@@ -58,6 +58,8 @@ def load_model(source: str, device: str) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = source.strip()
+    if memory.is_memory(source):
+        return _from_memory(source, device)
     path, kwargs = _where(source)
     dtype = dev.preferred_dtype(device) if device != "cpu" else torch.float32
     try:
@@ -102,6 +104,24 @@ def check_tokenizer(source: str, tokenizer) -> None:
             f"turns {TOKENIZER_PROBE!r} into {len(ids)} token(s), so it cannot read or write "
             f"text.{missing or ' Its tokenizer files are empty or broken: save them again.'}"
         )
+
+
+def _from_memory(source: str, device: str) -> LoadedModel:
+    """A model kept in memory (core.text.memory), on `device` (a copy when it moves)."""
+    kept = memory.get(source)
+    if kept is None:
+        raise sources.ModelLoadError(
+            f"{source} is gone: a model kept in memory lasts until the app restarts."
+        )
+    model = kept.model if device == "cpu" else copy.deepcopy(kept.model).to(device)
+    return LoadedModel(
+        name=source,
+        model=model.eval(),
+        tokenizer=kept.tokenizer,
+        device=device,
+        context=context_length(model.config, kept.tokenizer),
+        parameters=sum(p.numel() for p in model.parameters()),
+    )
 
 
 def _where(source: str) -> tuple[str, dict]:

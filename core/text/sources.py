@@ -61,11 +61,13 @@ def models_dir() -> Path:
 
 
 def local_models() -> list[str]:
-    """Folders under models_dir() that hold a saved model (config.json)."""
+    """Folders under models_dir() that hold a saved model (config.json), then the models
+    kept in memory only (core.text.memory: trained here, their folder not writable)."""
+    from core.text import memory
+
     root = models_dir()
-    if not root.is_dir():
-        return []
-    return sorted(str(p.parent) for p in root.glob("*/config.json"))
+    saved = sorted(str(p.parent) for p in root.glob("*/config.json")) if root.is_dir() else []
+    return saved + memory.sources()
 
 
 def folder_bytes(folder: Path) -> int:
@@ -103,8 +105,13 @@ def default_model(network: bool) -> str:
 
 
 def model_label(source: str) -> str:
-    """How the picker names a model: a local folder by its name, size (MB) and date; a
-    suggestion by whether it chats, its size, licence and download."""
+    """How the picker names a model: a local folder by its name, size (MB) and date; a model
+    kept in memory by its name and that it is not saved; a suggestion by whether it chats,
+    its size, licence and download."""
+    from core.text import memory
+
+    if memory.is_memory(source):
+        return f"{source.removeprefix(memory.PREFIX)} - in memory only, not saved"
     folder = Path(source)
     s = suggestion(source)
     if s is not None:
