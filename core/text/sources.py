@@ -94,13 +94,17 @@ def cached(hub_id: str) -> bool:
 
 def default_model(network: bool) -> str:
     """The picker's default: GPT-2 where it can load (cached, or a network to fetch it),
-    else the newest model in the models folder, else a cached suggestion, else GPT-2 (whose
-    load then says what to do)."""
+    else the newest model in the models folder (or kept in memory), else a cached suggestion,
+    else GPT-2 (whose load then says what to do)."""
     if network or cached(DEFAULT):
         return DEFAULT
-    saved = sorted(local_models(), key=lambda f: (Path(f) / "config.json").stat().st_mtime)
-    if saved:
-        return saved[-1]
+    from core.text import memory
+
+    kept = memory.sources()  # trained here, no folder: no config.json to date them by
+    saved = [f for f in local_models() if f not in kept]
+    saved.sort(key=lambda f: (Path(f) / "config.json").stat().st_mtime)
+    if saved or kept:
+        return (saved or kept)[-1]
     return next((s.hub_id for s in SUGGESTIONS if cached(s.hub_id)), DEFAULT)
 
 
