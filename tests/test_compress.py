@@ -6,6 +6,7 @@ comparison is recorded linked to its source run."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -176,6 +177,20 @@ def test_the_comparison_is_recorded_with_its_source_run(tmp_path, monkeypatch):
     files = {a.path for a in detail.artifacts}
     assert "variants/static_int8/model.onnx" in files
     assert detail.tables["variants"][1]["method"] == "ONNX Runtime fp32"
+
+    # the recorded comparison, as the pitch pack reads it: a section in words, no raw keys
+    import datetime as dt
+
+    from core.runs import pitch
+    from tests.test_pitch import visible_text
+
+    page = pitch.build([detail], None, product="Acme", hardware="a CPU", date=dt.date.today())
+    text = visible_text(page)
+    assert "What compression saves" in text and "static int8" in text.lower()
+    assert re.search(r"\d(\.\d+)?x smaller", text), text[:2000]
+    keys = (*detail.metrics, *detail.tables["variants"][0])
+    raw = [k for k in keys if "_" in k and k in text]  # snake_case keys, never shown
+    assert not raw, raw
 
 
 def test_a_run_of_another_kind_is_not_a_cnn(tmp_path, monkeypatch):
