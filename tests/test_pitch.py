@@ -169,6 +169,23 @@ def test_zero_user_case_reads_as_a_pre_revenue_company():
     assert "nan" not in text.split()
 
 
+def test_a_pre_revenue_case_saved_by_the_calculator_reads_with_its_pilot_and_runway():
+    import json
+
+    from core.economics import case as cases
+    from core.economics import exports
+
+    case = cases.Case(startup=cases.StartupInputs(users=0.0))  # the defaults, nobody paying
+    rec = exports.run_record(case, cases.evaluate(case))
+    rows = json.loads(json.dumps(rec.tables["inputs_and_results"]))
+    run = detail("business", rec.name, metrics=rec.metrics, tables={"inputs_and_results": rows})
+    text = " ".join(visible_text(pitch.build([], run, product="X", hardware="Y",
+                                             date=dt.date(2026, 1, 1))).split())  # fmt: skip
+    assert "Paying users 0" in text
+    assert f"Pilot users (free) {case.startup.pilot_users:,.0f}" in text
+    assert re.search(r"Runway \d+(\.\d)? months", text), text[:3000]
+
+
 def test_chat_quotes_the_chosen_turns_with_the_models_size(pack):
     text = " ".join(visible_text(pack).split())
     assert "Chat with my-gpt2 (0.54M parameters)" in text

@@ -30,6 +30,7 @@ INPUTS_SHOWN = (  # (section, input name, label, unit kind): the inputs a reader
     ("serve", "price_per_hour", "Serving price per GPU-hour", "USD"),
     ("startup", "cash", "Cash in the bank", "USD"),
     ("startup", "users", "Paying users", "count"),
+    ("startup", "pilot_users", "Pilot users (free)", "count"),
     ("startup", "price_per_user", "Price per user per month", "USD"),
     ("startup", "monthly_growth", "User growth per month", "fraction"),
     ("startup", "other_monthly", "Other costs per month", "USD/month"),
