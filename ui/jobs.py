@@ -115,12 +115,12 @@ def job_buttons_ui(
     Widget keys: `<key>_start` and `<key>_stop`.
     """
     active = job is not None and job.active
-    b1, b2, _ = st.columns([1, 1, 4])
-    pressed = b1.button(
+    row = st.container(horizontal=True)  # each button as wide as its label
+    pressed = row.button(
         label, type="primary", disabled=active or disabled, key=f"{key}_start", help=help or None
     )
     stop_label = "Cancel" if job is not None and job.status == "queued" else "Stop"
-    if b2.button(stop_label, disabled=not active, key=f"{key}_stop", help="Keeps what is done."):
+    if row.button(stop_label, disabled=not active, key=f"{key}_stop", help="Keeps what is done."):
         job.stop()
     return pressed
 

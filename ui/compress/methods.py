@@ -23,9 +23,9 @@ def methods_ui(device: str) -> tuple[tuple[str, ...], cnn.Settings]:
     """(the methods ticked, their settings)."""
     st.markdown("**Methods** (each measured beside the original, in one run)")
     picked = []
-    cols = st.columns(3)
+    cols = st.columns(2)  # room for each method's whole label
     for i, (key, (label, _)) in enumerate(tool.METHODS.items()):
-        on = cols[i % 3].checkbox(
+        on = cols[i % 2].checkbox(
             label,
             value=key in tool.DEFAULT_METHODS,
             key=f"compress_method_{key}",
