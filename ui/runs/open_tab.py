@@ -17,27 +17,21 @@ PICKED = "runs_open"  # the run picker's key
 DELETE_PENDING = "runs_delete_pending"  # session state: the run whose deletion awaits a yes
 
 
+OPEN_LINKS = {  # tool -> (the link's label, its icon): the pages that load a run back
+    "cnn": ("Load this model on the Train page", ":material/upload:"),
+    "chat": ("Open in Chat", ":material/chat:"),
+    "business": ("Open in Business case", ":material/calculate:"),
+}
+
+
 def links_ui(summary: runs.RunSummary) -> None:
     """Load the model on its tool's page; the same run in the MLflow UI when there is one."""
-    if summary.tool == "cnn":  # the Train page loads a CNN run's model from `?run=<id>`
+    if summary.tool in OPEN_LINKS:  # each of these pages opens its run from `?run=<id>`
+        label, icon = OPEN_LINKS[summary.tool]
         st.page_link(
             tools.tool_of(summary.tool).path,
-            label="Load this model on the Train page",
-            icon=":material/upload:",
-            query_params={RUN_PARAM: summary.id},
-        )
-    if summary.tool == "chat":  # the Chat page opens a saved chat from `?run=<id>`
-        st.page_link(
-            tools.tool_of(summary.tool).path,
-            label="Open in Chat",
-            icon=":material/chat:",
-            query_params={RUN_PARAM: summary.id},
-        )
-    if summary.tool == "business":  # the Business case loads a saved case from `?run=<id>`
-        st.page_link(
-            tools.tool_of(summary.tool).path,
-            label="Open in Business case",
-            icon=":material/calculate:",
+            label=label,
+            icon=icon,
             query_params={RUN_PARAM: summary.id},
         )
     url = runs.mlflow_ui_url(summary.id)
