@@ -22,7 +22,7 @@ import contextlib
 import time
 from typing import Any
 
-from core.progress import QUIET, Progress
+from core.progress import QUIET, KeepRows, Progress
 from core.runs import owner, read, store, write
 from core.runs.types import Recorded, RunRecord, RunSummary
 
@@ -30,7 +30,7 @@ FLUSH_S = 5.0  # live rows go to the store at most this often (one batch each)
 STALE_AFTER_S = 600.0  # a run of another host without a heartbeat this long is closed
 
 
-class Following:
+class Following(KeepRows):
     """`inner` as it is, plus every logged row kept (`rows`) and sent to the run in the
     store, batched at most every `flush_s` seconds. Use through `follow`."""
 
@@ -45,9 +45,9 @@ class Following:
         step_key: str = "step",
         flush_s: float | None = None,
     ) -> None:
-        self.tool, self.inner, self.step_key = tool, inner, step_key
+        super().__init__(inner, on_row=self._queue)
+        self.tool, self.step_key = tool, step_key
         self.flush_s = FLUSH_S if flush_s is None else flush_s
-        self.rows: list[dict] = []
         self.logged: set[int] = set()  # steps already in the store
         self._pending: list[dict] = []
         self._flushed = time.monotonic()
@@ -65,18 +65,11 @@ class Following:
     def run_id(self) -> str | None:
         return self.live.id if self.live is not None else None
 
-    def should_stop(self) -> bool:
-        return self.inner.should_stop()
-
-    def report(
-        self, progress: float, message: str = "", rate: float | None = None, unit: str = "items"
-    ) -> None:
-        self.inner.report(progress, message, rate, unit)
-
     def log(self, **row: Any) -> None:
         row.setdefault(self.step_key, len(self.rows))
-        self.rows.append(row)
-        self.inner.log(**row)
+        super().log(**row)  # kept, passed on, then queued for the store by _queue
+
+    def _queue(self, row: dict) -> None:
         self._pending.append(row)
         if time.monotonic() - self._flushed >= self.flush_s:
             self.flush()
