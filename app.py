@@ -3,6 +3,7 @@
 Run with `streamlit run app.py`. Nothing heavy is imported here, so Home opens at once.
 """
 
+import atexit
 import contextlib
 import importlib
 import os
@@ -23,6 +24,7 @@ if st.runtime.exists():
 
 WARM = ("pandas", "plotly.graph_objects", "plotly.subplots")  # the calculator's imports
 RUNS_WARM_DELAY_S = 3.0  # mlflow's import holds the GIL for about a second
+EXIT_WAIT_S = 30.0  # the longest a quitting server waits for the warm-up to end
 
 
 def warm() -> None:
@@ -47,6 +49,7 @@ def warm_imports() -> threading.Thread | None:
         return None
     thread = threading.Thread(target=warm, name="warm imports", daemon=True)
     thread.start()
+    atexit.register(thread.join, EXIT_WAIT_S)  # torn down mid-import, the process aborts
     return thread
 
 

@@ -223,6 +223,32 @@ def test_a_read_only_store_still_lists_its_runs(home):
     assert any("new runs cannot be recorded" in w for w in page["warnings"]), page
 
 
+EXIT_SCRIPT = """
+import atexit
+from ui.runs import listing
+atexit.register(lambda: print("opened at exit:", listing.OPENED.is_set()))  # runs last
+listing.store_opener()  # MLflow's import starts in its thread; the process quits at once
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_process_quitting_while_the_store_opens_lets_it_finish(home):
+    """A daemon thread torn down inside MLflow's import aborts the process ("FATAL:
+    exception not rethrown", exit -6): the opener is joined at exit instead."""
+    env = os.environ | {"DASHBOARD_HOME": str(home), "DASHBOARD_WARM": "0", "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "opened at exit: True", out.stdout
+
+
 @pytest.mark.timeout(300)
 def test_a_headless_batch_larger_than_the_data_is_warned_about(home, tmp_path, capsys):
     import torch

@@ -193,10 +193,12 @@ def _first_open_lock(uri: str) -> Iterator[None]:
 
 
 def warm() -> None:
-    """Open the store and create every tool's experiment now (call it in a background thread)."""
+    """Open the store and create every tool's experiment now (call it in a background
+    thread); a read-only store is only opened (the page says why nothing can be recorded)."""
     client, uri = connect()
+    create = not read_only_reason(uri)
     for tool in TOOLS:
-        experiment_id(client, uri, tool)
+        experiment_id(client, uri, tool, create=create)
 
 
 def _artifact_location(uri: str, tool: str) -> str | None:

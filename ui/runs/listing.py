@@ -4,6 +4,7 @@ table, and how a picker names a run."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import threading
@@ -15,6 +16,7 @@ from core import runs
 
 ANY = "Any"  # the filters' first choice: no filter
 STORE_WAIT_S = 120.0  # the longest the table waits on the store being opened
+EXIT_WAIT_S = 30.0  # the longest a quitting process waits for the store to finish opening
 
 
 OPENED = threading.Event()  # set once the store has been opened in this process
@@ -35,6 +37,9 @@ def store_opener() -> threading.Thread:
     drawn (the import holds the GIL in long bursts that would delay the table)."""
     thread = threading.Thread(target=_open_store, name="open the run store", daemon=True)
     thread.start()
+    # a process that quits while MLflow is still being imported would abort ("FATAL:
+    # exception not rethrown": the daemon thread is torn down inside C++ code): let it end
+    atexit.register(thread.join, EXIT_WAIT_S)
     return thread
 
 
