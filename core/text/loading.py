@@ -208,7 +208,7 @@ def _cpu_fast(lm: LoadedModel, engine: str | None) -> LoadedModel:
         lowered = " (precision lowered)" if engine in fastpath.LOWERED else ""
         fast = fastpath.LABELS[engine] + lowered
     try:
-        model = fastpath.build(lm, choice.engine, threads)
+        model = fastpath.build(lm, choice.engine, choice.threads or threads)
     except Exception as err:  # e.g. CTranslate2 missing or its conversion failing
         failed = fastpath.LABELS.get(choice.engine, choice.engine)
         fast = f"plain fp32 ({failed} failed here: {err})"
