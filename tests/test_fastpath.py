@@ -8,6 +8,7 @@ import json
 import math
 import sys
 import threading
+import time
 
 import pytest
 import torch
@@ -171,7 +172,7 @@ def test_loading_ct2_leaves_the_calling_threads_count_alone(lm):  # noqa: F811
 
 
 def test_the_chosen_engine_is_timed_on_one_thread_and_kept_when_faster(lm, monkeypatch):  # noqa: F811
-    def calibrate(lm, threads, engines=fastpath.ENGINES, tokens=0):
+    def calibrate(lm, threads, engines=fastpath.ENGINES, tokens=0, progress=None):
         rate = {"plain": 10.0, "int8-torch": 30.0}
         speed = lambda e: rate[e] * (2.0 if threads == 1 else 1.0)  # noqa: E731
         return [
@@ -195,3 +196,17 @@ def test_the_chosen_engine_is_timed_on_one_thread_and_kept_when_faster(lm, monke
     fast = dataclasses.replace(lm, choice=choice, engine=choice.engine)
     assert generate.generation_threads(fast) == 1
     assert fastpath.on_one_thread(lm, choice, 1) == []  # nothing to try on one thread
+
+
+def test_a_calibration_says_which_engine_it_is_timing(lm, monkeypatch):  # noqa: F811
+    slow = fastpath.measure
+
+    def measure(*args):
+        time.sleep(3 * fastpath.PROGRESS_S)  # long enough to be told about
+        return slow(*args)
+
+    monkeypatch.setattr(fastpath, "measure", measure)
+    heard = []
+    fastpath.calibrate(lm, 1, engines=("plain", "fp16"), progress=heard.append)
+    assert heard[0] == "fp32 transformers, 1 of 2" and heard[-1] == "fp16 weights, 2 of 2"
+    assert set(heard) == {"fp32 transformers, 1 of 2", "fp16 weights, 2 of 2"}

@@ -34,6 +34,7 @@ from core.text import quant
 
 QUALITY_BAR = 0.02  # the largest relative perplexity change a fast engine may bring
 CALIBRATION_TOKENS = 12  # greedy tokens each engine decodes at load
+PROGRESS_S = 0.25  # how often a calibration says which engine it is timing
 # how engines are timed (a choice kept from a calibration timed otherwise is measured again)
 CALIBRATION_KIND = "as-a-reply, fewer threads"
 CALIBRATION_TEXT = (
@@ -214,18 +215,23 @@ def measure(model, ids: list[int], text_ids: list[int], pad: int, tokens: int):
     return max(rates), out, perplexity(model, text_ids)
 
 
-def calibrate(lm, threads: int, engines=ENGINES, tokens=CALIBRATION_TOKENS) -> list[Measured]:
+def calibrate(
+    lm, threads: int, engines=ENGINES, tokens=CALIBRATION_TOKENS, progress=None
+) -> list[Measured]:
     """Each engine's Measured on `lm` at `threads` threads (an engine that fails carries
-    its error; plain comes first, as the reference)."""
+    its error; plain comes first, as the reference). `progress(stage)`, when given, hears
+    which engine is being timed ("fp16 weights, 2 of 5"), from the calling thread."""
     tok = lm.tokenizer
     text_ids = tok(CALIBRATION_TEXT)["input_ids"][: min(lm.context, 256)]
     ids = text_ids[:24]
     pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     results, ref_tokens, ref_ppl = [], [], math.nan
+    stage = [""]
 
     def each_engine() -> None:
         nonlocal ref_tokens, ref_ppl
-        for engine in engines:
+        for i, engine in enumerate(engines):
+            stage[0] = f"{LABELS[engine]}, {i + 1} of {len(engines)}"
             try:
                 model = build(lm, engine, threads)
                 rate, out, ppl = measure(model, ids, text_ids, pad, tokens)
@@ -245,17 +251,18 @@ def calibrate(lm, threads: int, engines=ENGINES, tokens=CALIBRATION_TOKENS) -> l
                 )
             )
 
-    like_a_reply(each_engine, threads)
+    like_a_reply(each_engine, threads, (lambda: progress(stage[0])) if progress else None)
     return results
 
 
-def like_a_reply(work, threads: int) -> None:
+def like_a_reply(work, threads: int, waiting=None) -> None:
     """Run `work` at `threads` torch threads as a reply runs: in a fresh thread (core.jobs
     starts one per reply) beside another thread's OpenMP team (the page's). torch's OpenMP
     (libgomp) spins between parallel regions only while there are no more OpenMP threads than
     cores, and sleeps between them otherwise: GPT-2 124M in torch int8 at 2 threads decoded
     105-112 tokens/s alone and 48-55 beside a second team, while CTranslate2 (its own pool)
-    kept 94 in both. Measured alone, calibration picked an engine replies ran at half speed."""
+    kept 94 in both. Measured alone, calibration picked an engine replies ran at half speed.
+    `waiting()`, when given, is called from this thread every PROGRESS_S until it ends."""
     from core import device as dev
 
     failure: list[BaseException] = []
@@ -270,12 +277,15 @@ def like_a_reply(work, threads: int) -> None:
     torch.ones(1 << 20).add_(1)  # this thread's team (at its own count): one parallel op
     worker = threading.Thread(target=run, name="calibrate the fast path", daemon=True)
     worker.start()
-    worker.join()
+    while worker.is_alive():
+        worker.join(PROGRESS_S)
+        if waiting is not None:
+            waiting()
     if failure:
         raise failure[0]
 
 
-def on_one_thread(lm, best: Choice, threads: int) -> list[Measured]:
+def on_one_thread(lm, best: Choice, threads: int, progress=None) -> list[Measured]:
     """The chosen engine timed again on one thread, when more were asked for. Beside other
     threads (the page's, the reply's own loop) one engine thread can decode faster than
     several: CTranslate2 int8 on GPT-2 124M did 175 tokens/s on 1 thread and 106 on 2, on 2
@@ -283,7 +293,8 @@ def on_one_thread(lm, best: Choice, threads: int) -> list[Measured]:
     if threads <= 1 or best.engine == "plain":
         return []
     first = next(m for m in best.measured if m.engine == best.engine and not m.error)
-    again = calibrate(lm, 1, engines=(best.engine,))[0]
+    told = (lambda stage: progress(f"{stage.split(',')[0]} on 1 thread")) if progress else None
+    again = calibrate(lm, 1, engines=(best.engine,), progress=told)[0]
     if again.error:
         return []
     return [replace(first, tokens_per_s=again.tokens_per_s, threads=1)]
@@ -325,7 +336,7 @@ def model_key(lm) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def cached_choice(lm, threads: int, engines=ENGINES) -> Choice:
+def cached_choice(lm, threads: int, engines=ENGINES, progress=None) -> Choice:
     """The choice for `lm` on this machine at `threads`: from choices.json when it was
     measured before, otherwise calibrated now and kept."""
     what = f"{model_key(lm)}|{machine()}|{threads}|{','.join(engines)}|{CALIBRATION_KIND}"
@@ -338,8 +349,8 @@ def cached_choice(lm, threads: int, engines=ENGINES) -> Choice:
     if key in known:
         measured = [Measured(**m) for m in known[key]]
     else:
-        measured = calibrate(lm, threads, engines)
-        measured += on_one_thread(lm, choose(measured), threads)
+        measured = calibrate(lm, threads, engines, progress=progress)
+        measured += on_one_thread(lm, choose(measured), threads, progress)
         known[key] = [asdict(m) for m in measured]
         try:
             store.parent.mkdir(parents=True, exist_ok=True)
