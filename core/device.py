@@ -36,6 +36,14 @@ def torch_loaded() -> bool:
     return "torch" in sys.modules
 
 
+def own_threads() -> None:
+    """Put this thread on the process's count (cpu_threads): a thread started while another
+    ran inside torch_threads inherited that thread's count (a training job begun during a
+    one-thread reply would have trained on one thread)."""
+    if torch_loaded():
+        sys.modules["torch"].set_num_threads(cpu_threads())
+
+
 @contextlib.contextmanager
 def torch_threads(n: int):
     """Run the block on `n` torch CPU threads, then restore the count. torch keeps it per
@@ -51,10 +59,16 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+_process_threads: list[int] = []  # torch's count for CPU work, when first asked
+
+
 def cpu_threads() -> int:
-    """Threads torch uses for CPU work (the cores this process may run on)."""
+    """Threads torch uses for CPU work (the cores this process may run on): torch's count
+    when first asked, which a reply decoding on fewer (torch_threads) does not change."""
     if torch_loaded():
-        return sys.modules["torch"].get_num_threads()
+        if not _process_threads:
+            _process_threads.append(sys.modules["torch"].get_num_threads())
+        return _process_threads[0]
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import device as dev
+
 # jobs running at once per lane; replies_<device>: local chat replies on that device
 DEFAULT_SLOTS = {
     "cpu": 1,
@@ -120,6 +122,7 @@ class Job:
 
     def _run(self) -> None:
         try:
+            dev.own_threads()
             self.result = self.target(JobContext(self))
         except Exception as err:  # shown in the page, never raised into Streamlit
             self.error = err

@@ -184,3 +184,24 @@ def test_a_job_not_kept_is_forgotten_when_it_ends_and_when_cancelled():
     gate.set()
     assert first.wait(10)
     assert jobs.get(first.id) is None and not jobs.active("chat")
+
+
+def test_a_job_started_during_a_fewer_threads_block_runs_on_the_process_count():
+    """torch hands a new thread the last count set anywhere: a training job begun while a
+    reply decoded on one thread (inside device.torch_threads) would have trained on one."""
+    import torch
+
+    from core import device as dev
+
+    usual = dev.cpu_threads()
+    if usual < 2:
+        pytest.skip("one CPU thread: nothing fewer to inherit")
+    seen = []
+    with dev.torch_threads(1):  # a reply on one thread, in this thread
+        probe = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        probe.start()
+        probe.join()
+        job = jobs.Job(target=lambda ctx: torch.get_num_threads(), name="train").start()
+        job._thread.join(10)
+    assert seen == [1]  # what a plain thread inherits (why jobs set their own)
+    assert job.result == usual and dev.cpu_threads() == usual

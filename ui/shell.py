@@ -122,7 +122,8 @@ def _badge_ui(kind: str, gpu_name: str | None) -> None:
         head = f":material/memory: **Apple MPS**  \n{mem.label} in use"
     else:
         threads = dev.cpu_threads()
-        head = f":material/memory: **CPU** - {threads} threads  \n{mem.label} used by the app"
+        cpu = f"{threads} thread{'s' * (threads != 1)}"
+        head = f":material/memory: **CPU** - {cpu}  \n{mem.label} used by the app"
     st.markdown(head)
     versions = " - ".join(
         f"{pkg} {version_of(pkg)}" for pkg in ("torch", "transformers", "streamlit")

@@ -14,6 +14,7 @@ uses them).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -153,6 +154,15 @@ def generation_threads(lm: LoadedModel) -> int:
     return dev.cpu_threads()
 
 
+def _reply_threads(lm: LoadedModel):
+    """The torch thread count a reply on `lm` runs under: generation_threads, except with
+    CTranslate2, which decodes on its own pool (its count fixed at load), so torch's is left
+    as it is (a page thread started meanwhile would inherit a lowered count)."""
+    if lm.engine.startswith("ct2-"):
+        return contextlib.nullcontext()
+    return dev.torch_threads(generation_threads(lm))
+
+
 def _generate_job(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threading.Event, q):
     """The queued work of one reply: generate under the model's lock, every event to `q`."""
 
@@ -162,7 +172,7 @@ def _generate_job(lm: LoadedModel, prompt: Prompt, s: Settings, stop: threading.
         try:
             with lm.lock:  # one generation per model at a time (transformers #32217)
                 q.put(("started", None, time.perf_counter()))
-                with dev.torch_threads(generation_threads(lm)), torch.inference_mode():
+                with _reply_threads(lm), torch.inference_mode():
                     if s.seed is not None:
                         torch.manual_seed(s.seed)
                     halt = lambda: stop.is_set() or ctx.should_stop()  # noqa: E731

@@ -139,7 +139,9 @@ def stream_server_ui(
 def record_speed(lm: LoadedModel, tokens_per_s: float) -> None:
     """Keep a reply's decode speed for the Business case (a measurement of this session)."""
     gpu = dev.probe_hardware().gpu_name
-    hardware = gpu if lm.device == "cuda" and gpu else f"CPU, {dev.cpu_threads()} threads"
+    threads = generate.generation_threads(lm)  # what the reply decoded on
+    cpu = f"CPU, {threads} thread{'s' * (threads != 1)}"
+    hardware = gpu if lm.device == "cuda" and gpu else cpu
     if tokens_per_s == tokens_per_s:
         label = f"{lm.name} decode (chat{', fast path' if lm.fast else ''})"
         ui.record_measurement(
