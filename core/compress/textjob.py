@@ -25,6 +25,7 @@ from core.compress.measure import Machine, Variant, machine
 from core.compress.student import StudentSettings, distil, student_config
 from core.progress import QUIET, Progress
 from core.runs.types import Recorded, RunRecord
+from core.text import quant
 
 TOOL = "compress"
 PERPLEXITY_BAR = 0.02  # the best trade-off loses at most this much perplexity (relative)
@@ -152,6 +153,9 @@ def _method(c, model, tok, method: str, data: dict, progress: Progress, span) ->
         v = gpt2.measure(model, made, name, precision, data["prompt"], data["held"], s, base, notes)
     except CompressError as err:
         c.failed.append((name, str(err)))
+        return
+    except quant.HalfOverflow:
+        c.failed.append((name, "its values overflowed half precision (fp16 stops at 65504)."))
         return
     except Exception as err:  # one method's failure costs that method only
         c.failed.append((name, f"{type(err).__name__}: {err}"))
