@@ -23,7 +23,7 @@ from core.compress import gpt2, keep, student, textjob
 from core.compress.cnn import CompressError
 from core.compress.student import StudentSettings
 from core.text import quant
-from tests.helpers import save_tiny_gpt2
+from tests.helpers import open_page, save_tiny_gpt2
 
 TEXT = "the cat sat on the mat and the dog sat on the log. " * 40
 
@@ -256,3 +256,12 @@ def test_the_comparison_is_recorded_linked_to_the_training_run(tmp_path, monkeyp
     keys = (*detail.metrics, *detail.tables["variants"][0])
     raw = [k for k in keys if "_" in k and k in text]  # snake_case keys, never shown
     assert not raw, raw
+
+    # the Runs page opens it: its name, its headline, the variants' table
+    at = open_page("pages/runs.py")
+    at.query_params["run"] = c.recorded.run_id
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [s.value for s in at.subheader][-1] == detail.summary.name
+    tables = [d.value for d in at.dataframe]
+    assert any("method" in t and "distilled student" in list(t["method"]) for t in tables)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def compare(model: nn.Module, prompt: torch.Tensor, held_out: torch.Tensor, s: T
     out = [original(model, held_out, s)]
     for method, (precision, variant) in variants_of(model).items():
         out.append(measure(model, variant, method, precision, prompt, held_out, s, out[0]))
-        out[0] = with_original_speed(out[0], out[-1])
+        out[0] = with_original_speed(out[0], out[1:])
     return out
 
 
@@ -218,11 +219,12 @@ def _measure(model, variant, method, precision, prompt, held_out, s, base, notes
     )
 
 
-def with_original_speed(original: Variant, last: Variant) -> Variant:
-    """The original's row with its decode speed from `last`'s interleaved loop."""
+def with_original_speed(original: Variant, measured: list[Variant]) -> Variant:
+    """The original's row with its decode speed: the median of its rates in the `measured`
+    variants' interleaved loops (a shared machine's load moves between loops)."""
     from dataclasses import replace
 
-    rate = last.quality["base_decode_tokens_per_s"]
+    rate = statistics.median(v.quality["base_decode_tokens_per_s"] for v in measured)
     return replace(original, throughput=rate, latency_p50_s=1 / rate, batch=1)
 
 

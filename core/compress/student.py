@@ -105,9 +105,14 @@ def build(teacher: nn.Module, s: StudentSettings) -> tuple[nn.Module, str]:
     cfg = student_config(teacher.config, s)
     torch.manual_seed(s.seed)
     student = GPT2LMHeadModel(cfg)
-    if cfg.n_embd != teacher.config.n_embd:
-        return student, "random initial weights (narrower than the teacher)"
     t, st = teacher.transformer, student.transformer
+    if cfg.n_embd != teacher.config.n_embd:
+        project(t, st, cfg.n_embd)
+        student.tie_weights()
+        return student, (
+            f"the teacher's embeddings projected on their top {cfg.n_embd} directions (SVD), "
+            "random blocks (narrower than the teacher)"
+        )
     picked = [round(i * (len(t.h) - 1) / max(cfg.n_layer - 1, 1)) for i in range(cfg.n_layer)]
     with torch.no_grad():
         st.wte.load_state_dict(t.wte.state_dict())
@@ -117,6 +122,18 @@ def build(teacher: nn.Module, s: StudentSettings) -> tuple[nn.Module, str]:
             mine.load_state_dict(t.h[theirs].state_dict())
     student.tie_weights()
     return student, f"the teacher's embeddings and blocks {', '.join(map(str, picked))}"
+
+
+@torch.no_grad()
+def project(teacher, student, width: int) -> None:
+    """The student's token and position embeddings: the teacher's, projected on the `width`
+    directions of the token embeddings that carry the most variance (their top right
+    singular vectors), so a narrower student starts from what the teacher's tokens mean."""
+    wte = teacher.wte.weight.float()
+    _, _, v = torch.linalg.svd(wte - wte.mean(0), full_matrices=False)
+    basis = v[:width].T  # (teacher width, width)
+    student.wte.weight.copy_(wte @ basis)
+    student.wpe.weight.copy_(teacher.wpe.weight.float() @ basis)
 
 
 def loss_of(student_logits, teacher_logits, ids, temperature: float, alpha: float):

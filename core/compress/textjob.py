@@ -161,7 +161,7 @@ def _method(c, model, tok, method: str, data: dict, progress: Progress, span) ->
         c.failed.append((name, f"{type(err).__name__}: {err}"))
         return
     c.variants.append(v)
-    c.variants[0] = gpt2.with_original_speed(c.variants[0], v)
+    c.variants[0] = gpt2.with_original_speed(c.variants[0], c.variants[1:])
     progress.log(method=name, speedup=v.speedup, perplexity=v.quality["perplexity"])
     if c.request.export:
         _keep(c, name, made if method != "fp16" else model, tok)
