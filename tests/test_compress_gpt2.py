@@ -265,3 +265,15 @@ def test_the_comparison_is_recorded_linked_to_the_training_run(tmp_path, monkeyp
     assert [s.value for s in at.subheader][-1] == detail.summary.name
     tables = [d.value for d in at.dataframe]
     assert any("method" in t and "distilled student" in list(t["method"]) for t in tables)
+
+
+def test_a_kept_folder_never_replaces_a_folder_someone_else_made(tmp_path):
+    theirs = tmp_path / "mine-fp16"
+    theirs.mkdir()
+    (theirs / "config.json").write_text("{}")
+    assert keep.free_folder(theirs) == tmp_path / "mine-fp16-2"
+    assert (theirs / "config.json").is_file()
+    ours = tmp_path / "other-fp16"
+    ours.mkdir()
+    keep.mark(ours, {"method": "fp16 weights"})
+    assert keep.free_folder(ours) == ours and not ours.exists()  # ours: emptied for the new one

@@ -58,8 +58,7 @@ def export(method: str, model: nn.Module, tok, source: Path, name: str) -> Kept:
     out = kept_folder(name, chat)
     if out.resolve() == source.resolve():
         raise ValueError(f"{out} is the source folder: it is not overwritten.")
-    if out.exists():
-        shutil.rmtree(out)  # the same variant of the same source, measured again
+    out = free_folder(out)
     out.mkdir(parents=True)
     if method == "dynamic int8":
         with quant.quiet_quantization():
@@ -79,6 +78,18 @@ def export(method: str, model: nn.Module, tok, source: Path, name: str) -> Kept:
         note = "A Hugging Face folder: pick it in Chat with GPT-2."
     mark(out, {"method": method, "source_folder": str(source)})
     return Kept(method=method, path=out, chat=chat, note=note)
+
+
+def free_folder(out: Path) -> Path:
+    """`out` emptied when this tool kept it before (the same variant measured again); a
+    folder someone else made is never touched: `out-2`, `out-3`, ... instead."""
+    if out.exists() and marked(out):
+        shutil.rmtree(out)
+    n, free = 1, out
+    while free.exists():
+        n += 1
+        free = out.with_name(f"{out.name}-{n}")
+    return free
 
 
 def mark(folder: Path, facts: dict) -> None:

@@ -72,7 +72,8 @@ def student_config(teacher_config, s: StudentSettings):
     unless the teacher is a GPT-2 and the student is smaller in both and not the same."""
     if getattr(teacher_config, "model_type", "") != "gpt2":
         raise CompressError(
-            f"Distillation builds a GPT-2 student; this is a {teacher_config.model_type} model."
+            f"Distillation builds a GPT-2 student; this is a {teacher_config.model_type} "
+            "model: untick Distil to measure the other methods."
         )
     layers, width, heads = shape_of(teacher_config, s)
     t_layers, t_width = teacher_config.n_layer, teacher_config.n_embd

@@ -15,9 +15,10 @@ from core.compress.measure import Variant
 
 def results_ui(c: textjob.TextComparison) -> None:
     """Everything the page shows of comparison `c`."""
-    notes = c.variants[-1].notes if len(c.variants) > 1 else ""
+    s = c.request.settings
     st.caption(
-        f"Measured on {c.machine.describe()} - {c.machine.cpu} - {c.seconds:.0f} s. {notes} "
+        f"Measured on {c.machine.describe()} - {c.machine.cpu} - {c.seconds:.0f} s. Perplexity: "
+        f"window {s.window}, stride {s.stride}; decode: {s.new_tokens} greedy tokens at batch 1. "
         "Speed-up: greedy decode at batch 1 against plain fp32 generate, in the same loop. "
         f"Held-out text: the last tenth of {c.request.text_name}."
     )
@@ -30,7 +31,7 @@ def results_ui(c: textjob.TextComparison) -> None:
         return
     student = c.student_variant()
     if student is not None:
-        st.caption(f"Distilled student: {student.notes}")
+        st.caption(f"Distilled student: {student.notes.split(' Perplexity:')[0]}")
     st.dataframe(gpt2.rows(c.variants), hide_index=True, key="compress_gpt2_table")
     best = c.best()
     st.plotly_chart(charts.perplexity_trade_off(c.variants, best), key="compress_gpt2_chart")
