@@ -233,6 +233,7 @@ def rows(variants: list[Variant]) -> list[dict]:
     return [
         {
             "method": v.method,
+            "engine": v.engine,
             "precision": v.precision,
             "perplexity": v.quality.get("perplexity"),
             "perplexity_change_pct": 100 * v.quality.get("perplexity_change", 0.0),

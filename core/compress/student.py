@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -167,6 +168,7 @@ def distil(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: tinygpt.lr_factor(i, s.steps))
     gen = torch.Generator().manual_seed(s.seed)
     teacher.eval()
+    t0 = time.perf_counter()
     for step in range(1, s.steps + 1):
         # a Stop ends the training: a half-trained student is not a variant
         if progress.should_stop():
@@ -185,7 +187,7 @@ def distil(
         sched.step()
         done = span[0] + (span[1] - span[0]) * step / s.steps
         message = f"Distilling the student: step {step}/{s.steps}, loss {loss.item():.3f}"
-        progress.report(done, message)
+        progress.report(done, message, rate=step / (time.perf_counter() - t0), unit="steps")
     cfg = student.config
     return student.eval(), (
         f"Student {cfg.n_layer} layers x width {cfg.n_embd} ({cfg.n_head} heads), from {init}; "
