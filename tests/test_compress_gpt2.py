@@ -126,7 +126,7 @@ def test_the_student_is_smaller_finite_and_measured_in_the_same_table(compared):
     assert st.params < base.params and st.param_ratio == pytest.approx(base.params / st.params)
     assert st.file_bytes < base.file_bytes and st.throughput > 0
     assert math.isfinite(st.quality["perplexity"]) and 0 <= st.quality["greedy_agreement"] <= 1
-    assert "1 layers x width 16" in st.notes and "temperature 2" in st.notes
+    assert "1 layer x width 16" in st.notes and "temperature 2" in st.notes
     assert "weight 0.5 on the teacher" in st.notes and "window 32, stride 16" in st.notes
     row = gpt2.rows(c.variants)[3]
     assert row["params"] == st.params and row["params_x"] > 1

@@ -68,6 +68,11 @@ def shape_of(teacher_config, s: StudentSettings) -> tuple[int, int, int]:
     return layers, width, heads
 
 
+def shape_words(layers: int, width: int) -> str:
+    """'1 layer x width 64', '6 layers x width 384'."""
+    return f"{layers} layer{'' if layers == 1 else 's'} x width {width}"
+
+
 def student_config(teacher_config, s: StudentSettings):
     """The teacher's GPT2Config with the student's layers, width and heads; CompressError
     unless the teacher is a GPT-2 and the student is smaller in both and not the same."""
@@ -80,8 +85,8 @@ def student_config(teacher_config, s: StudentSettings):
     t_layers, t_width = teacher_config.n_layer, teacher_config.n_embd
     if layers > t_layers or width > t_width or (layers, width) == (t_layers, t_width):
         raise CompressError(
-            f"A student of {layers} layers x width {width} is not smaller than its teacher "
-            f"({t_layers} layers x width {t_width}): pick fewer layers or a smaller width."
+            f"A student of {shape_words(layers, width)} is not smaller than its teacher "
+            f"({shape_words(t_layers, t_width)}): pick fewer layers or a smaller width."
         )
     cfg = copy.deepcopy(teacher_config)
     cfg.n_layer, cfg.n_embd, cfg.n_head = layers, width, heads
@@ -190,6 +195,6 @@ def distil(
         progress.report(done, message, rate=step / (time.perf_counter() - t0), unit="steps")
     cfg = student.config
     return student.eval(), (
-        f"Student {cfg.n_layer} layers x width {cfg.n_embd} ({cfg.n_head} heads), from {init}; "
+        f"Student {shape_words(cfg.n_layer, cfg.n_embd)} ({cfg.n_head} heads), from {init}; "
         f"{s.describe()}."
     )

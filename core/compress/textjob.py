@@ -22,7 +22,7 @@ import torch
 from core.compress import charts, gpt2, keep
 from core.compress.cnn import CompressError
 from core.compress.measure import Machine, Variant, machine
-from core.compress.student import StudentSettings, distil, student_config
+from core.compress.student import StudentSettings, distil, shape_words, student_config
 from core.progress import QUIET, Progress
 from core.runs.types import Recorded, RunRecord
 from core.text import quant
@@ -145,7 +145,7 @@ def _method(c, model, tok, method: str, data: dict, progress: Progress, span) ->
                 c.failed.append((name, f"Stopped: {notes}; the student is not kept."))
                 return
             cfg = made.config
-            precision = f"fp32, {cfg.n_layer} layers x width {cfg.n_embd}"
+            precision = f"fp32, {shape_words(cfg.n_layer, cfg.n_embd)}"
         else:
             precision, build = gpt2.BUILDERS[name]
             made, notes = build(model), ""
