@@ -8,6 +8,7 @@ import json
 import math
 import sys
 import threading
+import time
 
 import pytest
 import torch
@@ -140,3 +141,72 @@ def test_a_failing_ct2_conversion_leaves_plain_with_its_reason(lm, monkeypatch):
     fast = loading.fast_variant(dataclasses.replace(lm), "ct2-int8")
     expected = "plain fp32 (int8 CTranslate2 failed here: unsupported architecture)"
     assert fast.engine == "plain" and fast.fast == expected and fast.model is lm.model
+
+
+def test_engines_are_timed_as_replies_run_in_a_worker_beside_another_team(lm, monkeypatch):  # noqa: F811
+    """A reply decodes in a worker thread next to the page's OpenMP team, where torch's
+    threads sleep between parallel regions; calibrating in the page's own thread alone timed
+    torch engines at about twice what replies then got."""
+    seen = []
+
+    def timed(model, ids, text_ids, pad, tokens):
+        seen.append((threading.current_thread(), torch.get_num_threads()))
+        return 10.0, [1, 2], 5.0
+
+    monkeypatch.setattr(fastpath, "measure", timed)
+    measured = fastpath.calibrate(lm, 2, engines=("plain", "fp16"))
+    assert [m.engine for m in measured] == ["plain", "fp16"] and not any(m.error for m in measured)
+    assert len(seen) == 2 and all(t is not threading.current_thread() for t, _ in seen)
+    assert all(n == 2 for _, n in seen)
+    with pytest.raises(ZeroDivisionError):  # a failure in the worker reaches the caller
+        fastpath.like_a_reply(lambda: 1 / 0, 1)
+
+
+def test_loading_ct2_leaves_the_calling_threads_count_alone(lm):  # noqa: F811
+    pytest.importorskip("ctranslate2")
+    from core import device as dev
+
+    with dev.torch_threads(2):  # the page's count; CTranslate2 loads here on 1 thread
+        fast = loading.fast_variant(dataclasses.replace(lm), "ct2-int8")
+        assert fast.engine == "ct2-int8" and torch.get_num_threads() == 2
+
+
+def test_the_chosen_engine_is_timed_on_one_thread_and_kept_when_faster(lm, monkeypatch):  # noqa: F811
+    def calibrate(lm, threads, engines=fastpath.ENGINES, tokens=0, progress=None):
+        rate = {"plain": 10.0, "int8-torch": 30.0}
+        speed = lambda e: rate[e] * (2.0 if threads == 1 else 1.0)  # noqa: E731
+        return [
+            M(
+                engine=e,
+                tokens_per_s=speed(e),
+                perplexity_change=0.001,
+                agreement=1,
+                threads=threads,
+            )
+            for e in engines
+        ]
+
+    monkeypatch.setattr(fastpath, "calibrate", calibrate)
+    choice = fastpath.cached_choice(lm, 2, engines=("plain", "int8-torch"))
+    assert choice.engine == "int8-torch" and choice.threads == 1
+    assert choice.speedup == pytest.approx(6.0)  # against plain at the asked count
+    assert choice.describe().startswith("int8 torch dynamic on 1 thread, 6.0x plain")
+    one = [m for m in choice.measured if m.threads == 1]
+    assert [m.engine for m in one] == ["int8-torch"]  # only the winner is timed again
+    fast = dataclasses.replace(lm, choice=choice, engine=choice.engine)
+    assert generate.generation_threads(fast) == 1
+    assert fastpath.on_one_thread(lm, choice, 1) == []  # nothing to try on one thread
+
+
+def test_a_calibration_says_which_engine_it_is_timing(lm, monkeypatch):  # noqa: F811
+    slow = fastpath.measure
+
+    def measure(*args):
+        time.sleep(3 * fastpath.PROGRESS_S)  # long enough to be told about
+        return slow(*args)
+
+    monkeypatch.setattr(fastpath, "measure", measure)
+    heard = []
+    fastpath.calibrate(lm, 1, engines=("plain", "fp16"), progress=heard.append)
+    assert heard[0] == "fp32 transformers, 1 of 2" and heard[-1] == "fp16 weights, 2 of 2"
+    assert set(heard) == {"fp32 transformers, 1 of 2", "fp16 weights, 2 of 2"}

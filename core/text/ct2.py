@@ -96,9 +96,16 @@ class CT2Model:
     def __init__(self, lm, folder: Path, compute_type: str, threads: int) -> None:
         import ctranslate2
 
-        self._load = lambda: ctranslate2.Generator(
-            str(folder), device="cpu", compute_type=compute_type, intra_threads=threads
-        )
+        def load():
+            before = torch.get_num_threads()  # loading sets this thread's count to `threads`
+            try:
+                return ctranslate2.Generator(
+                    str(folder), device="cpu", compute_type=compute_type, intra_threads=threads
+                )
+            finally:
+                torch.set_num_threads(before)
+
+        self._load = load
         self.generator, self._sampled, self._spare = self._load(), False, None
         self._loader = ThreadPoolExecutor(max_workers=1)
         self.lm, self.scorer = lm, lm.model

@@ -145,6 +145,9 @@ def generation_threads(lm: LoadedModel) -> int:
     second thread decoded at most 1 % faster yet spent twice the CPU time (OpenMP's idle
     spinning; measured on GPT-2s of 0.07M-16M parameters, 2 cores), which on a shared server
     is CPU another session waits for; all of them for bigger models, which they speed up."""
+    chosen = getattr(lm.choice, "threads", 0)  # the fast path's measured count, if any
+    if lm.device == "cpu" and chosen:
+        return chosen
     if lm.device == "cpu" and lm.parameters < SMALL_MODEL_PARAMS:
         return 1
     return dev.cpu_threads()

@@ -179,36 +179,38 @@ def fast_path_pays(device: str, parameters: int = 124_000_000) -> bool:
 _fast_lock = threading.Lock()
 
 
-def fast_variant(lm: LoadedModel, engine: str | None = None) -> LoadedModel:
+def fast_variant(lm: LoadedModel, engine: str | None = None, progress=None) -> LoadedModel:
     """The fast path of `lm`, built once and shared, generating under `lm`'s lock. On CPU the
     engine measured fastest within the quality bar on this machine (core.text.fastpath: fp16
     weights, torch int8, CTranslate2 fp32/int8, or plain when none beats it), or `engine` when
     given; on CUDA half-precision weights with a static KV cache (which transformers
-    compiles). Elsewhere, or for a CPU model not in fp32, `lm` itself."""
+    compiles). Elsewhere, or for a CPU model not in fp32, `lm` itself. `progress(stage)`
+    hears which engine a first calibration is timing."""
     if lm.device not in ("cpu", "cuda") or lm.fast:
         return lm
     if lm.device == "cpu" and lm.model.dtype != torch.float32:
         return lm
     with _fast_lock:
         if lm._fast_copy is None or (engine and lm._fast_copy.engine != engine):
-            lm._fast_copy = _cpu_fast(lm, engine) if lm.device == "cpu" else _cuda_fast(lm)
+            cpu = lm.device == "cpu"
+            lm._fast_copy = _cpu_fast(lm, engine, progress) if cpu else _cuda_fast(lm)
     return lm._fast_copy
 
 
-def _cpu_fast(lm: LoadedModel, engine: str | None) -> LoadedModel:
+def _cpu_fast(lm: LoadedModel, engine: str | None, progress=None) -> LoadedModel:
     """The CPU fast path: the measured choice (or `engine`), and what it is, for the page."""
     from core.text import fastpath, generate
 
     threads = generate.generation_threads(lm)
     if engine is None:
-        choice = fastpath.cached_choice(lm, threads)
+        choice = fastpath.cached_choice(lm, threads, progress=progress)
         fast = choice.describe()
     else:
         choice = fastpath.Choice(engine=engine, speedup=float("nan"), measured=[])
         lowered = " (precision lowered)" if engine in fastpath.LOWERED else ""
         fast = fastpath.LABELS[engine] + lowered
     try:
-        model = fastpath.build(lm, choice.engine, threads)
+        model = fastpath.build(lm, choice.engine, choice.threads or threads)
     except Exception as err:  # e.g. CTranslate2 missing or its conversion failing
         failed = fastpath.LABELS.get(choice.engine, choice.engine)
         fast = f"plain fp32 ({failed} failed here: {err})"

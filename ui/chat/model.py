@@ -132,8 +132,11 @@ def fast_ui(lm: LoadedModel, device: str) -> LoadedModel:
         help=help_,
     ):
         return lm
+    stage = st.empty()  # which engine a first calibration is timing
+    told = lambda now: stage.caption(f"Timing {now}...")  # noqa: E731
     with st.spinner("Measuring the fast engines on this machine (once per model)..."):
-        fast = loading.fast_variant(lm)
+        fast = loading.fast_variant(lm, progress=told)
+    stage.empty()
     note = " - replies may differ slightly from full precision" if fast.lowered_precision else ""
     st.caption(f"Fast path: {fast.fast or 'nothing faster on this device'}{note}.")
     return fast
