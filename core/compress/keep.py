@@ -29,8 +29,9 @@ INT8_NOTE = (
     "are not a format transformers loads. Kept instead: the int8 state dict (torch.save), "
     "which reloads onto the original's structure (load the original folder, "
     "core.text.quant.int8_dynamic(model), then model.load_state_dict(torch.load(path, "
-    "weights_only=False))). The chat needs none of it: its fast path builds int8 from the "
-    "original folder when it loads it, if int8 measures fastest on this machine."
+    "weights_only=False))). The chat needs none of it: pick the original folder there and "
+    "its fast path builds int8 (torch or CTranslate2) from it at load, when int8 measures "
+    "fastest on this machine."
 )
 
 
