@@ -14,6 +14,9 @@
   weights, in the same loop), at the default thread count and at one thread (`_1t`);
   gpt2_int8_perplexity_change and gpt2_fp16_perplexity_change (relative, target <= 0.02) on a
   small GPT-2 trained here on the built-in text (held-out last tenth, window 96, stride 48).
+- The distilled student of that small GPT-2 (the page's defaults): gpt2_student_param_ratio,
+  gpt2_student_perplexity_change (relative) and the same for the student trained alone
+  (gpt2_student_alone_perplexity_change), decode speed-up, greedy agreement, seconds.
 Also the CPU's instruction sets and the thread count. Last line: a JSON object.
 
     python3 bench/compress.py [--threads N] [--no-gpt2] [--ppl-steps 150]
@@ -137,6 +140,34 @@ def gpt2_figures(ppl_steps: int) -> dict:
         out[f"gpt2_{key}_greedy_agreement_trained"] = round(q["greedy_agreement"], 3)
     out["gpt2_perplexity_fp32"] = round(rows["original"].quality["perplexity"], 3)
     out["gpt2_perplexity_window_stride"] = [96, 48]
+    return out | student_figures(small, text, ids, quality, rows["original"])
+
+
+def student_figures(small, text: str, ids: torch.Tensor, quality, base) -> dict:
+    """The page's default student (half the layers and width, T 2, weight 0.5, 200 steps)
+    distilled from the small GPT-2, and the same student trained on the text alone (weight
+    0 on the teacher), measured beside the teacher as the page does."""
+    from core.compress import gpt2, student, textjob
+    from core.text import tinygpt
+
+    train = tinygpt.encode(small.tokenizer, textjob.split_text(text)[0]).long()
+    out = {}
+    for tail, alpha in (("", 0.5), ("_alone", 0.0)):
+        s = student.StudentSettings(alpha=alpha)
+        t0 = time.perf_counter()
+        made, notes = student.distil(small.model, train, s)
+        seconds = time.perf_counter() - t0
+        v = gpt2.measure(small.model, made, textjob.STUDENT, "fp32", ids[:16], ids, quality, base)
+        print(f"student (weight {alpha} on the teacher): {v.verdict}; {notes} {seconds:.1f} s")
+        out[f"gpt2_student{tail}_perplexity_change"] = round(v.quality["perplexity_change"], 4)
+        out[f"gpt2_student{tail}_train_s"] = round(seconds, 1)
+        if not tail:
+            out["gpt2_student_param_ratio"] = round(v.param_ratio, 3)
+            out["gpt2_student_decode_speedup"] = round(v.speedup, 3)
+            out["gpt2_student_greedy_agreement"] = round(v.quality["greedy_agreement"], 3)
+            cfg = made.config
+            out["gpt2_student_shape"] = [cfg.n_layer, cfg.n_embd, small.model.config.n_layer,
+                                         small.model.config.n_embd]  # fmt: skip
     return out
 
 

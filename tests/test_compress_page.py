@@ -64,11 +64,12 @@ def test_a_comparison_from_the_page_is_shown_recorded_and_carried_to_the_case(qu
 
 
 def test_a_gpt2_folder_is_measured_and_a_bad_folder_gets_a_message(monkeypatch, tmp_path):
+    from core.text import sources as text_sources
     from tests.helpers import save_tiny_gpt2
 
-    monkeypatch.setenv("DASHBOARD_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))
     text = "the cat sat on the mat and the dog sat on the log. " * 40
-    save_tiny_gpt2(tmp_path / "models" / "tiny", text, positions=128)
+    tiny = save_tiny_gpt2(tmp_path / "models" / "tiny", text, positions=128)
     empty = tmp_path / "models" / "empty"
     empty.mkdir()
     (empty / "config.json").write_text('{"model_type": "gpt2"}')
@@ -77,14 +78,34 @@ def test_a_gpt2_folder_is_measured_and_a_bad_folder_gets_a_message(monkeypatch, 
     at.selectbox(key="compress_gpt2_folder").set_value(str(empty)).run()
     at.button(key="compress_gpt2_job_start").click().run()
     assert any("has no weights" in e.value for e in at.error)
-    at.selectbox(key="compress_gpt2_folder").set_value(str(tmp_path / "models" / "tiny")).run()
+    at.selectbox(key="compress_gpt2_folder").set_value(str(tiny)).run()
+    assert at.number_input(key="compress_gpt2_layers").value == 1  # half the teacher's 2
+    at.number_input(key="compress_gpt2_layers").set_value(3).run()
     at.button(key="compress_gpt2_job_start").click().run()
+    assert any("not smaller than its teacher" in e.value for e in at.error)
+    at.number_input(key="compress_gpt2_layers").set_value(1)
+    at.number_input(key="compress_gpt2_steps").set_value(20).run()
+    at.button(key="compress_gpt2_job_start").click().run()
+    assert not at.error, [e.value for e in at.error]
     job = at.session_state["compress_gpt2_job"]
     assert job.wait(300) and job.status == "done", job.details
     at.run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     (table,) = [d.value for d in at.dataframe]
-    assert list(table["method"]) == ["original", "dynamic int8", "fp16 weights"]
+    assert list(table["method"]) == [
+        "original",
+        "dynamic int8",
+        "fp16 weights",
+        "distilled student",
+    ]
+    assert table["params_x"].iloc[3] > 1
+    assert job.result.recorded.ok, job.result.recorded.reason
+    kept = text_sources.local_models()
+    assert str(tmp_path / "models" / "tiny-fp16") in kept
+    assert str(tmp_path / "models" / "tiny-student-1x16") in kept
+    assert len(at.get("download_button")) == 4  # original, int8, fp16, student
+    at.selectbox(key="compress_gpt2_pick").set_value("distilled student")
     at.button(key="compress_gpt2_use_case").click().run()
     (saving,) = at.session_state[ui.SAVINGS_KEY].values()
-    assert "perplexity" in saving.quality and saving.speedup == job.result[1].speedup
+    assert "perplexity" in saving.quality and saving.speedup == job.result.variants[3].speedup
+    assert saving.run_id == job.result.recorded.run_id

@@ -42,3 +42,37 @@ def trade_off(variants: list[Variant], best: Variant | None = None) -> go.Figure
         margin={"t": 30},
     )
     return fig
+
+
+def perplexity_trade_off(variants: list[Variant], best: Variant | None = None) -> go.Figure:
+    """Perplexity against ms per decoded token (batch 1); marker area follows the file size."""
+    fig = go.Figure()
+    biggest = max((v.file_bytes for v in variants), default=1) or 1
+    for v in variants:
+        marked = best is not None and v.method == best.method
+        fig.add_trace(
+            go.Scatter(
+                x=[v.latency_p50_s * 1e3],
+                y=[v.quality.get("perplexity")],
+                mode="markers+text",
+                text=[v.method + (" (best trade-off)" if marked else "")],
+                textposition="top center",
+                name=v.method,
+                marker={
+                    "size": 12 + 30 * (v.file_bytes / biggest) ** 0.5,
+                    "symbol": "star" if marked else "circle",
+                },
+                hovertemplate=(
+                    f"{v.method}<br>%{{x:.2f}} ms per token, perplexity %{{y:.2f}}<br>"
+                    f"file {v.file_bytes / 1e6:,.2f} MB, {v.speedup:.2f}x<extra></extra>"
+                ),
+            )
+        )
+    fig.update_layout(
+        xaxis_title="ms per decoded token at batch 1 (lower is better)",
+        yaxis_title="Perplexity on held-out text (lower is better)",
+        showlegend=False,
+        height=420,
+        margin={"t": 30},
+    )
+    return fig

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,39 +112,41 @@ class TextSettings:
     rounds: int = 3
 
 
+BUILDERS = {  # method -> (precision, a copy of the model with it); the original is left as is
+    "dynamic int8": ("int8 weights, dynamic activations (torch)", quant.int8_dynamic),
+    "fp16 weights": (
+        "fp16 weights, fp32 accumulate",
+        lambda model: quant.half_linears(copy.deepcopy(model)).eval(),
+    ),
+}
+
+
 def variants_of(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
-    """method -> (precision, model) for each GPT-2 method."""
-    return {
-        "dynamic int8": ("int8 weights, dynamic activations (torch)", quant.int8_dynamic(model)),
-        "fp16 weights": (
-            "fp16 weights, fp32 accumulate",
-            quant.half_linears(copy.deepcopy(model)).eval(),
-        ),
-    }
+    """method -> (precision, model) for each method of BUILDERS."""
+    return {method: (precision, build(model)) for method, (precision, build) in BUILDERS.items()}
+
+
+def original(model: nn.Module, held_out: torch.Tensor, s: TextSettings) -> Variant:
+    """The original's row before any timing (its speed comes from the variants' loops)."""
+    return Variant(
+        method="original",
+        engine="torch eager",
+        precision="fp32",
+        machine=machine(torch.get_num_threads()),
+        quality={"perplexity": perplexity(model, held_out, s.window, s.stride)},
+        file_bytes=file_bytes(model),
+        memory_bytes=resident_bytes(model),
+        params=sum(p.numel() for p in model.parameters()),
+        verdict="the original",
+    )
 
 
 def compare(model: nn.Module, prompt: torch.Tensor, held_out: torch.Tensor, s: TextSettings):
     """[original, dynamic int8, fp16] as Variants, each measured beside the original."""
-    threads = torch.get_num_threads()
-    base_ppl = perplexity(model, held_out, s.window, s.stride)
-    base_bytes = file_bytes(model)
-    out = [
-        Variant(
-            method="original",
-            engine="torch eager",
-            precision="fp32",
-            machine=machine(threads),
-            quality={"perplexity": base_ppl},
-            file_bytes=base_bytes,
-            memory_bytes=resident_bytes(model),
-            params=sum(p.numel() for p in model.parameters()),
-            verdict="the original",
-        )
-    ]
+    out = [original(model, held_out, s)]
     for method, (precision, variant) in variants_of(model).items():
-        with quant.quiet_quantization():
-            out.append(_measure(model, variant, method, precision, prompt, held_out, s, out[0]))
-        out[0] = _with_original_speed(out[0], out[-1])
+        out.append(measure(model, variant, method, precision, prompt, held_out, s, out[0]))
+        out[0] = with_original_speed(out[0], out[1:])
     return out
 
 
@@ -151,14 +154,33 @@ def _decode(model: nn.Module, prompt: torch.Tensor, n: int):
     return lambda: greedy(model, prompt, n)
 
 
-def _measure(model, variant, method, precision, prompt, held_out, s: TextSettings, base):
+def _sizes(method: str, variant: nn.Module, base: Variant) -> tuple[int, int, int]:
+    """(file bytes, memory bytes, parameters) of a variant: fp16 weights are half the file
+    (the fp32 copy for prompts stays in memory); int8's file is its saved state dict and
+    its weights in memory; any other (a student) its own state dict and tensors."""
+    if method == "fp16 weights":
+        return base.file_bytes // 2, resident_bytes(variant), base.params
+    size = file_bytes(variant)
+    if method == "dynamic int8":
+        return size, size, base.params
+    return size, resident_bytes(variant), sum(p.numel() for p in variant.parameters())
+
+
+def measure(model, variant, method, precision, prompt, held_out, s: TextSettings, base, notes=""):
+    """`variant` measured beside `model` (the original, row `base`): perplexity, greedy
+    agreement, decode tokens/s in one interleaved loop; CompressError when non-finite."""
+    with quant.quiet_quantization():
+        return _measure(model, variant, method, precision, prompt, held_out, s, base, notes)
+
+
+def _measure(model, variant, method, precision, prompt, held_out, s, base, notes):
     rows, quant.DECODE_ROWS = quant.DECODE_ROWS, 10**9  # every position on the fp16 weights
     try:
         ppl = perplexity(variant, held_out, s.window, s.stride)
     finally:
         quant.DECODE_ROWS = rows
     if not math.isfinite(ppl):
-        raise CompressError(f"{method} gave a non-finite perplexity.")
+        raise CompressError(f"{method} gave a non-finite perplexity: it is not kept.")
     tokens = greedy(variant, prompt, s.new_tokens)
     ref = greedy(model, prompt, s.new_tokens)
     agree = sum(a == b for a, b in zip(tokens, ref, strict=False)) / max(len(ref), 1)
@@ -166,8 +188,7 @@ def _measure(model, variant, method, precision, prompt, held_out, s: TextSetting
         _decode(model, prompt, s.new_tokens), _decode(variant, prompt, s.new_tokens), s.rounds, 1, 1
     )
     speedup = t_base.p50_s / t_var.p50_s
-    size = file_bytes(variant) if method != "fp16 weights" else base.file_bytes // 2
-    memory = size if method != "fp16 weights" else resident_bytes(variant)
+    size, memory, params = _sizes(method, variant, base)
     change = ppl / base.quality["perplexity"] - 1
     words = verdict(speedup=speedup, size_ratio=size / base.file_bytes, noise=t_base.noise)
     return Variant(
@@ -182,7 +203,7 @@ def _measure(model, variant, method, precision, prompt, held_out, s: TextSetting
             "base_decode_tokens_per_s": s.new_tokens / t_base.p50_s,
         },
         file_bytes=size,
-        params=base.params,
+        params=params,
         memory_bytes=memory,
         latency_p50_s=t_var.p50_s / s.new_tokens,  # per decoded token
         latency_p95_s=t_var.p95_s / s.new_tokens,
@@ -190,34 +211,21 @@ def _measure(model, variant, method, precision, prompt, held_out, s: TextSetting
         batch=1,
         speedup=speedup,
         size_ratio=size / base.file_bytes,
+        param_ratio=base.params / max(params, 1),
         noise=t_base.noise,
         verdict=f"{words}, perplexity {change:+.2%}, greedy tokens {agree:.0%} the same",
-        notes=f"Perplexity: window {s.window}, stride {s.stride}; decode: {s.new_tokens} "
-        "greedy tokens at batch 1.",
+        notes=f"{notes} Perplexity: window {s.window}, stride {s.stride}; decode: "
+        f"{s.new_tokens} greedy tokens at batch 1.".strip(),
     )
 
 
-def _with_original_speed(original: Variant, last: Variant) -> Variant:
+def with_original_speed(original: Variant, measured: list[Variant]) -> Variant:
+    """The original's row with its decode speed: the median of its rates in the `measured`
+    variants' interleaved loops (a shared machine's load moves between loops)."""
     from dataclasses import replace
 
-    rate = last.quality["base_decode_tokens_per_s"]
+    rate = statistics.median(v.quality["base_decode_tokens_per_s"] for v in measured)
     return replace(original, throughput=rate, latency_p50_s=1 / rate, batch=1)
-
-
-def compare_job(folder: str, s: TextSettings = TextSettings()):
-    """The job target: load `folder`, compare on the built-in text's held-out last tenth."""
-
-    def target(progress) -> list[Variant]:
-        from core.text import tinygpt
-
-        progress.report(0.05, "Loading the model")
-        model, tok = load(folder)
-        text = tinygpt.builtin_corpus()
-        ids = torch.tensor(tok(text[int(len(text) * 0.9) :])["input_ids"])[:1024]
-        progress.report(0.2, "Measuring dynamic int8 and fp16 beside the original")
-        return compare(model, ids[:16], ids, s)
-
-    return target
 
 
 def rows(variants: list[Variant]) -> list[dict]:
@@ -225,9 +233,12 @@ def rows(variants: list[Variant]) -> list[dict]:
     return [
         {
             "method": v.method,
+            "engine": v.engine,
             "precision": v.precision,
             "perplexity": v.quality.get("perplexity"),
             "perplexity_change_pct": 100 * v.quality.get("perplexity_change", 0.0),
+            "params": v.params,
+            "params_x": v.param_ratio,
             "greedy_agreement_pct": 100 * v.quality.get("greedy_agreement", 1.0),
             "decode_tokens_per_s": v.throughput,
             "file_mb": v.file_bytes / 1e6,

@@ -292,7 +292,7 @@ def train_small_gpt2(
             break
         # dropout on, and a fresh batch of random windows of the training text
         model.train()
-        xb = _batch(train, cfg, gen)
+        xb = windows(train, cfg.batch_size, cfg.context, gen)
         # forward: the labels are the inputs; the model shifts them to score each next token
         loss = trained(input_ids=xb[:, :-1], labels=xb[:, :-1]).loss  # train hook: trained
         # backward; clipping the gradient norm keeps one bad batch from wrecking the weights
@@ -334,11 +334,11 @@ def _save_or_keep(model, tok, cfg: TinyGPTConfig, hooks: TrainHooks, keep: bool)
         return memory.keep(cfg.name, model.eval().to("cpu"), tok, reason)
 
 
-def _batch(data: torch.Tensor, cfg: TinyGPTConfig, gen: torch.Generator) -> torch.Tensor:
-    """`cfg.batch_size` random windows of `cfg.context` + 1 tokens of `data`: (B, T + 1); a
-    step trains on the first T of each."""
-    starts = torch.randint(0, len(data) - cfg.context - 1, (cfg.batch_size,), generator=gen)
-    return torch.stack([data[s : s + cfg.context + 1] for s in starts.tolist()]).long()
+def windows(data: torch.Tensor, batch: int, context: int, gen: torch.Generator) -> torch.Tensor:
+    """`batch` random windows of `context` + 1 tokens of `data`: (B, T + 1); a step trains
+    on the first T of each (also the Compress tool's distillation batches)."""
+    starts = torch.randint(0, len(data) - context - 1, (batch,), generator=gen)
+    return torch.stack([data[s : s + context + 1] for s in starts.tolist()]).long()
 
 
 def _save(model, tok, cfg: TinyGPTConfig, hooks: TrainHooks) -> Path:
@@ -402,7 +402,7 @@ def run_record(
         history=[{k: v for k, v in r.items() if k != "sample"} for r in rows],
         tables={"samples": [{"step": r["step"], "sample": r["sample"]} for r in rows]},
         artifacts={"model": Path(folder)} if folder and not memory.is_memory(str(folder)) else {},
-        tags={"device": device},
+        tags={"device": device} | ({"folder": str(folder)} if folder else {}),
         status=status,
     )
 

@@ -95,6 +95,9 @@ def _compress(r: RunDetail) -> tuple[str, list[tuple[str, str]]]:
     saved = f"{original[size] / best[size]:.3g}x smaller"
     quality = _column(best, "quality", "accuracy", "agreement")
     extra = f", quality {_number(best[quality])}" if quality else ""
+    change = best.get("perplexity_change_pct")  # a language model's quality (Compress, GPT-2)
+    if isinstance(change, int | float):
+        extra = f", perplexity {change:+.1f} % against the original's"
     line = f"Compressed a model ({name}): {shown} is {saved} than the original{extra}."
     return line, [("What compression saves", f"{shown}: {saved}{extra}")]
 
