@@ -19,7 +19,10 @@
   (gpt2_student_alone_perplexity_change), decode speed-up, greedy agreement, seconds.
 Also the CPU's instruction sets and the thread count. Last line: a JSON object.
 
-    python3 bench/compress.py [--threads N] [--no-gpt2] [--ppl-steps 150]
+    python3 bench/compress.py [--threads N] [--part all|cnn|gpt2] [--ppl-steps 150]
+
+`--part cnn` (the same as --no-gpt2) measures the CNN figures and tool_overhead_ratio alone
+(about a minute on an idle 2-core CPU); `--part gpt2` (--only-gpt2) the GPT-2 figures alone.
 """
 
 from __future__ import annotations
@@ -55,10 +58,13 @@ def plain_p50(model: torch.nn.Module, x: torch.Tensor, calls: int = 300) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
-    parser.add_argument("--no-gpt2", action="store_true")
-    parser.add_argument("--only-gpt2", action="store_true")
+    parser.add_argument("--part", choices=("all", "cnn", "gpt2"), default="all")
+    parser.add_argument("--no-gpt2", action="store_true", help="the same as --part cnn")
+    parser.add_argument("--only-gpt2", action="store_true", help="the same as --part gpt2")
     parser.add_argument("--ppl-steps", type=int, default=150, help="training for perplexity")
     args = parser.parse_args()
+    args.no_gpt2 = args.no_gpt2 or args.part == "cnn"
+    args.only_gpt2 = args.only_gpt2 or args.part == "gpt2"
     if args.threads:
         torch.set_num_threads(args.threads)
     m = measure.machine(torch.get_num_threads())

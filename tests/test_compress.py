@@ -68,6 +68,23 @@ def test_sizes_shrink_where_claimed_and_only_there(ctx):
     assert "unchanged unless stored sparse" in sparse.notes
 
 
+def test_the_int8_file_carries_weights_not_names(ctx, monkeypatch):
+    import onnx
+
+    int8 = cnn.int8_static(ctx, QUICK)
+    assert int8.file_bytes < 0.33 * cnn.original(ctx).file_bytes  # 0.40 with the long names
+    graph = onnx.load_from_string(int8.files["model.onnx"]).graph
+    onnx.checker.check_model(onnx.load_from_string(int8.files["model.onnx"]), full_check=True)
+    tensors = {n for node in graph.node for n in (*node.input, *node.output)}
+    assert {i.name for i in graph.initializer} <= tensors  # no unused initializer
+    assert all(len(n) <= 3 for n in tensors - {"image", "logits"}), sorted(tensors)
+    assert not graph.value_info and not any(node.name for node in graph.node)
+    monkeypatch.setattr(cnn, "compact", lambda b: b)  # the quantizer's own file
+    plain = cnn.int8_static(ctx, QUICK)
+    assert len(plain.files["model.onnx"]) > 1.2 * int8.file_bytes
+    np.testing.assert_array_equal(logits_of(int8, ctx), logits_of(plain, ctx))
+
+
 def test_structured_pruning_keeps_the_strongest_channels(ctx):
     conv = ctx.classifier.model[1]
     kept = shrink.kept_channels(conv, 4)

@@ -183,6 +183,57 @@ class _Reader:
         pass
 
 
+def _short(k: int) -> str:
+    """0, 1, ... z, 10, 11, ...: the k-th short name (base 36)."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    name = digits[k % 36]
+    while k := k // 36:
+        name = digits[k % 36] + name
+    return name
+
+
+def compact(onnx_bytes: bytes) -> bytes:
+    """The same graph in fewer bytes: every tensor renamed to a short name (the input 'image'
+    and the output 'logits' kept), node names, doc strings and shape annotations (value_info,
+    which ONNX Runtime infers again) dropped, and the optional all-zero int32 zero points of
+    quantized biases (zero by definition) left out. On the digits CNN the names alone were
+    about 15 % of the int8 file; the weights and the computation are untouched."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(onnx_bytes)
+    g = model.graph
+    keep = {v.name for v in (*g.input, *g.output)}
+    names: dict[str, str] = {}
+
+    def rename(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, _short(len(names)))
+
+    inits = {i.name: i for i in g.initializer}
+    for node in g.node:
+        zero = inits.get(node.input[2]) if len(node.input) == 3 else None
+        if (
+            node.op_type == "DequantizeLinear"
+            and zero is not None
+            and zero.data_type == onnx.TensorProto.INT32
+            and not numpy_helper.to_array(zero).any()
+        ):
+            del node.input[2]
+        node.input[:] = [rename(n) for n in node.input]
+        node.output[:] = [rename(n) for n in node.output]
+        node.name = node.doc_string = ""
+    used = {n for node in g.node for n in node.input}
+    kept = [i for i in g.initializer if rename(i.name) in used]
+    for i in kept:
+        i.name, i.doc_string = rename(i.name), ""
+    del g.initializer[:], g.value_info[:]
+    g.initializer.extend(kept)
+    model.doc_string = g.doc_string = ""
+    return model.SerializeToString()
+
+
 def int8_static(ctx: Context, s: Settings) -> Built:
     """Static int8 (QDQ, U8 activations, S8 weights per channel) calibrated on training images."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -208,9 +259,10 @@ def int8_static(ctx: Context, s: Settings) -> Built:
                 weight_type=QuantType.QInt8,
                 per_channel=True,
             )
-        onnx_bytes = out.read_bytes()
+        onnx_bytes = compact(out.read_bytes())
     built = ort_built(ctx, onnx_bytes, "static int8", "int8 (QDQ U8S8, per channel)")
-    return replace(built, notes=f"Calibrated on {len(train)} training images.")
+    note = f"Calibrated on {len(train)} training images; tensor names shortened (a smaller file)."
+    return replace(built, notes=note)
 
 
 def unstructured(ctx: Context, s: Settings) -> Built:
