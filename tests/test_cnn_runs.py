@@ -38,6 +38,8 @@ def test_a_finished_run_is_recorded_and_loads_back(store):
     assert detail.metrics["test_accuracy"] == pytest.approx(outcome.evaluation.accuracy)
     assert detail.metrics["images_per_s"] == pytest.approx(outcome.result.images_per_s)
     assert detail.metrics["test_loss"] == pytest.approx(outcome.evaluation.loss)
+    size = sum(p.numel() for p in outcome.result.model.parameters())
+    assert detail.metrics["parameters"] == size > 0  # the pitch pack names the CNN's size
     assert {"wall_seconds", "cost_usd", "best_epoch"} <= set(detail.metrics)
     assert [s for s, _ in detail.history["val_accuracy"]] == [1, 2]
     assert [r["Class"] for r in detail.tables["per_class"]] == list(DIGITS.classes)

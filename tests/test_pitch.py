@@ -82,7 +82,12 @@ def pack() -> str:
     cnn = detail(
         "cnn",
         f"digits {EVIL}",
-        metrics={"test_accuracy": 0.991, "wall_seconds": 4.2, "images_per_s": 900.0},
+        metrics={
+            "test_accuracy": 0.991,
+            "wall_seconds": 4.2,
+            "images_per_s": 900.0,
+            "parameters": 37386,
+        },
         params={"data.name": "digits"},
         history={"train_loss": [(1, 0.9), (2, 0.4), (3, 0.2)]},
         tables={
@@ -133,6 +138,7 @@ def test_page_one_tells_the_story_with_units(pack):
     first = visible_text(pack.split("</section>")[0])
     assert "We make wine advice." in first
     assert "99.1 % accuracy on 360 held-out test images" in first
+    assert "Trained an image classifier of 37.4k parameters on digits" in first
     assert "my-gpt2 (0.54M parameters)" in first
     assert "16.1 tokens/s on a CPU, 2 threads" in first
     assert "$0.42 per 1M tokens on a CPU, 2 threads" in first

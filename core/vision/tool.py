@@ -217,6 +217,7 @@ def run_record(outcome: Outcome) -> RunRecord:
             "wait_seconds": outcome.waited_s,  # what the page shows as Wall time
             "images_per_s": r.images_per_s,
             "cost_usd": cost,
+            "parameters": sum(p.numel() for p in r.model.parameters()),
         },
         history=history,
         step_key="epoch",

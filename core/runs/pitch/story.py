@@ -41,7 +41,9 @@ def _cnn(r: RunDetail) -> tuple[str, list[tuple[str, str]]]:
     n = _test_images(r)
     on = f"{n:,} held-out test images" if n else "held-out test images"
     data = r.params.get("data.name", "images")
-    line = f"Trained an image classifier on {data}: {acc} accuracy on {on}."
+    size = r.metrics.get("parameters")  # recorded since 12-04; older runs are named without
+    of = f" of {units.compact(size)} parameters" if size else ""
+    line = f"Trained an image classifier{of} on {data}: {acc} accuracy on {on}."
     return line, [("Image classifier accuracy", f"{acc} on {on} ({data})")]
 
 
