@@ -265,3 +265,40 @@ def test_a_training_run_survives_a_reload_and_a_server_restart(browser, tmp_path
             status = re.compile(rf"(finished|killed) - .* run {run_id}")  # Stop: MLflow's KILLED
             expect(page.get_by_text(status)).to_be_visible()
             page.screenshot(path=ARTIFACTS / "runs_after_restart.png", full_page=True)
+
+
+def test_compress_a_cnn_and_carry_the_saving_to_the_case(browser, tmp_path, monkeypatch):
+    """A founder's path: Compress with the page's defaults (a digits CNN trained now), the
+    table, chart and verdict on screen, then Use in Business case and the Serve tab prices
+    the saving; at 1400 px and at a phone's 390 px."""
+    monkeypatch.setenv("DASHBOARD_HOME", str(tmp_path))
+    viewport = {"width": 1400, "height": 1000}
+    with contextlib.closing(browser.new_context(viewport=viewport)) as context, serving() as url:
+        page = context.new_page()
+        page.goto(f"{url}/compress")
+        assert_page_shown(page, "Compress a model")
+        page.wait_for_timeout(1000)  # the first run after a server start reruns once
+        page.get_by_role("button", name="Compress and measure").click()
+        expect(page.get_by_role("button", name="Use in Business case")).to_be_visible(
+            timeout=300_000
+        )
+        expect(page.get_by_text(re.compile(r"^Measured on .*threads"))).to_be_visible()
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1)
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        page.screenshot(path=ARTIFACTS / "compress_results-1400.png", full_page=True)
+        page.set_viewport_size({"width": 390, "height": 900})
+        page.wait_for_timeout(500)
+        page.screenshot(path=ARTIFACTS / "compress_results-390.png", full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.get_by_role("button", name="Use in Business case").click()
+        expect(page.get_by_text("Kept for the Business case")).to_be_visible(timeout=30_000)
+        page.get_by_role("link", name="Open the Business case").click()
+        assert_page_shown(page, "Business case")
+        page.get_by_role("tab", name="Serve vs API").click()
+        expect(page.get_by_role("combobox", name="Compression")).to_be_visible(timeout=30_000)
+        from ui.case.serve_tab import NO_SAVING
+
+        compression = page.get_by_role("combobox", name="Compression")
+        expect(compression).to_have_value(re.compile(r"\S"))  # it has drawn a value
+        expect(compression).not_to_have_value(NO_SAVING)  # the saving just kept is applied
+        page.screenshot(path=ARTIFACTS / "compress_in_case.png", full_page=True)

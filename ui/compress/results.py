@@ -12,6 +12,7 @@ import streamlit as st
 import ui
 from core.compress import charts, tool
 from core.compress.measure import Variant
+from ui.compress import table
 
 SAVE = "compress_use_case"
 
@@ -30,7 +31,7 @@ def comparison_ui(c: tool.Comparison) -> None:
     if len(c.variants) < 2:
         st.info("No variant finished.")
         return
-    st.dataframe(tool.rows(c), hide_index=True, key="compress_table")
+    table.table_ui(tool.rows(c), key="compress_table")
     best = c.best()
     st.plotly_chart(charts.trade_off(c.variants, best), key="compress_chart")
     if best is not None:
