@@ -95,6 +95,25 @@ def test_structured_pruning_keeps_the_strongest_channels(ctx):
     assert len(kept_all) == 8
 
 
+def test_the_student_starts_from_the_teachers_strongest_channels(ctx):
+    teacher = ctx.classifier.model
+    start = shrink.distil(ctx, replace(QUICK, distil_epochs=0)).model  # no training: the start
+    kept = shrink.kept_channels(teacher[1], QUICK.student_width)
+    assert torch.equal(start[1].weight, teacher[1].weight[kept])
+    assert "started from the teacher's strongest channels" in shrink.distil(ctx, QUICK).notes
+    cold = shrink.distil(ctx, replace(QUICK, distil_epochs=0, student_from_teacher=False))
+    assert cold.model[1].weight.shape == start[1].weight.shape
+    assert not torch.equal(cold.model[1].weight, start[1].weight)
+    assert "random weights" in cold.notes
+
+
+def test_the_default_student_is_over_5x_smaller_than_the_default_cnn():
+    defaults, teacher = cnn.Settings(), model.CNNConfig()
+    student = model.build_cnn(replace(teacher, width=defaults.student_width))
+    assert defaults.student_from_teacher and defaults.distil_epochs >= 60
+    assert cnn.count(model.build_cnn(teacher)) / cnn.count(student) >= 5
+
+
 def test_verdicts_say_what_was_measured():
     slower = measure.verdict(speedup=0.6, size_ratio=0.26, noise=0.05)
     assert slower.startswith("slower on this hardware") and "3.8x smaller" in slower

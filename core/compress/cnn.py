@@ -51,7 +51,8 @@ class Settings:
     student_width: int = 8
     temperature: float = 4.0
     alpha: float = 0.7  # weight of the teacher's soft targets; 1 - alpha on the labels
-    distil_epochs: int = 30
+    distil_epochs: int = 60
+    student_from_teacher: bool = True  # start from the teacher's strongest channels
     lr: float = 1e-2  # peak of a one-cycle schedule (half of it for fine-tuning)
     seed: int = 0
 
