@@ -85,6 +85,14 @@ def test_the_int8_file_carries_weights_not_names(ctx, monkeypatch):
     np.testing.assert_array_equal(logits_of(int8, ctx), logits_of(plain, ctx))
 
 
+def test_onnx_runtime_threads_do_not_spin_between_calls(ctx):
+    # spinning, they took the cores from torch while the two were timed side by side
+    built = cnn.onnx_fp32(ctx, QUICK)
+    sess = cnn.session(built.files["model.onnx"], 2)
+    key = "session.intra_op.allow_spinning"
+    assert sess.get_session_options().get_session_config_entry(key) == "0"
+
+
 def test_structured_pruning_keeps_the_strongest_channels(ctx):
     conv = ctx.classifier.model[1]
     kept = shrink.kept_channels(conv, 4)
