@@ -85,6 +85,14 @@ def test_the_int8_file_carries_weights_not_names(ctx, monkeypatch):
     np.testing.assert_array_equal(logits_of(int8, ctx), logits_of(plain, ctx))
 
 
+def test_onnx_runtime_threads_do_not_spin_between_calls(ctx):
+    # spinning, they took the cores from torch while the two were timed side by side
+    built = cnn.onnx_fp32(ctx, QUICK)
+    sess = cnn.session(built.files["model.onnx"], 2)
+    key = "session.intra_op.allow_spinning"
+    assert sess.get_session_options().get_session_config_entry(key) == "0"
+
+
 def test_structured_pruning_keeps_the_strongest_channels(ctx):
     conv = ctx.classifier.model[1]
     kept = shrink.kept_channels(conv, 4)
@@ -93,6 +101,25 @@ def test_structured_pruning_keeps_the_strongest_channels(ctx):
     small = shrink.narrower(ctx.classifier.model, ctx.classifier.config, 8)
     assert torch.equal(small[1].weight, conv.weight[kept_all := shrink.kept_channels(conv, 8)])
     assert len(kept_all) == 8
+
+
+def test_the_student_starts_from_the_teachers_strongest_channels(ctx):
+    teacher = ctx.classifier.model
+    start = shrink.distil(ctx, replace(QUICK, distil_epochs=0)).model  # no training: the start
+    kept = shrink.kept_channels(teacher[1], QUICK.student_width)
+    assert torch.equal(start[1].weight, teacher[1].weight[kept])
+    assert "started from the teacher's strongest channels" in shrink.distil(ctx, QUICK).notes
+    cold = shrink.distil(ctx, replace(QUICK, distil_epochs=0, student_from_teacher=False))
+    assert cold.model[1].weight.shape == start[1].weight.shape
+    assert not torch.equal(cold.model[1].weight, start[1].weight)
+    assert "random weights" in cold.notes
+
+
+def test_the_default_student_is_over_5x_smaller_than_the_default_cnn():
+    defaults, teacher = cnn.Settings(), model.CNNConfig()
+    student = model.build_cnn(replace(teacher, width=defaults.student_width))
+    assert defaults.student_from_teacher and defaults.distil_epochs >= 60
+    assert cnn.count(model.build_cnn(teacher)) / cnn.count(student) >= 5
 
 
 def test_verdicts_say_what_was_measured():

@@ -120,7 +120,9 @@ def structured(ctx: Context, s: Settings) -> Built:
 
 
 def distil(ctx: Context, s: Settings) -> Built:
-    """A student of width `s.student_width` (same blocks) trained on the teacher's outputs."""
+    """A student of width `s.student_width` (same blocks) trained on the teacher's outputs,
+    started from the teacher's strongest channels (as structured pruning keeps them) unless
+    `s.student_from_teacher` is off."""
     cfg = ctx.classifier.config
     teacher = ctx.classifier.model.eval()
     student = build_cnn(
@@ -133,9 +135,13 @@ def distil(ctx: Context, s: Settings) -> Built:
             f"A student of width {s.student_width} has {count(student):,} parameters, not fewer "
             f"than the teacher's {count(teacher):,} (width {cfg.width}): pick a smaller width."
         )
+    start = "random weights"
+    if s.student_from_teacher:  # the teacher's strongest channels: a head start, same shape
+        student, start = narrower(teacher, cfg, s.student_width), "the teacher's strongest channels"
     fit(student, ctx, s.distil_epochs, s.lr, teacher, s.temperature, s.alpha, s.seed)
     note = (
-        f"Student width {s.student_width} ({count(student):,} parameters), temperature "
-        f"{s.temperature:g}, weight {s.alpha:g} on the teacher, {s.distil_epochs} epochs."
+        f"Student width {s.student_width} ({count(student):,} parameters) started from {start}, "
+        f"temperature {s.temperature:g}, weight {s.alpha:g} on the teacher, "
+        f"{s.distil_epochs} epochs."
     )
     return torch_built(ctx, student, f"distilled (width {s.student_width})", note)

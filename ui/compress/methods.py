@@ -14,7 +14,8 @@ HELP = {
     "structured": "Removes whole channels (a narrower network), then fine-tunes briefly.",
     "unstructured": "Zeros the smallest weights. Stored dense, it shrinks nothing and speeds "
     "nothing: shown so you can see that.",
-    "distil": "Trains a narrower student on the original's softened outputs.",
+    "distil": "Trains a narrower student on the original's softened outputs, starting from "
+    "its strongest channels.",
     "fp16": "Half precision on a CUDA GPU (skipped on a CPU).",
 }
 
@@ -70,6 +71,12 @@ def settings_ui() -> cnn.Settings:
         alpha = b.slider(
             "Weight on the teacher (alpha)", 0.0, 1.0, d.alpha, 0.05, key="compress_alpha"
         )
+        from_teacher = c.checkbox(
+            "Student starts from the teacher's strongest channels",
+            d.student_from_teacher,
+            key="compress_student_init",
+            help="Off: the student starts from random weights (less accurate at few epochs).",
+        )
     return cnn.Settings(
         calibration_images=int(calibration),
         prune_amount=float(amount),
@@ -79,4 +86,5 @@ def settings_ui() -> cnn.Settings:
         temperature=float(temperature),
         alpha=float(alpha),
         distil_epochs=int(epochs),
+        student_from_teacher=bool(from_teacher),
     )
