@@ -277,3 +277,29 @@ def test_a_kept_folder_never_replaces_a_folder_someone_else_made(tmp_path):
     ours.mkdir()
     keep.mark(ours, {"method": "fp16 weights"})
     assert keep.free_folder(ours) == ours and not ours.exists()  # ours: emptied for the new one
+
+
+class StopWhileDistilling(StopAfter):
+    """Asks to stop after three steps of distillation."""
+
+    def __init__(self) -> None:
+        super().__init__(99)
+        self.steps = 0
+
+    def should_stop(self) -> bool:
+        return self.steps >= 3
+
+    def report(self, progress, message="", **kwargs) -> None:
+        self.steps += message.startswith("Distilling")
+
+
+def test_stop_during_distillation_keeps_the_other_variants_and_says_so(compared):
+    folder, _ = compared
+    request = textjob.TextRequest(
+        folder=str(folder), methods=("int8", "student"), settings=QUICK, student=STUDENT,
+        text=TEXT, export=False,
+    )  # fmt: skip
+    c = textjob.compress_text(request, StopWhileDistilling())
+    assert c.stopped and [v.method for v in c.variants] == ["original", "dynamic int8"]
+    ((method, why),) = c.failed
+    assert method == "distilled student" and why.startswith("Stopped: stopped at step 3 of 15")
