@@ -303,3 +303,30 @@ def test_stop_during_distillation_keeps_the_other_variants_and_says_so(compared)
     assert c.stopped and [v.method for v in c.variants] == ["original", "dynamic int8"]
     ((method, why),) = c.failed
     assert method == "distilled student" and why.startswith("Stopped: stopped at step 3 of 15")
+
+
+def test_the_chart_places_each_variant_by_its_speedup_over_the_original():
+    from core.compress import charts
+    from core.compress.measure import Variant, machine
+
+    m = machine(1)
+    original = Variant(
+        method="original",
+        engine="e",
+        precision="fp32",
+        machine=m,
+        latency_p50_s=0.010,
+        quality={"perplexity": 60.0},
+    )
+    faster = Variant(
+        method="int8",
+        engine="e",
+        precision="int8",
+        machine=m,
+        speedup=2.0,
+        latency_p50_s=0.030,
+        quality={"perplexity": 61.0},
+    )  # a loaded loop
+    fig = charts.perplexity_trade_off([original, faster], faster)  # fmt: skip
+    assert [t.x[0] for t in fig.data] == pytest.approx([10.0, 5.0])
+    assert [t.y[0] for t in fig.data] == [60.0, 61.0]
