@@ -277,3 +277,56 @@ def test_a_kept_folder_never_replaces_a_folder_someone_else_made(tmp_path):
     ours.mkdir()
     keep.mark(ours, {"method": "fp16 weights"})
     assert keep.free_folder(ours) == ours and not ours.exists()  # ours: emptied for the new one
+
+
+class StopWhileDistilling(StopAfter):
+    """Asks to stop after three steps of distillation."""
+
+    def __init__(self) -> None:
+        super().__init__(99)
+        self.steps = 0
+
+    def should_stop(self) -> bool:
+        return self.steps >= 3
+
+    def report(self, progress, message="", **kwargs) -> None:
+        self.steps += message.startswith("Distilling")
+
+
+def test_stop_during_distillation_keeps_the_other_variants_and_says_so(compared):
+    folder, _ = compared
+    request = textjob.TextRequest(
+        folder=str(folder), methods=("int8", "student"), settings=QUICK, student=STUDENT,
+        text=TEXT, export=False,
+    )  # fmt: skip
+    c = textjob.compress_text(request, StopWhileDistilling())
+    assert c.stopped and [v.method for v in c.variants] == ["original", "dynamic int8"]
+    ((method, why),) = c.failed
+    assert method == "distilled student" and why.startswith("Stopped: stopped at step 3 of 15")
+
+
+def test_the_chart_places_each_variant_by_its_speedup_over_the_original():
+    from core.compress import charts
+    from core.compress.measure import Variant, machine
+
+    m = machine(1)
+    original = Variant(
+        method="original",
+        engine="e",
+        precision="fp32",
+        machine=m,
+        latency_p50_s=0.010,
+        quality={"perplexity": 60.0},
+    )
+    faster = Variant(
+        method="int8",
+        engine="e",
+        precision="int8",
+        machine=m,
+        speedup=2.0,
+        latency_p50_s=0.030,
+        quality={"perplexity": 61.0},
+    )  # a loaded loop
+    fig = charts.perplexity_trade_off([original, faster], faster)  # fmt: skip
+    assert [t.x[0] for t in fig.data] == pytest.approx([10.0, 5.0])
+    assert [t.y[0] for t in fig.data] == [60.0, 61.0]
