@@ -11,6 +11,7 @@ import streamlit as st
 import ui
 from core.compress import charts, gpt2, keep, textjob
 from core.compress.measure import Variant
+from ui.compress import table
 
 
 def results_ui(c: textjob.TextComparison) -> None:
@@ -32,7 +33,7 @@ def results_ui(c: textjob.TextComparison) -> None:
     student = c.student_variant()
     if student is not None:
         st.caption(f"Distilled student: {student.notes.split(' Perplexity:')[0]}")
-    st.dataframe(gpt2.rows(c.variants), hide_index=True, key="compress_gpt2_table")
+    table.table_ui(gpt2.rows(c.variants), key="compress_gpt2_table")
     best = c.best()
     st.plotly_chart(charts.perplexity_trade_off(c.variants, best), key="compress_gpt2_chart")
     if best is not None:
