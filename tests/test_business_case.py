@@ -299,5 +299,7 @@ def test_a_compression_measured_here_lowers_the_serving_cost(page):
     (said,) = [c.value for c in after.caption if c.value.startswith("With int4 weight-only")]
     assert "on CPU, 2 threads (AVX2)" in said and f"instead of {plain.replicas}" in said
     assert "breaks even at" in said
+    (measured,) = [c.value for c in after.caption if c.value.startswith("8B: int4 weight-only,")]
+    assert "2.50x the speed" in measured and "an estimate here, not a measurement" in measured
     after.selectbox(key="case_serve_saving").set_value(serve_tab.NO_SAVING).run()
     assert metric(after, "Cost per 1M tokens") == per_m  # switched off: back to the model

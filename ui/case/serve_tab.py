@@ -114,8 +114,9 @@ def saving_ui(found: list) -> dict:
         return {}
     s = options[choice]
     st.caption(
-        f"Measured on {s.hardware}: decode {s.speedup:.2f}x, weights x{s.memory_ratio:.2f}, "
-        f"quality: {s.quality}. Applied as ratios to this model and GPU."
+        f"{s.label}, measured on {s.hardware}: {s.speedup:.2f}x the speed, weights "
+        f"x{s.memory_ratio:.2f}, {s.quality}. Applied as ratios to this model and GPU: a ratio "
+        "measured on another model or device is an estimate here, not a measurement."
     )
     return {
         "saving": f"{s.method} on {s.hardware}",
