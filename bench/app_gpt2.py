@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import cpu  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 
 import inapp  # noqa: E402 - bench/inapp.py
@@ -66,7 +68,7 @@ def main() -> None:
         args.repeats,
         "click_to_saved_s",
     )
-    print(json.dumps({"steps": args.steps} | result))
+    print(json.dumps(cpu.stamp({"steps": args.steps} | result)))
 
 
 if __name__ == "__main__":

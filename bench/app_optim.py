@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import cpu  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 
 import inapp  # noqa: E402 - bench/inapp.py
@@ -70,7 +72,7 @@ def main() -> None:
         args.repeats,
         "click_to_results_s",
     )
-    print(json.dumps({"epochs": args.epochs} | result))
+    print(json.dumps(cpu.stamp({"epochs": args.epochs} | result)))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench import cpu  # noqa: E402
 from core import device as dev  # noqa: E402
 from core.text import generate, loading, prompt, tinygpt  # noqa: E402
 
@@ -274,7 +274,7 @@ def main() -> None:
         "repeats": args.repeats,
         "runs": {k: [round(x, 2) for x in v] for k, v in med["rows"].items()},
     }
-    print(json.dumps(result))
+    print(json.dumps(cpu.stamp(result)))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench import cpu  # noqa: E402
 from core import device as dev  # noqa: E402
 from core import progress, runs  # noqa: E402
 from core.optim import registry  # noqa: E402
@@ -159,23 +159,25 @@ def main() -> None:
     mnist = mnist_to_99(device)
     print(
         json.dumps(
-            {
-                "device": device,
-                "app_images_per_s": round(statistics.median(app)),
-                "plain_images_per_s": round(statistics.median(plain)),
-                "throughput_ratio": round(statistics.median(app) / statistics.median(plain), 3),
-                "digits_test_accuracy": round(statistics.median(accuracy), 4),
-                "digits_seconds": round(statistics.median(seconds), 2),
-                "digits_worst_accuracy": round(min(accuracy), 4),
-                "digits_seconds_recorded": round(statistics.median(recorded), 2),
-                "recording_overhead": round(
-                    statistics.median(recorded) / statistics.median(seconds) - 1, 3
-                ),
-                "record_seconds": round(statistics.median(record_s), 2),
-                "store_warm_seconds": round(warm_s, 2),
-                "mnist_seconds_to_99": None if mnist is None else round(mnist, 2),
-                "repeats": args.repeats,
-            }
+            cpu.stamp(
+                {
+                    "device": device,
+                    "app_images_per_s": round(statistics.median(app)),
+                    "plain_images_per_s": round(statistics.median(plain)),
+                    "throughput_ratio": round(statistics.median(app) / statistics.median(plain), 3),
+                    "digits_test_accuracy": round(statistics.median(accuracy), 4),
+                    "digits_seconds": round(statistics.median(seconds), 2),
+                    "digits_worst_accuracy": round(min(accuracy), 4),
+                    "digits_seconds_recorded": round(statistics.median(recorded), 2),
+                    "recording_overhead": round(
+                        statistics.median(recorded) / statistics.median(seconds) - 1, 3
+                    ),
+                    "record_seconds": round(statistics.median(record_s), 2),
+                    "store_warm_seconds": round(warm_s, 2),
+                    "mnist_seconds_to_99": None if mnist is None else round(mnist, 2),
+                    "repeats": args.repeats,
+                }
+            )
         )
     )
 

@@ -40,12 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")
-
-
-def cpu_flags() -> list[str]:
-    words = set(Path("/proc/cpuinfo").read_text().split())
-    return [f for f in FLAGS if f in words]
+from bench import cpu  # noqa: E402
 
 
 def torch_decode(model, ids, n: int, repeats: int) -> float:
@@ -193,7 +188,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.part:
         return child(args)
-    print("CPU flags:", " ".join(cpu_flags()) or "none of " + ", ".join(FLAGS), flush=True)
+    print(cpu.describe(), flush=True)
     with tempfile.TemporaryDirectory() as home:
         default = run_child("speed", 0, args, home)
         print(f"default threads ({default['threads']}):", json.dumps(default["tokens_per_s"]))
@@ -202,7 +197,7 @@ def main() -> None:
         quality = run_child("ppl", 1, args, home)
         print("perplexity change:", json.dumps(quality["perplexity_change"]), flush=True)
     result = {
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": cpu.flags(),
         "fast_vs_ctranslate2_int8": default["fast_vs_ctranslate2_int8"],
         "fast_vs_ctranslate2_int8_1thread": one["fast_vs_ctranslate2_int8"],
         "fast_vs_ctranslate2_int8_best_threads": round(

@@ -23,10 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+from bench import cpu  # noqa: E402
 from tests.appserver import (  # noqa: E402
     free_port,
     launch_chromium,
@@ -172,7 +172,7 @@ def main() -> None:
         "cpu_s_per_chat_reply": 0.5,
         "memory_mb_per_extra_session": 5,
     }
-    print(json.dumps(out))
+    print(json.dumps(cpu.stamp(out)))
 
 
 if __name__ == "__main__":

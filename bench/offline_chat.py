@@ -34,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import cpu  # noqa: E402
 
 PROMPTS = (
     "Tell me about wine.",
@@ -58,15 +59,6 @@ PROMPTS = (
     "Thank you, goodbye.",
 )
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-
-
-def cpu_flags() -> list[str]:
-    """The instruction sets of this CPU that matter for matmuls."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return []
-    return [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_bf16") if f in flags]
 
 
 def reference_seconds() -> float:
@@ -148,7 +140,7 @@ def main() -> None:
     for q, r in list(zip(PROMPTS, replies, strict=True))[: args.show]:
         print(f"User: {q}\nAssistant: {r}\n")
     result = {
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": cpu.flags(),
         "config": dataclasses.asdict(cfg),
         "parameters": lm.parameters,
         "corpus_chars": len(text),

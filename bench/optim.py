@@ -26,7 +26,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench import cpu  # noqa: E402
 from core.optim import race, registry, surfaces  # noqa: E402
 
 NAMES = ["SGD", "SGD + momentum", "Nesterov", "RMSprop", "Adagrad", "Adam", "AdamW", "Lion"]
@@ -68,17 +68,19 @@ def main() -> None:
     sweep_s = statistics.median(sweep_times)
     print(
         json.dumps(
-            {
-                "sweep_seconds": round(sweep_s, 4),
-                "loop_seconds": round(loop_s, 3),
-                "speedup_vs_loop": round(loop_s / sweep_s, 1),
-                "sweep_target_s": TARGET_S,
-                "sweep_within_target": sweep_s < TARGET_S,
-                "runs": len(runs),
-                "steps": STEPS,
-                "runs_matching": int(np.sum(diff < 1e-6)),
-                "runs_diverged": int(np.sum(sweep.diverged_at > 0)),
-            }
+            cpu.stamp(
+                {
+                    "sweep_seconds": round(sweep_s, 4),
+                    "loop_seconds": round(loop_s, 3),
+                    "speedup_vs_loop": round(loop_s / sweep_s, 1),
+                    "sweep_target_s": TARGET_S,
+                    "sweep_within_target": sweep_s < TARGET_S,
+                    "runs": len(runs),
+                    "steps": STEPS,
+                    "runs_matching": int(np.sum(diff < 1e-6)),
+                    "runs_diverged": int(np.sum(sweep.diverged_at > 0)),
+                }
+            )
         )
     )
 

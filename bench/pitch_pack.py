@@ -32,14 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import cpu  # noqa: E402
+
 HOME = tempfile.mkdtemp(prefix="pitch-bench-")
 os.environ["DASHBOARD_HOME"] = HOME  # before the app's modules read it
-
-
-def cpu_flags() -> list[str]:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    flags = set(re.search(r"flags\s*:(.*)", text).group(1).split()) if "flags" in text else set()
-    return [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile") if f in flags]
 
 
 def record_business(runs) -> str:
@@ -114,7 +110,7 @@ def main() -> None:
     from core import runs
     from core.runs import pitch
 
-    print(f"cpu: {os.cpu_count()} threads, {' '.join(cpu_flags()) or 'no avx2'}")
+    print(f"cpu: {os.cpu_count()} threads, {' '.join(cpu.flags()) or 'no avx2'}")
     t0 = time.perf_counter()
     ids = [record_business(runs), record_cnn(runs), *record_gpt2_and_chat(runs), record_race(runs)]
     print(f"recorded {len(ids)} runs in {time.perf_counter() - t0:.1f} s")
@@ -155,7 +151,7 @@ def main() -> None:
         "build_s": round(build_s, 3),
         "plotlyjs_floor_s": round(floor_s, 3),
         "build_vs_floor_ratio": round(build_s / max(floor_s, 1e-6), 1),
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": cpu.flags(),
     }
     print(json.dumps(result))
 

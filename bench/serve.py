@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench import cpu  # noqa: E402
 from bench.chat import gpt2_124m  # noqa: E402
 from core.serving import client, loadtest, servers  # noqa: E402
 from core.text.prompt import Settings  # noqa: E402
@@ -144,7 +144,7 @@ def main() -> None:
         "load_average_1min": os.getloadavg()[0],
         "cpu_count": os.cpu_count(),
     }
-    print(json.dumps(result))
+    print(json.dumps(cpu.stamp(result)))
 
 
 if __name__ == "__main__":

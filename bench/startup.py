@@ -29,7 +29,7 @@ from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench import cpu  # noqa: E402
 from tests.appserver import (  # noqa: E402
     free_port,
     launch_chromium,
@@ -165,7 +165,7 @@ def main() -> None:
         "home_within_target": med["app"][0] <= HOME_TARGET_S,
         "repeats": args.repeats,
     }
-    print(json.dumps(result))
+    print(json.dumps(cpu.stamp(result)))
 
 
 if __name__ == "__main__":

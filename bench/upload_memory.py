@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench import cpu  # noqa: E402
 
 CHILD = r"""
 import resource, sys, json
@@ -87,7 +89,7 @@ def main() -> None:
         "projected_peak_mb_at_max": round(worst * tinygpt.MAX_TEXT_MB),
         "machine_mb": round(machine_mb()),
     }
-    print(json.dumps(result))
+    print(json.dumps(cpu.stamp(result)))
 
 
 if __name__ == "__main__":
