@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.runs.types import Recorded
+
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "amx_tile")
 
 
@@ -205,3 +207,27 @@ def threads() -> int:
     import torch
 
     return torch.get_num_threads() or os.cpu_count() or 1
+
+
+@dataclass(kw_only=True)
+class Compared:
+    """What a comparison of variants is, whatever the model: the machine, the original and
+    each variant as measured in one run, what failed and why, and where it was recorded.
+    Each kind says when a variant's quality is good enough (`good_enough`)."""
+
+    machine: Machine
+    variants: list[Variant] = field(default_factory=list)  # the original first
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (method, why)
+    stopped: bool = False
+    seconds: float = 0.0
+    recorded: Recorded | None = None  # the run store's answer, once recorded
+
+    def good_enough(self, v: Variant) -> bool:
+        raise NotImplementedError
+
+    def best(self) -> Variant | None:
+        """The fastest variant of good enough quality (not the original); None when none
+        is faster than the original."""
+        ok = [v for v in self.variants[1:] if self.good_enough(v)]
+        best = max(ok, key=lambda v: v.speedup, default=None)
+        return best if best is not None and best.speedup > 1 else None

@@ -21,7 +21,7 @@ import torch
 
 from core.compress import charts, gpt2, keep
 from core.compress.cnn import CompressError
-from core.compress.measure import Machine, Variant, machine
+from core.compress.measure import Compared, Variant, machine
 from core.compress.student import StudentSettings, distil, shape_words, student_config
 from core.progress import QUIET, Progress
 from core.runs.types import Recorded, RunRecord
@@ -55,28 +55,16 @@ class TextRequest:
 
 
 @dataclass(kw_only=True)
-class TextComparison:
-    """The original and each variant, as measured in one run."""
+class TextComparison(Compared):
+    """A language model's original and each variant, as measured in one run."""
 
     request: TextRequest
-    machine: Machine
-    variants: list[Variant] = field(default_factory=list)  # the original first
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (method, why)
     kept: dict[str, keep.Kept] = field(default_factory=dict)  # method -> where it was kept
     source_run: str | None = None  # the run that made the folder, when one did
-    stopped: bool = False
-    seconds: float = 0.0
-    recorded: Recorded | None = None
 
-    def best(self) -> Variant | None:
-        """The fastest variant within PERPLEXITY_BAR of the original's perplexity, if faster."""
-        ok = [
-            v
-            for v in self.variants[1:]
-            if v.quality.get("perplexity_change", math.inf) <= PERPLEXITY_BAR
-        ]
-        best = max(ok, key=lambda v: v.speedup, default=None)
-        return best if best is not None and best.speedup > 1 else None
+    def good_enough(self, v: Variant) -> bool:
+        """Within PERPLEXITY_BAR of the original's perplexity."""
+        return v.quality.get("perplexity_change", math.inf) <= PERPLEXITY_BAR
 
     def student_variant(self) -> Variant | None:
         return next((v for v in self.variants if v.method == STUDENT), None)

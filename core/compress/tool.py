@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from core.compress import charts, cnn, shrink
-from core.compress.measure import Machine, Variant, machine, side_by_side, verdict
+from core.compress.measure import Compared, Variant, machine, side_by_side, verdict
 from core.compress.sources import Source
 from core.progress import QUIET, Progress
 from core.runs.types import Recorded, RunRecord
@@ -62,28 +62,15 @@ class Request:
 
 
 @dataclass(kw_only=True)
-class Comparison:
-    """The original and each variant, as measured in one run."""
+class Comparison(Compared):
+    """A CNN's original and each variant, as measured in one run."""
 
     request: Request
-    machine: Machine
-    variants: list[Variant] = field(default_factory=list)  # the original first
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (method, why)
-    stopped: bool = False
-    seconds: float = 0.0
-    recorded: Recorded | None = None  # the run store's answer, once recorded
 
-    def best(self) -> Variant | None:
-        """The fastest variant within QUALITY_BAR_PTS of the original's accuracy (not the
-        original); None when none is faster."""
+    def good_enough(self, v: Variant) -> bool:
+        """Within QUALITY_BAR_PTS of the original's accuracy."""
         base = self.variants[0].accuracy or 0.0
-        ok = [
-            v
-            for v in self.variants[1:]
-            if v.accuracy is not None and (base - v.accuracy) * 100 <= QUALITY_BAR_PTS
-        ]
-        best = max(ok, key=lambda v: v.speedup, default=None)
-        return best if best is not None and best.speedup > 1 else None
+        return v.accuracy is not None and (base - v.accuracy) * 100 <= QUALITY_BAR_PTS
 
 
 def _context(request: Request, progress: Progress) -> cnn.Context:
