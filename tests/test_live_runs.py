@@ -314,3 +314,48 @@ def test_an_in_app_job_whose_server_is_sigkilled_keeps_its_run(home):
     detail = runs.get_run(run.id)
     assert detail.summary.status == "KILLED" and runs.NOTE in detail.summary.tags
     assert detail.history["val_accuracy"] == before and len(before) >= 3
+
+
+GPT2_SCRIPT = """
+from core import jobs
+from core.runs import live
+from core.text import tinygpt
+live.FLUSH_S = 0.0
+cfg = tinygpt.TinyGPTConfig(
+    name="killed-gpt2", vocab_size=256, layers=1, width=32, heads=2, context=32,
+    steps=100_000, batch_size=4, sample_every=5,
+)
+text = tinygpt.builtin_corpus()[:40_000]
+job = lambda progress: tinygpt.train_and_record(text, cfg, "cpu", progress)
+jobs.submit(job, "train gpt2", tool="gpt2").wait()
+"""
+
+
+@pytest.mark.timeout(600)
+def test_an_in_app_gpt2_training_whose_server_is_sigkilled_keeps_its_run(home):
+    """The own-GPT-2 training (Chat -> Train your own GPT-2's job) in a process that is
+    SIGKILLed: its run is in the store RUNNING with its steps, then KILLED with them."""
+    env = os.environ | {
+        "DASHBOARD_HOME": str(home),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GPT2_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        run = wait_for(lambda: proc.poll() is None and running_with_epochs("gpt2", 2))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert run.tags[owner.OWNER_PID] == str(proc.pid) and run.tags.get(runs.JOB_ID)
+    before = runs.metric_history(run.id, "val_loss")
+    assert runs.try_sweep() == [run.id]
+    detail = runs.get_run(run.id)
+    assert detail.summary.status == "KILLED" and runs.NOTE in detail.summary.tags
+    assert detail.history["val_loss"] == before and len(before) >= 2
