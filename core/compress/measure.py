@@ -9,8 +9,10 @@ difference smaller than it reads "no measurable change", a variant measured slow
 
 from __future__ import annotations
 
+import math
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -231,3 +233,31 @@ class Compared:
         ok = [v for v in self.variants[1:] if self.good_enough(v)]
         best = max(ok, key=lambda v: v.speedup, default=None)
         return best if best is not None and best.speedup > 1 else None
+
+    def metrics(self) -> dict[str, float]:
+        """What its run records as metrics: each variant's finite figures, named
+        '<method slug>_<figure>', and the best trade-off's speed-up and size."""
+        out = {}
+        for v in self.variants:
+            out |= {f"{slug(v.method)}_{k}": x for k, x in v.figures().items() if finite(x)}
+        if (best := self.best()) is not None:
+            out |= {"best_speedup": best.speedup, "best_size_ratio": best.size_ratio}
+        return out
+
+    def tags(self, device: str, source_run: str | None) -> dict[str, str]:
+        """Its run's tags: the machine in words, the device, the source run, what failed."""
+        tags = {"machine": self.machine.describe(), "device": device}
+        if source_run:
+            tags["source_run"] = source_run
+        if self.failed:
+            tags["failed"] = "; ".join(f"{m}: {why}" for m, why in self.failed)[:4000]
+        return tags
+
+
+def slug(method: str) -> str:
+    """'static int8' -> 'static_int8' (metric, folder and widget-key names)."""
+    return re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
+
+
+def finite(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)

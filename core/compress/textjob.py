@@ -21,7 +21,7 @@ import torch
 
 from core.compress import charts, gpt2, keep
 from core.compress.cnn import CompressError
-from core.compress.measure import Compared, Variant, machine
+from core.compress.measure import Compared, Variant, machine, slug
 from core.compress.student import StudentSettings, distil, shape_words, student_config
 from core.progress import QUIET, Progress
 from core.runs.types import Recorded, RunRecord
@@ -224,12 +224,7 @@ def run_record(c: TextComparison) -> RunRecord:
     """Every figure of every variant, the table, the chart, the machine, the student's
     settings, where each variant was kept, and the source folder and run."""
     r = c.request
-    metrics = {}
-    for v in c.variants:
-        metrics |= {f"{gpt2_slug(v.method)}_{k}": x for k, x in v.figures().items() if _finite(x)}
-    best, st = c.best(), c.student_variant()
-    if best is not None:
-        metrics |= {"best_speedup": best.speedup, "best_size_ratio": best.size_ratio}
+    metrics, best, st = c.metrics(), c.best(), c.student_variant()
     if st is not None:
         metrics |= {
             "student_param_ratio": st.param_ratio,
@@ -238,11 +233,8 @@ def run_record(c: TextComparison) -> RunRecord:
     artifacts: dict = {"machine.json": json.dumps(asdict(c.machine), indent=2)}
     for name, kept in c.kept.items():
         if keep.folder_bytes(kept.path) <= ARTIFACT_MB * 1e6:
-            artifacts[f"variants/{gpt2_slug(name)}"] = kept.path
-    tags = {"machine": c.machine.describe(), "device": "cpu", "source_folder": r.folder}
-    tags |= {"model": "causal LM"} | ({"source_run": c.source_run} if c.source_run else {})
-    if c.failed:
-        tags["failed"] = "; ".join(f"{m}: {why}" for m, why in c.failed)[:4000]
+            artifacts[f"variants/{slug(name)}"] = kept.path
+    tags = c.tags("cpu", c.source_run) | {"source_folder": r.folder, "model": "causal LM"}
     return RunRecord(
         name=f"Compress {Path(r.folder).name}",
         params={
@@ -262,12 +254,3 @@ def run_record(c: TextComparison) -> RunRecord:
         tags=tags,
         status="KILLED" if c.stopped else "FINISHED",
     )
-
-
-def gpt2_slug(method: str) -> str:
-    """'dynamic int8' -> 'dynamic_int8' (metric and artifact names)."""
-    return "".join(ch if ch.isalnum() else "_" for ch in method.lower()).strip("_")
-
-
-def _finite(x) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)

@@ -11,8 +11,6 @@ run by the tag `source_run`) and each variant's files.
 from __future__ import annotations
 
 import json
-import math
-import re
 import statistics
 import time
 from collections.abc import Callable
@@ -22,7 +20,7 @@ import numpy as np
 import torch
 
 from core.compress import charts, cnn, shrink
-from core.compress.measure import Compared, Variant, machine, side_by_side, verdict
+from core.compress.measure import Compared, Variant, machine, side_by_side, slug, verdict
 from core.compress.sources import Source
 from core.progress import QUIET, Progress
 from core.runs.types import Recorded, RunRecord
@@ -260,11 +258,6 @@ def _gpu(built: cnn.Built) -> str:
     return torch.cuda.get_device_name() if "CUDA" in built.engine else ""
 
 
-def slug(method: str) -> str:
-    """'static int8' -> 'static_int8' (metric and folder names)."""
-    return re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
-
-
 def rows(comparison: Comparison) -> list[dict]:
     """One row per variant: the results table."""
     out = []
@@ -295,23 +288,14 @@ def run_record(comparison: Comparison) -> RunRecord:
     """What the run store keeps: every figure of every variant, the table, the chart, the files,
     and the source run as the tag `source_run`."""
     r = comparison.request
-    metrics = {}
-    for v in comparison.variants:
-        metrics |= {f"{slug(v.method)}_{k}": x for k, x in v.figures().items() if _finite(x)}
-    best = comparison.best()
-    if best is not None:
-        metrics |= {"best_speedup": best.speedup, "best_size_ratio": best.size_ratio}
+    metrics = comparison.metrics()
     artifacts = {
         f"variants/{slug(v.method)}/{name}": content
         for v in comparison.variants
         for name, content in v.files.items()
     }
     artifacts["machine.json"] = json.dumps(asdict(comparison.machine), indent=2)
-    tags = {"machine": comparison.machine.describe(), "device": r.device}
-    if r.source_run:
-        tags["source_run"] = r.source_run
-    if comparison.failed:
-        tags["failed"] = "; ".join(f"{m}: {why}" for m, why in comparison.failed)[:4000]
+    tags = comparison.tags(r.device, r.source_run)
     return RunRecord(
         name=f"Compress {r.source}",
         params={
@@ -323,12 +307,8 @@ def run_record(comparison: Comparison) -> RunRecord:
         },
         metrics=metrics,
         tables={"variants": rows(comparison)},
-        figures={"trade_off": charts.trade_off(comparison.variants, best)},
+        figures={"trade_off": charts.trade_off(comparison.variants, comparison.best())},
         artifacts=artifacts,
         tags=tags,
         status="KILLED" if comparison.stopped else "FINISHED",
     )
-
-
-def _finite(x) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)

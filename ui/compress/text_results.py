@@ -62,7 +62,7 @@ def files_ui(c: textjob.TextComparison) -> None:
             file_name=f"{path.name}.zip",
             mime="application/zip",
             on_click="ignore",
-            key=f"compress_gpt2_download_{textjob.gpt2_slug(name)}",
+            key=f"compress_gpt2_download_{textjob.slug(name)}",
         )
     for name, kept in c.kept.items():
         where = "in Chat with GPT-2's model picker" if kept.chat else "not a chat model"
