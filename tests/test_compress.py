@@ -235,6 +235,13 @@ def test_the_comparison_is_recorded_with_its_source_run(tmp_path, monkeypatch):
     keys = (*detail.metrics, *detail.tables["variants"][0])
     raw = [k for k in keys if "_" in k and k in text]  # snake_case keys, never shown
     assert not raw, raw
+    section = " ".join(text.split("What compression saves")[-1].split())
+    assert (
+        "Variant Accuracy Speed Size Verdict on this machine" in section
+    )  # what an investor reads
+    assert "Latency" not in section and "Images per" not in section  # not the engineers' table
+    assert re.search(r"static int8 \d+\.\d % \d+\.\d\dx the original", section), section[:800]
+    assert "Measured on CPU" in section
 
 
 def test_a_run_of_another_kind_is_not_a_cnn(tmp_path, monkeypatch):

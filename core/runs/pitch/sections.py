@@ -139,13 +139,48 @@ def chat(runs: list[RunDetail], chosen: dict[str, list[int]]) -> str:
     return section("Chat demo", "\n".join(body))
 
 
+# what an investor reads of a variant: (header, row key, how its value reads)
+VARIANT_COLUMNS = (
+    ("Variant", "method", str),
+    ("Accuracy", "accuracy_pct", lambda v: f"{v:.1f} %"),
+    ("Perplexity change", "perplexity_change_pct", lambda v: f"{v:+.1f} %"),
+    ("Speed", "speedup_x", lambda v: f"{v:.2f}x the original"),
+    ("Size", "size_x", lambda v: f"{v:.2f}x the original"),
+    ("Fewer parameters", "params_x", lambda v: f"{v:.2f}x"),
+    ("Verdict on this machine", "verdict", str),
+)
+
+
+def _reads(value: object, text) -> str:
+    """One cell of the variants table: '-' when missing, a number in its words."""
+    if value is None:
+        return "-"
+    return text(float(value)) if isinstance(value, int | float) and text is not str else str(value)
+
+
+def _variants_table(rows: list[dict]) -> str | None:
+    """A compress run's variants in a reader's words: quality, speed and size against the
+    original, and the verdict; None when the rows are not a comparison's (older tables)."""
+    columns = [c for c in VARIANT_COLUMNS if any(r.get(c[1]) is not None for r in rows)]
+    if not any(key == "speedup_x" for _, key, _ in columns) or columns[0][1] != "method":
+        return None
+    body = ([_reads(r.get(key), text) for _, key, text in columns] for r in rows[:TABLE_ROWS])
+    return table([header for header, _, _ in columns], body)
+
+
 def compression(runs: list[RunDetail]) -> str:
-    """Each compress run: one row per variant (size, latency, quality against the original)."""
+    """Each compress run: one row per variant (quality, speed and size against the original,
+    the verdict), and the machine it was measured on."""
     body = []
     for r in runs:
         rows = next((t for t in r.tables.values() if t), [])
         body.append(f"<h3>{escape(words.run_name(r.summary.name))}</h3>")
-        body.append(_rows_table("variants", rows) if rows else _figures_table(r))
+        shown = _variants_table(rows) if rows else None
+        if shown is None:
+            shown = _rows_table("variants", rows) if rows else _figures_table(r)
+        body.append(shown)
+        if machine := r.summary.tags.get("machine"):
+            body.append(f"<p>Measured on {escape(machine)}, each variant beside the original.</p>")
         body.append(f'<p class="source">{source(r)}</p>')
     return section("What compression saves", "\n".join(body))
 
