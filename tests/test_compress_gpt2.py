@@ -51,6 +51,27 @@ def test_int8_quantizes_every_linear_layer(tiny):
     assert not any(isinstance(m, Conv1D) for m in int8.modules())
 
 
+def test_a_small_model_is_timed_on_one_thread_as_the_chat_decodes_it(tiny, monkeypatch):
+    """Timed on two threads in the job's thread, beside the page's OpenMP team, a small
+    GPT-2's decode ran at less than half its speed and swung between loops of one run."""
+    from core import device as dev
+    from core.text import generate
+
+    model, tok = tiny
+    ids = torch.tensor(tok(TEXT)["input_ids"][:100])
+    seen, plain = [], gpt2.greedy
+    monkeypatch.setattr(
+        gpt2, "greedy", lambda *a: seen.append(torch.get_num_threads()) or plain(*a)
+    )
+    s = gpt2.TextSettings(window=64, stride=32, new_tokens=4, rounds=1)
+    before = torch.get_num_threads()
+    rows = gpt2.compare(model, ids[:8], ids[-80:], s)
+    assert seen and set(seen) == {1} and torch.get_num_threads() == before
+    assert {v.machine.threads for v in rows} == {1}  # what the result says it ran on
+    monkeypatch.setattr(generate, "SMALL_MODEL_PARAMS", 10)  # the same model, now "big"
+    assert gpt2.decode_threads(model) == dev.cpu_threads()
+
+
 def test_perplexity_scores_each_token_once(tiny):
     model, tok = tiny
     ids = torch.tensor(tok(TEXT)["input_ids"][:100])

@@ -132,7 +132,7 @@ def original(model: nn.Module, held_out: torch.Tensor, s: TextSettings) -> Varia
         method="original",
         engine="torch eager",
         precision="fp32",
-        machine=machine(torch.get_num_threads()),
+        machine=machine(decode_threads(model)),
         quality={"perplexity": perplexity(model, held_out, s.window, s.stride)},
         file_bytes=file_bytes(model),
         memory_bytes=resident_bytes(model),
@@ -166,10 +166,25 @@ def _sizes(method: str, variant: nn.Module, base: Variant) -> tuple[int, int, in
     return size, resident_bytes(variant), sum(p.numel() for p in variant.parameters())
 
 
+def decode_threads(model: nn.Module) -> int:
+    """The CPU threads a decode is timed on: the chat's own rule for its replies
+    (core.text.generate.generation_threads), one for a model under SMALL_MODEL_PARAMS. On
+    more, a small model's decode in the job's thread, beside the page's OpenMP team, ran at
+    432 tokens/s against 993 on one thread, and swung between loops of the same run."""
+    from core import device as dev
+    from core.text.generate import SMALL_MODEL_PARAMS
+
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS
+    return 1 if small else dev.cpu_threads()
+
+
 def measure(model, variant, method, precision, prompt, held_out, s: TextSettings, base, notes=""):
     """`variant` measured beside `model` (the original, row `base`): perplexity, greedy
-    agreement, decode tokens/s in one interleaved loop; CompressError when non-finite."""
-    with quant.quiet_quantization():
+    agreement, decode tokens/s in one interleaved loop, on decode_threads(model) threads;
+    CompressError when non-finite."""
+    from core import device as dev
+
+    with quant.quiet_quantization(), dev.torch_threads(decode_threads(model)):
         return _measure(model, variant, method, precision, prompt, held_out, s, base, notes)
 
 

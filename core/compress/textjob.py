@@ -176,7 +176,7 @@ def compress_text(request: TextRequest, progress: Progress = QUIET) -> TextCompa
     t0 = time.perf_counter()
     progress.report(0.02, "Loading the model")
     model, tok = gpt2.load(request.folder)
-    c = TextComparison(request=request, machine=machine(torch.get_num_threads()))
+    c = TextComparison(request=request, machine=machine(gpt2.decode_threads(model)))
     c.source_run = source_run_of(request.folder)
     from core.text import tinygpt
 
