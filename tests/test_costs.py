@@ -236,3 +236,16 @@ def test_economics_does_not_import_torch_pandas_or_mlflow():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_compression_speeds_decode_by_its_measured_ratio_only_once():
+    """A measured speed-up already holds what reading smaller weights gains: the weights'
+    ratio frees memory (more requests at once) but does not speed decode a second time."""
+    args = (LLAMA3_8B, "bf16", 4096, 100_000, 500, 300, "H100-SXM", 3.0)
+    plain = costs.estimate_serving(*args)
+    smaller = costs.estimate_serving(*args, memory_ratio=0.5)
+    faster = costs.estimate_serving(*args, speedup=2.0, memory_ratio=0.5)
+    assert smaller.tokens_per_s_batch1 == pytest.approx(plain.tokens_per_s_batch1)
+    assert faster.tokens_per_s_batch1 == pytest.approx(2 * plain.tokens_per_s_batch1)
+    assert smaller.weight_bytes == pytest.approx(plain.weight_bytes / 2)
+    assert smaller.max_batch >= plain.max_batch  # the memory it frees holds more requests

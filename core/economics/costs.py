@@ -15,7 +15,7 @@ every input is checked with `core.economics.checks` (a ValueError that names it)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from core.economics.catalog import (
@@ -318,16 +318,21 @@ def estimate_serving(
     capacity in use (headroom for peaks). A `measured_tokens_per_s` (one stream, measured on
     real hardware) replaces the decode bounds at every batch size: a conservative stand-in.
     A measured compression scales decode speed by `speedup` and weight bytes by
-    `memory_ratio` (ratios: they carry over from the model they were measured on roughly)."""
+    `memory_ratio` (ratios: they carry over from the model they were measured on roughly);
+    the smaller weights do not speed decode again, the measured speed-up holds that."""
     replica = replica_for(shape, precision, context_len, lookup_gpu(gpu), memory_ratio)
     speedup = positive("Speed-up", speedup)
+    # decode is timed on the weights as they were: the measured speed-up already holds what
+    # reading smaller weights gains (scaling both counted it twice); the smaller weights
+    # still leave room for more requests at once (max_batch)
+    timed = replace(replica, weight_bytes=replica.weight_bytes / memory_ratio)
     utilisation = fraction("Utilisation", utilisation)
     mfu = fraction("MFU", mfu)
     measured, full = measured_tokens_per_s, replica.max_batch
     out_tok = positive("Output tokens", output_tokens)
     in_tok = non_negative("Input tokens", input_tokens)
     # one replica's time per request: decoding in a full batch, then its share of prefill
-    busy_s = out_tok / (decode_rate(replica, full, mfu, measured) * speedup)
+    busy_s = out_tok / (decode_rate(timed, full, mfu, measured) * speedup)
     busy_s = finite("Seconds per request", busy_s + prefill_seconds(replica, in_tok, mfu))
     capacity = positive("Requests one replica serves", 86_400 * utilisation / busy_s)
     requests = non_negative("Requests per day", requests_per_day)  # 0: nothing served yet
@@ -341,8 +346,8 @@ def estimate_serving(
         kv_bytes_per_request=replica.kv_bytes_per_request,
         gpus_per_replica=replica.gpus,
         max_batch=full,
-        tokens_per_s_batch1=decode_rate(replica, 1, mfu, measured) * speedup,
-        tokens_per_s_full=decode_rate(replica, full, mfu, measured) * speedup,
+        tokens_per_s_batch1=decode_rate(timed, 1, mfu, measured) * speedup,
+        tokens_per_s_full=decode_rate(timed, full, mfu, measured) * speedup,
         replicas=replicas,
         gpus=replicas * replica.gpus,
         monthly_usd=monthly,
