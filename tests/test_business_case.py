@@ -303,3 +303,24 @@ def test_a_compression_measured_here_lowers_the_serving_cost(page):
     assert "2.50x the speed" in measured and "an estimate here, not a measurement" in measured
     after.selectbox(key="case_serve_saving").set_value(serve_tab.NO_SAVING).run()
     assert metric(after, "Cost per 1M tokens") == per_m  # switched off: back to the model
+
+
+def test_a_compression_that_changes_nothing_at_this_load_says_so(page):
+    """At the seed-stage defaults one GPU serves the load either way: the caption says so
+    in words instead of '1 replica instead of 1, $21.2 instead of $21.2'."""
+    import ui
+
+    open_tab(page, "Serve vs API")
+    saving = ui.Saving(
+        label="8B: int4 weight-only",
+        method="int4 weight-only",
+        hardware="CPU, 2 threads (AVX2)",
+        speedup=2.5,
+        memory_ratio=0.3,
+        quality="perplexity +1.2 %",
+    )
+    page.session_state[ui.SAVINGS_KEY] = {saving.label: saving}
+    after = page.run()
+    (said,) = [c.value for c in after.caption if c.value.startswith("With int4 weight-only")]
+    assert "no change at this load" in said and "1 replica serves it" in said
+    assert "instead of" not in said

@@ -130,6 +130,13 @@ def saving_text(case: Case, r: Report) -> str:
     def per_m(s: costs.ServingEstimate) -> str:
         return "-" if s.usd_per_m_tokens is None else units.usd(s.usd_per_m_tokens)
 
+    if a.replicas == b.replicas and per_m(a) == per_m(b):  # the load fits either way
+        one = f"{units.compact(b.tokens_per_s_batch1)} -> {units.compact(a.tokens_per_s_batch1)}"
+        return (
+            f"With {serve.saving}: no change at this load. {units.count(b.replicas, 'replica')} "
+            f"serves it with or without the compression (decode {one} tokens/s for one "
+            "stream); the saving shows once the load needs more than that."
+        )
     text = (
         f"With {serve.saving}: {units.count(a.replicas, 'replica')} instead of "
         f"{b.replicas}, {per_m(a)} per 1M tokens instead of {per_m(b)}"
