@@ -232,6 +232,10 @@ def test_the_comparison_is_recorded_with_its_source_run(tmp_path, monkeypatch):
     text = visible_text(page)
     assert "What compression saves" in text and "static int8" in text.lower()
     assert re.search(r"\d(\.\d+)?x smaller", text), text[:2000]
+    first = " ".join(visible_text(page.split("</section>")[0]).split())
+    best = detail.metrics.get("best_speedup")
+    if best is not None:  # page 1 names the page's best trade-off and its accuracy in words
+        assert re.search(r"runs \d+\.\dx faster.*?accuracy.*?\(original \d+\.\d %\)", first)
     keys = (*detail.metrics, *detail.tables["variants"][0])
     raw = [k for k in keys if "_" in k and k in text]  # snake_case keys, never shown
     assert not raw, raw

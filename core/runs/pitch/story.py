@@ -79,10 +79,40 @@ def _column(row: dict, *words_in: str) -> str | None:
     return next((k for k in row if any(w in k.lower() for w in words_in)), None)
 
 
+def _best_trade_off(r: RunDetail, rows: list[dict]) -> tuple[str, list[tuple[str, str]]] | None:
+    """The variant the Compress page marked as the best trade-off (its speed-up is the run's
+    best_speedup), against the original in words; None when the run has none."""
+    best_speedup = r.metrics.get("best_speedup")
+    if best_speedup is None or not rows or "speedup_x" not in rows[0]:
+        return None
+    best = min(rows[1:], key=lambda x: abs((x.get("speedup_x") or 0) - best_speedup), default=None)
+    if best is None:
+        return None
+    base, size = rows[0], best.get("size_x") or 1.0
+    smaller = f" and {1 / size:.1f}x smaller" if size < 0.95 else ""
+    if best.get("accuracy_pct") is not None and base.get("accuracy_pct") is not None:
+        drop = base["accuracy_pct"] - best["accuracy_pct"]
+        kept = "the same accuracy" if abs(drop) < 0.05 else f"accuracy {best['accuracy_pct']:.1f} %"
+        quality = f"{kept} (original {base['accuracy_pct']:.1f} %)"
+    else:
+        quality = (
+            f"perplexity {best.get('perplexity_change_pct', 0.0):+.1f} % against the original's"
+        )
+    saved = f"{best['speedup_x']:.1f}x faster{smaller}"
+    on = r.summary.tags.get("machine", "this machine")
+    line = f"Compressed a model ({words.run_name(r.summary.name)}): {best['method']} runs {saved}"
+    return f"{line}, with {quality}, measured on {on}.", [
+        ("What compression saves", f"{best['method']}: {saved}, {quality}")
+    ]
+
+
 def _compress(r: RunDetail) -> tuple[str, list[tuple[str, str]]]:
-    """A line, and the smallest variant against the original when the table says sizes."""
+    """A line, and the best trade-off against the original (the Compress page's pick), or
+    else the smallest variant when the table says sizes."""
     name = words.run_name(r.summary.name)
     rows = next((t for t in r.tables.values() if t and isinstance(t[0], dict)), [])
+    if (said := _best_trade_off(r, rows)) is not None:
+        return said
     size = _column(rows[0], "size") if rows else None
     numeric = [x for x in rows if size and isinstance(x.get(size), int | float) and x[size] > 0]
     if len(numeric) < 2:
