@@ -151,3 +151,14 @@ def test_a_server_reply_cut_at_max_new_tokens_says_so():
     reply = Reply(text=" a b", new_tokens=2, finish_reason="length", tokens=[])
     message = Message(role="assistant", content=" a b", settings=GREEDY, reply=reply, server="m")
     assert "cut at 2 tokens: it reached Max new tokens" in chat.served_notes(message)
+
+
+def test_a_one_token_reply_reads_in_words_not_nan():
+    from core.text.generate import Reply
+
+    one = Reply(text="The", prompt_tokens=60, new_tokens=1, ttft_s=0.004, seconds=0.004)
+    line = chat.describe(one, 3.0)
+    assert "nan" not in line and "too short to time its speed" in line
+    assert "first token under 0.01 s" in line
+    two = Reply(text="a b", prompt_tokens=5, new_tokens=11, ttft_s=0.2, seconds=1.2)
+    assert "10.0 tokens/s - $" in chat.describe(two, 3.0)

@@ -113,10 +113,17 @@ def error_label(err: object) -> str:
 def describe(reply: Reply, usd_per_hour: float, seed: int | None = None) -> str:
     """One line for a reply: tokens, time to first token, tokens/s, USD per 1,000 tokens."""
     usd = cost_per_1k_tokens(usd_per_hour, reply.tokens_per_s)
-    cost = "too short to time" if usd is None else f"{units.usd(usd)} per 1,000 tokens"
+    speed = (
+        "too short to time its speed"  # one token: no time between tokens to divide by
+        if usd is None
+        else f"{reply.tokens_per_s:.1f} tokens/s - {units.usd(usd)} per 1,000 tokens"
+    )
+    first = f"{reply.ttft_s:.2f} s" if reply.ttft_s >= 0.005 else "under 0.01 s"
+    if not math.isfinite(reply.ttft_s):
+        first = "not timed"
     return (
         f"{reply.prompt_tokens} prompt + {reply.new_tokens} new tokens - first token "
-        f"{reply.ttft_s:.2f} s - {reply.tokens_per_s:.1f} tokens/s - {cost}"
+        f"{first} - {speed}"
         + (f" - seed {seed}" if seed is not None else "")
         + (" - stopped" if reply.stopped else "")
     )
