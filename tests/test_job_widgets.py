@@ -99,3 +99,18 @@ def test_a_queued_job_shows_its_place_and_cancel(monkeypatch):
     assert job.status == "stopped" and job.result is None
     blocker.stop()
     assert blocker.wait(5)
+
+
+def test_a_run_not_recorded_says_why_in_a_sentence():
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import ui
+        from core.runs.types import Recorded
+
+        ui.recorded_ui(Recorded(reason="NameError: name 'best' is not defined"), "Kept here.")
+
+    at = AppTest.from_function(page).run()
+    assert [w.value for w in at.warning] == [
+        "Not recorded: NameError: name 'best' is not defined. Kept here."
+    ]

@@ -254,7 +254,9 @@ def recorded_ui(recorded: Recorded, kept: str = "Nothing else is lost.", where=s
             query_params={tools.RUN_PARAM: recorded.run_id},
         )
     else:
-        where.warning(f"Not recorded: {recorded.reason} {kept}")
+        reason = recorded.reason.strip()
+        reason += "" if reason.endswith((".", "!", "?")) else "."
+        where.warning(f"Not recorded: {reason} {kept}")
 
 
 def save_run_ui(
