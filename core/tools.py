@@ -28,7 +28,7 @@ class Headline:
 
     label: str  # column title, e.g. "Test accuracy"
     metrics: tuple[str, ...]  # metric names to try, in order
-    unit: str  # "%" (a fraction shown in percent), "USD", "tokens/s" or ""
+    unit: str  # "%" (a fraction shown in percent), "USD", "tokens/s", "x" (a ratio) or ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +142,7 @@ TOOLS = (
             RunKind(
                 id="compress",
                 label="Compress a model",
-                headline=Headline(label="Best speed-up", metrics=("best_speedup",), unit=""),
+                headline=Headline(label="Best speed-up", metrics=("best_speedup",), unit="x"),
             ),
         ),
     ),

@@ -288,6 +288,10 @@ def test_the_comparison_is_recorded_linked_to_the_training_run(tmp_path, monkeyp
     assert [s.value for s in at.subheader][-1] == detail.summary.name
     tables = [d.value for d in at.dataframe]
     assert any("method" in t and "distilled student" in list(t["method"]) for t in tables)
+    (variants,) = [d for d in at.dataframe if "perplexity_change_pct" in d.value]
+    shown = variants.proto.columns  # the Compress page's headers (JSON), not the row keys
+    assert "Perplexity change (%)" in shown and "Speed (x original)" in shown
+    assert "Variants" in [m.value.strip("*") for m in at.markdown]
 
 
 def test_a_kept_folder_never_replaces_a_folder_someone_else_made(tmp_path):

@@ -322,9 +322,7 @@ def estimate_serving(
     the smaller weights do not speed decode again, the measured speed-up holds that."""
     replica = replica_for(shape, precision, context_len, lookup_gpu(gpu), memory_ratio)
     speedup = positive("Speed-up", speedup)
-    # decode is timed on the weights as they were: the measured speed-up already holds what
-    # reading smaller weights gains (scaling both counted it twice); the smaller weights
-    # still leave room for more requests at once (max_batch)
+    # decode timed on the weights as they were: the measured speed-up holds what smaller ones gain
     timed = replace(replica, weight_bytes=replica.weight_bytes / memory_ratio)
     utilisation = fraction("Utilisation", utilisation)
     mfu = fraction("MFU", mfu)

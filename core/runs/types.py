@@ -45,13 +45,16 @@ class Recorded:
 
 
 def format_value(value: float | None, unit: str) -> str:
-    """A metric for people: '99.1 %', '$1.23k', '16.1 tokens/s', '0.0412'; '-' when missing."""
+    """A metric for people: '99.1 %', '$1.23k', '16.1 tokens/s', '3.03x', '0.0412'; '-' when
+    missing."""
     if value is None:
         return "-"
     if unit == "%":
         return units.percent(value)
     if unit == "USD":
         return units.usd(value)
+    if unit == "x":  # a ratio to the original: '3.03x'
+        return f"{value:.2f}x"
     return units.rate(value, unit) if unit else f"{value:.4g}"
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import runs, tools
+from ui.compress import table
 from ui.runs.curves import curves_ui
 from ui.runs.listing import run_label
 
@@ -78,8 +79,11 @@ def _results_ui(detail: runs.RunDetail) -> None:
     for name in detail.figures:
         st.plotly_chart(detail.figure(name), key=f"runs_open_fig_{name}")
     for name, rows in detail.tables.items():
-        st.markdown(f"**{name}**")
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        st.markdown(f"**{name.replace('_', ' ').capitalize()}**")
+        if detail.summary.tool == "compress" and name == "variants":
+            table.table_ui(rows, key=f"runs_open_table_{name}")  # the Compress page's headers
+        else:
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
     with st.expander("Settings and results"):
         st.dataframe(pd.Series(detail.params, name="value"))
         st.dataframe(pd.Series(detail.metrics, name="value"))
