@@ -209,7 +209,8 @@ def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
         box = page.get_by_test_id("stChatInputTextArea")
         box.fill("<b>not bold</b> **nor this**")
         box.press("Enter")
-        expect(page.get_by_text("tokens/s").first).to_be_visible(timeout=60_000)
+        stats = page.get_by_text(re.compile(r"prompt \+ \d+ new tokens - first token"))
+        expect(stats.first).to_be_visible(timeout=60_000)
         # user text is shown literally: no HTML, no markdown
         expect(page.get_by_text("<b>not bold</b> **nor this**")).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)
@@ -217,7 +218,7 @@ def test_chat_with_a_local_model_in_the_browser(browser, tmp_path, monkeypatch):
         assert re.search(r"[?&]chat=[0-9a-f]{16}", page.url)  # the chat's session id
         page.reload()  # a refresh: a new browser session restores the chat and its model
         expect(page.get_by_text("<b>not bold</b> **nor this**")).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("tokens/s").first).to_be_visible()
+        expect(stats.first).to_be_visible()
         expect(page.get_by_text("128-token window")).to_be_visible(timeout=60_000)
 
 

@@ -239,7 +239,7 @@ def test_side_by_side_starts_different_and_keeps_outputs(page, models):
     page.text_area(key="chat_side_prompt").set_value("the fox")
     page.button(key="chat_side_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
-    assert len([c.value for c in page.caption if "tokens/s" in c.value]) == 2
+    assert len([c.value for c in page.caption if " new tokens - first token " in c.value]) == 2
     outputs = [o.content for o in page.session_state["chat_side_outputs"]]
     page.slider(key="chat_side_b_temp").set_value(0.5).run()
     shown = [t.value for t in page.text]

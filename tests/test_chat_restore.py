@@ -43,7 +43,7 @@ def test_a_refresh_restores_the_chat_its_settings_and_model(models):  # noqa: F8
     assert again.text_input(key="chat_system").value == "Be brief."
     assert again.slider(key="chat_temp").value == 0.3
     assert any("Loaded tiny" in c.value for c in again.caption)  # the model is loaded again
-    assert any("tokens/s" in c.value for c in again.caption)  # the reply's stats line
+    assert any(" new tokens - first token " in c.value for c in again.caption)  # its stats
     fresh = chat_page()  # another browser session: its own, empty chat
     assert fresh.session_state["chat_history"] == []
 
