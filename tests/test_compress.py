@@ -124,7 +124,7 @@ def test_the_default_student_is_over_5x_smaller_than_the_default_cnn():
 
 def test_verdicts_say_what_was_measured():
     slower = measure.verdict(speedup=0.6, size_ratio=0.26, noise=0.05)
-    assert slower.startswith("slower on this hardware") and "3.8x smaller" in slower
+    assert slower.startswith("slower on this hardware (1.7x slower)") and "3.8x smaller" in slower
     same = measure.verdict(speedup=1.05, size_ratio=1.0, noise=0.04, accuracy_drop_pts=0.0)
     assert same == ("no measurable change in speed, no smaller, no measurable change in accuracy")
     faster = measure.verdict(speedup=3.0, size_ratio=1.3, noise=0.01, accuracy_drop_pts=0.37)

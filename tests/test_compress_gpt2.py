@@ -291,6 +291,8 @@ def test_the_comparison_is_recorded_linked_to_the_training_run(tmp_path, monkeyp
     (variants,) = [d for d in at.dataframe if "perplexity_change_pct" in d.value]
     shown = variants.proto.columns  # the Compress page's headers (JSON), not the row keys
     assert "Perplexity change (%)" in shown and "Speed (x original)" in shown
+    first = variants.proto.column_order[:3]  # what a phone shows without a scroll
+    assert list(first) == ["method", "speedup_x", "size_x"]
     assert "Variants" in [m.value.strip("*") for m in at.markdown]
 
 

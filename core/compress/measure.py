@@ -184,7 +184,8 @@ def verdict(
     if speedup > 1 + band:
         speed = f"{speedup:.2f}x faster"
     elif speedup < 1 / (1 + band):
-        speed = f"slower on this hardware ({speedup:.2f}x)"
+        slower = f"{1 / speedup:.1f}x" if speedup > 0 else "far"
+        speed = f"slower on this hardware ({slower} slower)"
     else:
         speed = "no measurable change in speed"
     if size_ratio < 0.98:

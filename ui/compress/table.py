@@ -32,6 +32,17 @@ COLUMNS = {
 }
 
 
+# what a reader looks for first (a phone shows only the first columns without a scroll)
+FIRST = (
+    "method",
+    "speedup_x",
+    "size_x",
+    "accuracy_pct",
+    "perplexity_change_pct",
+    "verdict",
+)
+
+
 def table_ui(rows: list[dict], key: str) -> None:
     """`rows` in a table with the headers above; a throughput column is named from its key
     ("images_per_s_at_64" -> "Images/s at batch 64")."""
@@ -40,4 +51,6 @@ def table_ui(rows: list[dict], key: str) -> None:
         if name.startswith("images_per_s_at_"):
             batch = name.removeprefix("images_per_s_at_")
             config[name] = _NUMBER(f"Images/s at batch {batch}", format="%.0f")
-    st.dataframe(rows, hide_index=True, key=key, column_config=config)
+    names = list(rows[0]) if rows else []
+    order = [n for n in FIRST if n in names] + [n for n in names if n not in FIRST]
+    st.dataframe(rows, hide_index=True, key=key, column_config=config, column_order=order)
