@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import cache, limits
+from core import cache, limits, units
 from core import device as dev
 from ui import access
 
@@ -121,9 +121,8 @@ def _badge_ui(kind: str, gpu_name: str | None) -> None:
     elif kind == "mps":
         head = f":material/memory: **Apple MPS**  \n{mem.label} in use"
     else:
-        threads = dev.cpu_threads()
-        cpu = f"{threads} thread{'s' * (threads != 1)}"
-        head = f":material/memory: **CPU** - {cpu}  \n{mem.label} used by the app"
+        threads = units.count(dev.cpu_threads(), "thread")
+        head = f":material/memory: **CPU** - {threads}  \n{mem.label} used by the app"
     st.markdown(head)
     versions = " - ".join(
         f"{pkg} {version_of(pkg)}" for pkg in ("torch", "transformers", "streamlit")

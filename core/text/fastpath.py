@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from core import paths
+from core import paths, units
 from core.text import quant
 
 QUALITY_BAR = 0.02  # the largest relative perplexity change a fast engine may bring
@@ -83,7 +83,7 @@ class Choice:
         label = LABELS[self.engine]
         if self.engine == "plain":
             return f"{label} (no engine beat it within the quality bar on this CPU)"
-        on = f" on {self.threads} thread{'s' * (self.threads > 1)}" if self.threads else ""
+        on = f" on {units.count(self.threads, 'thread')}" if self.threads else ""
         text = f"{label}{on}, {self.speedup:.1f}x plain on this CPU, measured at load"
         if self.engine.startswith("ct2"):
             text += "; token view from the fp32 model, scored after each reply"

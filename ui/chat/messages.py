@@ -12,6 +12,7 @@ import streamlit as st
 
 import ui
 from core import device as dev
+from core import units
 from core.serving import client
 from core.text import chat, generate, prompt
 from core.text.chat import Message
@@ -139,8 +140,7 @@ def stream_server_ui(
 def record_speed(lm: LoadedModel, tokens_per_s: float) -> None:
     """Keep a reply's decode speed for the Business case (a measurement of this session)."""
     gpu = dev.probe_hardware().gpu_name
-    threads = generate.generation_threads(lm)  # what the reply decoded on
-    cpu = f"CPU, {threads} thread{'s' * (threads != 1)}"
+    cpu = f"CPU, {units.count(generate.generation_threads(lm), 'thread')}"  # what it ran on
     hardware = gpu if lm.device == "cuda" and gpu else cpu
     if tokens_per_s == tokens_per_s:
         label = f"{lm.name} decode (chat{', fast path' if lm.fast else ''})"
