@@ -235,7 +235,10 @@ def test_the_comparison_is_recorded_with_its_source_run(tmp_path, monkeypatch):
     first = " ".join(visible_text(page.split("</section>")[0]).split())
     best = detail.metrics.get("best_speedup")
     if best is not None:  # page 1 names the page's best trade-off and its accuracy in words
+        method = job.result.best().method
+        assert detail.summary.tags["best_method"] == method
         assert re.search(r"runs \d+\.\dx faster.*?accuracy.*?\(original \d+\.\d %\)", first)
+        assert f"{method} runs" in first
     keys = (*detail.metrics, *detail.tables["variants"][0])
     raw = [k for k in keys if "_" in k and k in text]  # snake_case keys, never shown
     assert not raw, raw

@@ -246,8 +246,11 @@ class Compared:
         return out
 
     def tags(self, device: str, source_run: str | None) -> dict[str, str]:
-        """Its run's tags: the machine in words, the device, the source run, what failed."""
+        """Its run's tags: the machine in words, the device, the source run, the best
+        trade-off's method (what the pitch pack tells), what failed."""
         tags = {"machine": self.machine.describe(), "device": device}
+        if (best := self.best()) is not None:
+            tags["best_method"] = best.method
         if source_run:
             tags["source_run"] = source_run
         if self.failed:

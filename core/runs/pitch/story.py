@@ -80,13 +80,11 @@ def _column(row: dict, *words_in: str) -> str | None:
 
 
 def _best_trade_off(r: RunDetail, rows: list[dict]) -> tuple[str, list[tuple[str, str]]] | None:
-    """The variant the Compress page marked as the best trade-off (its speed-up is the run's
-    best_speedup), against the original in words; None when the run has none."""
-    best_speedup = r.metrics.get("best_speedup")
-    if best_speedup is None or not rows or "speedup_x" not in rows[0]:
-        return None
-    best = min(rows[1:], key=lambda x: abs((x.get("speedup_x") or 0) - best_speedup), default=None)
-    if best is None:
+    """The variant the Compress page marked as the best trade-off (the run's `best_method`
+    tag), against the original in words; None when the run has none."""
+    method = r.summary.tags.get("best_method")
+    best = next((x for x in rows[1:] if method and x.get("method") == method), None)
+    if best is None or "speedup_x" not in best:
         return None
     base, size = rows[0], best.get("size_x") or 1.0
     smaller = f" and {1 / size:.1f}x smaller" if size < 0.95 else ""
