@@ -46,11 +46,11 @@ FIRST = (
 def table_ui(rows: list[dict], key: str) -> None:
     """`rows` in a table with the headers above; a throughput column is named from its key
     ("images_per_s_at_64" -> "Images/s at batch 64")."""
-    config = {name: COLUMNS[name] for name in (rows[0] if rows else {}) if name in COLUMNS}
-    for name in rows[0] if rows else {}:
+    names = list(rows[0]) if rows else []
+    config = {name: COLUMNS[name] for name in names if name in COLUMNS}
+    for name in names:
         if name.startswith("images_per_s_at_"):
             batch = name.removeprefix("images_per_s_at_")
             config[name] = _NUMBER(f"Images/s at batch {batch}", format="%.0f")
-    names = list(rows[0]) if rows else []
     order = [n for n in FIRST if n in names] + [n for n in names if n not in FIRST]
     st.dataframe(rows, hide_index=True, key=key, column_config=config, column_order=order)
