@@ -47,6 +47,29 @@ def wait_for(check, timeout: float = 300.0, every: float = 0.5):
     raise AssertionError("timed out")
 
 
+def child_env(home, **extra: str) -> dict:
+    """The environment of a child process on the test's store (the tests' own tracking URI
+    left out, so the child finds the store under `home`)."""
+    env = os.environ | {"DASHBOARD_HOME": str(home), "PYTHONPATH": str(ROOT)} | extra
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def sigkilled_while_running(cmd: list[str], home, tool_name: str, epochs: int):
+    """(the child's pid, its RUNNING run of `tool_name` once it has `epochs` epochs in the
+    store): the child is SIGKILLed then, as a crashed server is."""
+    env = child_env(home, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        run = wait_for(lambda: proc.poll() is None and running_with_epochs(tool_name, epochs))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    return proc.pid, run
+
+
 def running_with_epochs(tool_name: str, epochs: int):
     """The RUNNING run of `tool_name` once it has `epochs` epochs of val_loss in the store."""
     for run in runs.list_runs(tool_name, status="RUNNING"):
@@ -66,22 +89,9 @@ def test_a_sigkilled_headless_job_is_running_then_closed_as_killed(home, tmp_pat
     )
     path = tmp_path / "killed.json"
     path.write_text(json.dumps(config))
-    env = os.environ | {
-        "DASHBOARD_HOME": str(home),
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [sys.executable, "-m", "core.train", "cnn", "--config", str(path)]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        run = wait_for(lambda: proc.poll() is None and running_with_epochs("cnn", 2))
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    assert run.tags[owner.OWNER_PID] == str(proc.pid)
+    pid, run = sigkilled_while_running(cmd, home, "cnn", 2)
+    assert run.tags[owner.OWNER_PID] == str(pid)
     assert run.tags[owner.OWNER_HOST] == owner.host() and owner.HEARTBEAT in run.tags
     before = runs.metric_history(run.id, "val_loss")
     assert runs.get_run(run.id).summary.status == "RUNNING"  # what the old code left forever
@@ -210,8 +220,7 @@ def test_a_read_only_store_still_lists_its_runs(home):
         if shutil.which("setpriv") is None:
             pytest.skip("root without setpriv cannot be denied a write")
         cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
-    env = os.environ | {"DASHBOARD_HOME": str(home), "DASHBOARD_WARM": "0", "PYTHONPATH": str(ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = child_env(home, DASHBOARD_WARM="0")
     try:
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     finally:
@@ -235,8 +244,7 @@ listing.store_opener()  # MLflow's import starts in its thread; the process quit
 def test_a_process_quitting_while_the_store_opens_lets_it_finish(home):
     """A daemon thread torn down inside MLflow's import aborts the process ("FATAL:
     exception not rethrown", exit -6): the opener is joined at exit instead."""
-    env = os.environ | {"DASHBOARD_HOME": str(home), "DASHBOARD_WARM": "0", "PYTHONPATH": str(ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = child_env(home, DASHBOARD_WARM="0")
     out = subprocess.run(
         [sys.executable, "-c", EXIT_SCRIPT],
         cwd=ROOT,
@@ -293,22 +301,8 @@ jobs.submit(tool.train_job(request), "train cnn", tool="cnn").wait()
 def test_an_in_app_job_whose_server_is_sigkilled_keeps_its_run(home):
     """The app's own job path (core.jobs + the CNN tool) in a process that is SIGKILLed,
     as a crashed Streamlit server is; the next start-up's sweep closes its run."""
-    env = os.environ | {
-        "DASHBOARD_HOME": str(home),
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = [sys.executable, "-c", IN_APP_SCRIPT]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        run = wait_for(lambda: proc.poll() is None and running_with_epochs("cnn", 3))
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    assert run.tags[owner.OWNER_PID] == str(proc.pid) and run.tags.get(runs.JOB_ID)
+    pid, run = sigkilled_while_running([sys.executable, "-c", IN_APP_SCRIPT], home, "cnn", 3)
+    assert run.tags[owner.OWNER_PID] == str(pid) and run.tags.get(runs.JOB_ID)
     before = runs.metric_history(run.id, "val_accuracy")
     assert runs.try_sweep() == [run.id]
     detail = runs.get_run(run.id)
@@ -335,25 +329,8 @@ jobs.submit(job, "train gpt2", tool="gpt2").wait()
 def test_an_in_app_gpt2_training_whose_server_is_sigkilled_keeps_its_run(home):
     """The own-GPT-2 training (Chat -> Train your own GPT-2's job) in a process that is
     SIGKILLed: its run is in the store RUNNING with its steps, then KILLED with them."""
-    env = os.environ | {
-        "DASHBOARD_HOME": str(home),
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", GPT2_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        run = wait_for(lambda: proc.poll() is None and running_with_epochs("gpt2", 2))
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    assert run.tags[owner.OWNER_PID] == str(proc.pid) and run.tags.get(runs.JOB_ID)
+    pid, run = sigkilled_while_running([sys.executable, "-c", GPT2_SCRIPT], home, "gpt2", 2)
+    assert run.tags[owner.OWNER_PID] == str(pid) and run.tags.get(runs.JOB_ID)
     before = runs.metric_history(run.id, "val_loss")
     assert runs.try_sweep() == [run.id]
     detail = runs.get_run(run.id)
