@@ -268,6 +268,20 @@ def test_a_store_that_fails_keeps_the_case_on_screen(page, tmp_path, monkeypatch
     assert metric(page, "Training cost") == "$253"
 
 
+def int4_saving():
+    """A compression as the Compress page would hand it to the case (ui.record_saving)."""
+    import ui
+
+    return ui.Saving(
+        label="8B: int4 weight-only",
+        method="int4 weight-only",
+        hardware="CPU, 2 threads (AVX2)",
+        speedup=2.5,
+        memory_ratio=0.3,
+        quality="perplexity +1.2 %",
+    )
+
+
 def test_a_compression_measured_here_lowers_the_serving_cost(page):
     """Issue 22's last hop: a saving recorded by the Compress page (ui.record_saving) prices
     the Serve tab: fewer replicas, a lower USD per 1M tokens and break-even, labelled."""
@@ -276,14 +290,7 @@ def test_a_compression_measured_here_lowers_the_serving_cost(page):
     page.number_input(key="case_users").set_value(200_000.0)  # + 400 pilot: 2M requests/day
     before = open_tab(page, "Serve vs API")
     replicas, per_m = metric(before, "GPUs for the load"), metric(before, "Cost per 1M tokens")
-    saving = ui.Saving(
-        label="8B: int4 weight-only",
-        method="int4 weight-only",
-        hardware="CPU, 2 threads (AVX2)",
-        speedup=2.5,
-        memory_ratio=0.3,
-        quality="perplexity +1.2 %",
-    )
+    saving = int4_saving()
     page.session_state[ui.SAVINGS_KEY] = {saving.label: saving}
     after = page.run()
     assert after.selectbox(key="case_serve_saving").value.startswith("int4 weight-only on CPU")
@@ -311,14 +318,7 @@ def test_a_compression_that_changes_nothing_at_this_load_says_so(page):
     import ui
 
     open_tab(page, "Serve vs API")
-    saving = ui.Saving(
-        label="8B: int4 weight-only",
-        method="int4 weight-only",
-        hardware="CPU, 2 threads (AVX2)",
-        speedup=2.5,
-        memory_ratio=0.3,
-        quality="perplexity +1.2 %",
-    )
+    saving = int4_saving()
     page.session_state[ui.SAVINGS_KEY] = {saving.label: saving}
     after = page.run()
     (said,) = [c.value for c in after.caption if c.value.startswith("With int4 weight-only")]
